@@ -1,0 +1,14 @@
+"""Logging set-up, called by CLI entry points only (never at import)."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str | None = None) -> None:
+    """Send log records to stderr at LEVEL (default: MLOPS_LOG_LEVEL or INFO)."""
+    resolved = (level or os.environ.get("MLOPS_LOG_LEVEL") or "INFO").upper()
+    logging.basicConfig(level=resolved, format=_FORMAT, force=True)

@@ -1,0 +1,118 @@
+"""The operator factory: one DAG task = one pipeline CLI command, run locally or in an image.
+
+DAG files call `pipeline_task(...)`; the mode comes from `MLOPS_TASK_MODE` (an environment
+variable, not an Airflow Variable, so `airflow dags test` and the scheduler agree). Building
+an operator reads settings only: no database or network access at DAG parse time.
+Imported by DAG files in Airflow's environment, so it imports Airflow; task code never does.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+from airflow.models.baseoperator import BaseOperator
+
+from mlops_common.settings import (
+    TaskSettings,
+    get_mlflow_settings,
+    get_task_settings,
+    project_root,
+)
+
+# Jinja for "the time this run stands for": the logical date, or for runs triggered with a null
+# logical date (Airflow 3 API and UI), the time the run was due. Never `now()` in task logic.
+RUN_TIME = "{{ (logical_date or dag_run.run_after).isoformat() }}"
+RUN_ID = "{{ run_id }}"
+
+
+def pipeline_task(
+    pipeline: str,
+    task_id: str,
+    command: Sequence[str],
+    *,
+    env: Mapping[str, str] | None = None,
+    **operator_kwargs: Any,
+) -> BaseOperator:
+    """Build the operator that runs COMMAND (`[cli, subcommand, args...]`) for PIPELINE.
+
+    Containers mode: a DockerOperator in the pipeline's image with the shared artifact volume.
+    Local mode: a BashOperator running the same command from the pipelines' virtualenv.
+    Arguments may hold Jinja templates (`RUN_ID`, `RUN_TIME`); both operators render them.
+    """
+    settings = get_task_settings()
+    operator_kwargs.setdefault("retries", settings.retries)
+    operator_kwargs.setdefault("retry_delay", timedelta(seconds=settings.retry_delay_seconds))
+    if settings.mode == "containers":
+        return _docker_task(settings, pipeline, task_id, command, env or {}, operator_kwargs)
+    return _local_task(settings, task_id, command, env or {}, operator_kwargs)
+
+
+def _local_task(
+    settings: TaskSettings,
+    task_id: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    kwargs: dict[str, Any],
+) -> BaseOperator:
+    from airflow.providers.standard.operators.bash import BashOperator
+
+    executable = settings.venv / "bin" / command[0]
+    bash_command = shlex.join([str(executable), *command[1:]])
+    return BashOperator(
+        task_id=task_id,
+        bash_command=bash_command,
+        env=dict(env),
+        append_env=True,
+        cwd=str(project_root()),
+        **kwargs,
+    )
+
+
+def container_environment(settings: TaskSettings) -> dict[str, str]:
+    """What a task container needs to reach the platform and the shared artifact volume."""
+    root = settings.container_artifact_root
+    return {
+        "MLOPS_TASK_MODE": "containers",
+        "MLOPS_ARTIFACT_ROOT": f"{root}/runs",
+        "MLOPS_DATA_DIR": f"{root}/data",
+        "REDIS_HOST": settings.container_redis_host,
+        "REDIS_PORT": str(settings.container_redis_port),
+        "MLFLOW_TRACKING_URI": settings.container_mlflow_uri,
+        "MLFLOW_MODEL_NAME": get_mlflow_settings().model_name,
+    }
+
+
+def _docker_task(
+    settings: TaskSettings,
+    pipeline: str,
+    task_id: str,
+    command: Sequence[str],
+    env: Mapping[str, str],
+    kwargs: dict[str, Any],
+) -> BaseOperator:
+    from airflow.providers.docker.operators.docker import DockerOperator
+    from docker.types import Mount
+
+    return DockerOperator(
+        task_id=task_id,
+        image=settings.image_for(pipeline),
+        # The image's entry point is the pipeline CLI: pass only its arguments.
+        command=list(command[1:]),
+        docker_url=settings.docker_url,
+        network_mode=settings.docker_network,
+        mounts=[
+            Mount(
+                target=settings.container_artifact_root,
+                source=settings.artifact_volume,
+                type="volume",
+            )
+        ],
+        environment={**container_environment(settings), **env},
+        mount_tmp_dir=False,
+        auto_remove="success",
+        force_pull=False,
+        **kwargs,
+    )

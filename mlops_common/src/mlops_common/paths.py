@@ -1,0 +1,31 @@
+"""Paths derived from settings, in one place. Nothing here creates directories."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from mlops_common.settings import get_path_settings
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(value: str) -> str:
+    """A file-system-safe form of VALUE (Airflow run ids hold ':' and '+')."""
+    cleaned = _UNSAFE.sub("_", value).strip("._")
+    if not cleaned:
+        raise ValueError(f"{value!r} has no usable characters for a path name")
+    return cleaned
+
+
+def run_dir(pipeline: str, run_id: str) -> Path:
+    """The hand-off directory of one pipeline run: ARTIFACT_ROOT/<pipeline>/<run id>."""
+    return get_path_settings().artifact_root / safe_name(pipeline) / safe_name(run_id)
+
+
+def data_dir() -> Path:
+    return get_path_settings().data_dir
+
+
+def state_dir() -> Path:
+    return get_path_settings().state_dir

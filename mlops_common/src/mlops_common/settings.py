@@ -1,0 +1,199 @@
+"""Settings shared by every pipeline, one pydantic-settings model per concern.
+
+Values come from the environment, then from the project's `.env` (optional), then from the
+defaults below, which are safe for a local run. `.env-example` documents every key.
+Pipeline-specific settings (generator sizes, training gates, serving limits) live in each
+pipeline's own `settings` module and follow the same pattern.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+@cache
+def project_root() -> Path:
+    """The repository root: `MLOPS_PROJECT_ROOT`, else the folder holding `uv.lock` above this
+    file (editable installs), else the working directory (installed images set the variable)."""
+    explicit = os.environ.get("MLOPS_PROJECT_ROOT")
+    if explicit:
+        return Path(explicit).resolve()
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "uv.lock").is_file() and (parent / "pyproject.toml").is_file():
+            return parent
+    return Path.cwd().resolve()
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(
+        env_prefix=prefix,
+        env_file=project_root() / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+
+def _under_root(path: Path) -> Path:
+    return path if path.is_absolute() else project_root() / path
+
+
+class PathSettings(BaseSettings):
+    """Where the project keeps generated state; relative paths are under the repository root."""
+
+    model_config = _config("MLOPS_")
+
+    state_dir: Path = Field(Path(".platform"), description="Local platform state and logs.")
+    artifact_root: Path = Field(Path(".artifacts"), description="Task hand-off files per run.")
+    data_dir: Path = Field(Path("data"), description="Generated data and the offline store.")
+
+    def model_post_init(self, _context: object) -> None:
+        self.state_dir = _under_root(self.state_dir)
+        self.artifact_root = _under_root(self.artifact_root)
+        self.data_dir = _under_root(self.data_dir)
+
+
+class RedisSettings(BaseSettings):
+    """The Redis server behind Feast's online store."""
+
+    model_config = _config("REDIS_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(16379, ge=1, le=65535)
+    password: SecretStr | None = None
+    socket_timeout: float = Field(0.5, gt=0, description="Seconds before a Redis call fails.")
+
+    @property
+    def feast_connection_string(self) -> str:
+        base = f"{self.host}:{self.port}"
+        if self.password is not None:
+            return f"{base},password={self.password.get_secret_value()}"
+        return base
+
+
+class MlflowSettings(BaseSettings):
+    """The MLflow tracking server and the registered model that serving follows."""
+
+    model_config = _config("MLFLOW_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(5500, ge=1, le=65535)
+    tracking_uri: str | None = Field(None, description="Defaults to http://HOST:PORT.")
+    experiment_name: str = "driver_ranking"
+    model_name: str = "driver_ranking"
+    champion_alias: str = "champion"
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"http://{self.host}:{self.port}"
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.model_name}@{self.champion_alias}"
+
+
+class FeastSettings(BaseSettings):
+    """Where the single Feast feature repo and its registry live."""
+
+    model_config = _config("FEAST_")
+
+    repo_path: Path = Field(Path("data_pipeline/feature_repo"))
+    registry_path: Path | None = Field(None, description="Defaults to DATA_DIR/registry.db.")
+    feature_service: str = "driver_ranking"
+
+    def model_post_init(self, _context: object) -> None:
+        self.repo_path = _under_root(self.repo_path)
+        if self.registry_path is None:
+            self.registry_path = get_path_settings().data_dir / "feast" / "registry.db"
+        self.registry_path = _under_root(self.registry_path)
+
+
+class AirflowSettings(BaseSettings):
+    """The local Airflow 3 platform (api-server, scheduler, dag-processor)."""
+
+    model_config = _config("AIRFLOW_")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=1, le=65535)
+    admin_user: str = "admin"
+    parallelism: int = Field(4, ge=1, description="Task slots; 4 suits 2 cores.")
+    dag_refresh_seconds: int = Field(20, ge=5, description="How soon new DAG files appear.")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class TaskSettings(BaseSettings):
+    """How DAG tasks run: the same CLI command locally or in the pipeline's image."""
+
+    model_config = _config("MLOPS_TASK_")
+
+    mode: Literal["local", "containers"] = "local"
+    venv: Path = Field(Path(".venv"), description="The pipelines' environment (local mode).")
+    image_prefix: str = "driver-ranking"
+    image_tag: str = "latest"
+    docker_url: str = "unix:///var/run/docker.sock"
+    docker_network: str = "driver-ranking"
+    artifact_volume: str = "driver-ranking-artifacts"
+    container_artifact_root: str = "/artifacts"
+    container_redis_host: str = "redis"
+    container_redis_port: int = 6379
+    container_mlflow_uri: str = "http://mlflow:5000"
+    retries: int = Field(2, ge=0, description="Retries for transient task failures.")
+    retry_delay_seconds: int = Field(30, ge=0)
+
+    def model_post_init(self, _context: object) -> None:
+        self.venv = _under_root(self.venv)
+
+    def image_for(self, pipeline: str) -> str:
+        return f"{self.image_prefix}-{pipeline.replace('_', '-')}:{self.image_tag}"
+
+
+@cache
+def get_path_settings() -> PathSettings:
+    return PathSettings()
+
+
+@cache
+def get_redis_settings() -> RedisSettings:
+    return RedisSettings()
+
+
+@cache
+def get_mlflow_settings() -> MlflowSettings:
+    return MlflowSettings()
+
+
+@cache
+def get_feast_settings() -> FeastSettings:
+    return FeastSettings()
+
+
+@cache
+def get_airflow_settings() -> AirflowSettings:
+    return AirflowSettings()
+
+
+@cache
+def get_task_settings() -> TaskSettings:
+    return TaskSettings()
+
+
+def reset_settings_cache() -> None:
+    """Forget cached settings (tests change the environment between cases)."""
+    for getter in (
+        get_path_settings,
+        get_redis_settings,
+        get_mlflow_settings,
+        get_feast_settings,
+        get_airflow_settings,
+        get_task_settings,
+    ):
+        getter.cache_clear()
+    project_root.cache_clear()

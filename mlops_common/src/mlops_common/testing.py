@@ -1,0 +1,145 @@
+"""Pytest fixtures that start real services (Redis, an MLflow tracking server) on free ports.
+
+Registered for the whole repository by the root `conftest.py`. Each fixture owns its process
+and data under pytest's temporary directory and stops it at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+
+from mlops_common.settings import reset_settings_cache
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(check: object, what: str, log: Path, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():  # type: ignore[operator]
+                return
+        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+            pass
+        time.sleep(0.2)
+    tail = log.read_text()[-2000:] if log.exists() else "(no log)"
+    raise RuntimeError(f"{what} did not become ready in {timeout:.0f} s; log {log}:\n{tail}")
+
+
+@dataclass
+class RedisServer:
+    host: str
+    port: int
+    process: subprocess.Popen[bytes]
+    workdir: Path
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host=self.host, port=self.port)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+    def start(self) -> None:
+        """(Re)start the server on the same port (fault tests stop and restart it)."""
+        log = self.workdir / "redis.log"
+        self.process = subprocess.Popen(
+            [_redis_binary(), "--port", str(self.port), "--bind", self.host, "--save", "",
+             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(log)],
+        )
+        _wait(lambda: self.client().ping(), "redis-server", log, 15)
+
+
+def _redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if not found:
+        pytest.fail("redis-server is not installed; run `make setup`")
+    return found
+
+
+@dataclass
+class MlflowServer:
+    uri: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port."""
+    workdir = tmp_path_factory.mktemp("redis")
+    server = RedisServer("127.0.0.1", free_port(), None, workdir)  # type: ignore[arg-type]
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real MLflow tracking server (SQLite backend, proxied artifacts) on a free port."""
+    workdir = tmp_path_factory.mktemp("mlflow")
+    port = free_port()
+    log = workdir / "mlflow.log"
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    mlflow_bin = Path(sys.executable).parent / "mlflow"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(mlflow_bin), "server",
+             "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
+             "--artifacts-destination", str(workdir / "artifacts"),
+             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+        )
+    uri = f"http://127.0.0.1:{port}"
+    _wait(lambda: httpx.get(f"{uri}/health", timeout=2).status_code == 200,
+          "mlflow server", log, 90)
+    yield MlflowServer(uri, process)
+    os.killpg(process.pid, 15)
+    process.wait(timeout=30)
+
+
+@pytest.fixture
+def project_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Path]:
+    """Point every path setting at a fresh temporary directory for one test."""
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    yield tmp_path
+    reset_settings_cache()
+
+
+@pytest.fixture
+def redis_env(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> RedisServer:
+    """Settings pointed at the session's Redis, flushed for this test."""
+    monkeypatch.setenv("REDIS_HOST", redis_server.host)
+    monkeypatch.setenv("REDIS_PORT", str(redis_server.port))
+    redis_server.client().flushall()
+    reset_settings_cache()
+    return redis_server
+
+
+@pytest.fixture
+def mlflow_env(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> MlflowServer:
+    """Settings and the mlflow client pointed at the session's tracking server."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    reset_settings_cache()
+    return mlflow_server

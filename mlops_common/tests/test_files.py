@@ -1,0 +1,29 @@
+from pathlib import Path
+
+import pytest
+
+from mlops_common.files import atomic_path, read_json, write_json
+from mlops_common.paths import safe_name
+
+
+def test_write_json_round_trips_and_leaves_no_temp_files(tmp_path: Path) -> None:
+    target = tmp_path / "nested" / "out.json"
+    write_json(target, {"b": 1, "a": [1, 2]})
+    assert read_json(target) == {"a": [1, 2], "b": 1}
+    assert [p.name for p in target.parent.iterdir()] == ["out.json"]
+
+
+def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path) -> None:
+    target = tmp_path / "out.txt"
+    target.write_text("old")
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("boom")
+    assert target.read_text() == "old"
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_safe_name_makes_airflow_run_ids_path_safe() -> None:
+    assert safe_name("manual__2026-11-22T06:00:00+00:00") == "manual__2026-11-22T06_00_00_00_00"
+    with pytest.raises(ValueError, match="no usable"):
+        safe_name("::")
