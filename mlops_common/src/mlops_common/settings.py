@@ -11,10 +11,22 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
-from typing import Literal
+from collections.abc import Callable
+from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+T = TypeVar("T")
+_CACHED_GETTERS: list[Callable[[], object]] = []
+
+
+def cached_settings(getter: Callable[[], T]) -> Callable[[], T]:
+    """Cache a settings getter and register it with `reset_settings_cache`."""
+    cached = cache(getter)
+    _CACHED_GETTERS.append(cached)
+    return cached
 
 
 @cache
@@ -155,45 +167,38 @@ class TaskSettings(BaseSettings):
         return f"{self.image_prefix}-{pipeline.replace('_', '-')}:{self.image_tag}"
 
 
-@cache
+@cached_settings
 def get_path_settings() -> PathSettings:
     return PathSettings()
 
 
-@cache
+@cached_settings
 def get_redis_settings() -> RedisSettings:
     return RedisSettings()
 
 
-@cache
+@cached_settings
 def get_mlflow_settings() -> MlflowSettings:
     return MlflowSettings()
 
 
-@cache
+@cached_settings
 def get_feast_settings() -> FeastSettings:
     return FeastSettings()
 
 
-@cache
+@cached_settings
 def get_airflow_settings() -> AirflowSettings:
     return AirflowSettings()
 
 
-@cache
+@cached_settings
 def get_task_settings() -> TaskSettings:
     return TaskSettings()
 
 
 def reset_settings_cache() -> None:
-    """Forget cached settings (tests change the environment between cases)."""
-    for getter in (
-        get_path_settings,
-        get_redis_settings,
-        get_mlflow_settings,
-        get_feast_settings,
-        get_airflow_settings,
-        get_task_settings,
-    ):
-        getter.cache_clear()
+    """Forget every cached settings object (tests change the environment between cases)."""
+    for getter in _CACHED_GETTERS:
+        getter.cache_clear()  # type: ignore[attr-defined]
     project_root.cache_clear()

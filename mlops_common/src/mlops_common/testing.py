@@ -143,3 +143,100 @@ def mlflow_env(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
     reset_settings_cache()
     return mlflow_server
+
+
+AIRFLOW_BIN = Path(".venv-airflow") / "bin" / "airflow"
+
+
+@pytest.fixture(scope="session")
+def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated Airflow metadata database for `airflow dags test` runs in this session."""
+    from mlops_common.airflow_env import airflow_environment
+    from mlops_common.settings import project_root
+
+    home = tmp_path_factory.mktemp("airflow")
+    env = {**os.environ, **airflow_environment(home)}
+    result = subprocess.run(
+        [str(project_root() / AIRFLOW_BIN), "db", "migrate"],
+        env=env, capture_output=True, text=True, check=False,
+    )
+    if result.returncode != 0:
+        pytest.fail(f"airflow db migrate failed:\n{result.stderr[-3000:]}")
+    return home
+
+
+@dataclass
+class DagsTest:
+    """Runs `airflow dags test DAG_ID` with the test's current environment (ports, paths)."""
+
+    home: Path
+
+    def __call__(
+        self, dag_id: str, *, conf: dict[str, object] | None = None, timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        import json
+
+        from mlops_common.airflow_env import airflow_environment
+        from mlops_common.settings import project_root
+
+        env = {**os.environ, **airflow_environment(self.home)}
+        command = [str(project_root() / AIRFLOW_BIN), "dags", "test", dag_id]
+        if conf:
+            command += ["--conf", json.dumps(conf)]
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=timeout, check=False
+        )
+
+
+@pytest.fixture
+def airflow_dags_test(airflow_home: Path) -> DagsTest:
+    """Call with a DAG id; assert on `.returncode` and the output (`.stdout`, `.stderr`)."""
+    return DagsTest(airflow_home)
+
+
+FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
+
+
+@dataclass
+class ChampionModel:
+    name: str
+    version: str
+    features: tuple[str, ...]
+    model: object  # the fitted scikit-learn estimator
+
+
+def register_tiny_champion(
+    tracking_uri: str, name: str, *, alias: str = "champion", seed: int = 0
+) -> ChampionModel:
+    """Fit a small ElasticNet pipeline on synthetic feature rows, register it under NAME and
+    point ALIAS at it: the same contract the training pipeline fulfils (scikit-learn flavor,
+    float signature over the feature service's columns, prediction = completion score)."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import ElasticNet
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "conv_rate": rng.uniform(0, 1, 500),
+            "acc_rate": rng.uniform(0, 1, 500),
+            "avg_daily_trips": rng.integers(0, 40, 500).astype("float64"),
+        }
+    )
+    label = (0.5 * frame.conv_rate + 0.4 * frame.acc_rate + 0.005 * frame.avg_daily_trips
+             + rng.normal(0, 0.05, 500))
+    model = make_pipeline(StandardScaler(), ElasticNet(alpha=0.001, l1_ratio=0.5)).fit(frame, label)
+    client = mlflow.MlflowClient(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model, name="model", signature=infer_signature(frame, model.predict(frame)),
+            registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(name, alias, version)
+    return ChampionModel(name, version, FEATURES, model)

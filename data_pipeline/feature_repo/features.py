@@ -1,0 +1,44 @@
+"""Feature definitions: the driver entity, its hourly statistics and the model's feature service."""
+
+from datetime import timedelta
+
+from feast import Entity, FeatureService, FeatureView, Field, FileSource
+from feast.types import Float32, Int64
+from feast.value_type import ValueType
+
+from data_pipeline.settings import get_data_settings
+
+driver = Entity(
+    name="driver",
+    join_keys=["driver_id"],
+    value_type=ValueType.INT64,
+    description="A driver who can be dispatched to a trip.",
+)
+
+driver_stats_source = FileSource(
+    name="driver_stats_source",
+    path=str(get_data_settings().driver_stats_path),
+    timestamp_field="event_timestamp",
+    created_timestamp_column="created",
+)
+
+driver_stats_fv = FeatureView(
+    name="driver_stats",
+    entities=[driver],
+    # Stats are refreshed hourly; after two days without an update they are too stale to trust.
+    ttl=timedelta(days=2),
+    schema=[
+        Field(name="conv_rate", dtype=Float32),
+        Field(name="acc_rate", dtype=Float32),
+        Field(name="avg_daily_trips", dtype=Int64),
+    ],
+    online=True,
+    source=driver_stats_source,
+    tags={"team": "dispatch"},
+)
+
+driver_ranking_fs = FeatureService(
+    name="driver_ranking",
+    features=[driver_stats_fv],
+    description="The features the driver ranking model is trained and served on.",
+)
