@@ -64,6 +64,5 @@ def airflow_environment(home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(dag_bundles()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(settings.dag_refresh_seconds),
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
-        "AIRFLOW__SCHEDULER__ENABLE_HEALTH_CHECK": "True",
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
     }

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-import click
+try:  # Typer >= 0.26 ships its own copy of click and only handles that copy's exceptions.
+    from typer._click.exceptions import ClickException as _CliError
+except ImportError:  # pragma: no cover - older Typer uses click itself
+    from click import ClickException as _CliError
 
 
-class UserError(click.ClickException):
+class UserError(_CliError):
     """A problem in the caller's input or setup, with a message naming it and the fix.
 
-    Being a ClickException, a Typer CLI prints `Error: <message>` and exits with code 2
-    instead of a traceback; library callers catch it like any exception.
+    Typer CLIs print `Error: <message>` and exit with code 2 instead of a traceback; library
+    callers catch it like any other exception.
     """
 
     exit_code = 2

@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server.
+# A second run changes nothing and takes seconds.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+UV_VERSION="0.13.9"
+
+if ! command -v uv >/dev/null 2>&1; then
+    echo "installing uv ${UV_VERSION} with pip"
+    python3 -m pip install --quiet "uv==${UV_VERSION}" \
+        || { echo "could not install uv: install it (https://docs.astral.sh/uv/) and rerun make setup" >&2; exit 1; }
+fi
+
+# The pipelines' environment (.venv) and Airflow's (.venv-airflow), both from uv.lock.
+uv sync --frozen --all-packages --quiet
+UV_PROJECT_ENVIRONMENT=.venv-airflow uv sync --frozen --only-group airflow --quiet
+
+apt_install() {
+    local sudo=""
+    [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    if [ -z "${APT_UPDATED:-}" ]; then
+        $sudo apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+
+need_packages=()
+command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
+if [ ${#need_packages[@]} -gt 0 ]; then
+    if command -v apt-get >/dev/null 2>&1; then
+        echo "installing ${need_packages[*]} with apt-get"
+        apt_install "${need_packages[@]}"
+    else
+        echo "please install: ${need_packages[*]} (Redis 7 server), then rerun make setup" >&2
+        exit 1
+    fi
+fi
+echo "setup complete: .venv (pipelines), .venv-airflow (Airflow), $(redis-server --version | cut -d' ' -f1-3)"

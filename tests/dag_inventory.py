@@ -1,0 +1,51 @@
+"""Run by Airflow's interpreter: load every pipeline's DAG folder, print its tasks as JSON.
+
+Used by test_dag_integrity.py (the pipelines' environment has no Airflow). Loading uses the
+DagBag, so import errors, cycles and duplicate DAG ids surface as they would in the scheduler.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from airflow.models.dagbag import DagBag
+
+from mlops_common.airflow_env import PIPELINES
+from mlops_common.settings import project_root
+
+
+def inventory() -> dict[str, object]:
+    dags: dict[str, object] = {}
+    errors: dict[str, str] = {}
+    for pipeline in PIPELINES:
+        bag = DagBag(str(project_root() / pipeline / "dags"), include_examples=False)
+        errors.update({path: str(err) for path, err in bag.import_errors.items()})
+        for dag_id, dag in bag.dags.items():
+            tasks = {}
+            for task in dag.tasks:
+                tasks[task.task_id] = {
+                    "operator": type(task).__name__,
+                    "image": getattr(task, "image", None),
+                    "command": getattr(task, "command", None),
+                    "bash_command": getattr(task, "bash_command", None),
+                    "upstream": sorted(task.upstream_task_ids),
+                    "retries": task.retries,
+                    "mounts": [str(m) for m in getattr(task, "mounts", []) or []],
+                    "environment": getattr(task, "environment", None),
+                }
+            dags[dag_id] = {
+                "pipeline": pipeline,
+                "file": dag.fileloc,
+                "tasks": tasks,
+                "tags": sorted(dag.tags),
+                "catchup": dag.catchup,
+                "schedule": str(dag.schedule),
+                "doc": bool(dag.doc_md or dag.description),
+                "start_date_tz": str(dag.start_date.tzinfo) if dag.start_date else None,
+            }
+    return {"dags": dags, "errors": errors}
+
+
+if __name__ == "__main__":
+    json.dump(inventory(), sys.stdout, default=str)

@@ -1,0 +1,90 @@
+"""Every DAG file imports cleanly in both task modes and builds the operators we expect."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mlops_common.settings import project_root
+
+EXPECTED_DAGS = {
+    "data_pipeline",
+    "materialize",
+    "training_pipeline",
+    "batch_serving_pipeline",
+}
+CLI_OF = {
+    "data_pipeline": "data-pipeline",
+    "training_pipeline": "training-pipeline",
+    "model_serving": "model-serving",
+}
+
+
+@cache
+def load(mode: str) -> dict[str, Any]:
+    airflow_python = project_root() / ".venv-airflow" / "bin" / "python"
+    env = {**os.environ, "MLOPS_TASK_MODE": mode, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
+    result = subprocess.run(
+        [str(airflow_python), str(Path(__file__).with_name("dag_inventory.py"))],
+        env=env, capture_output=True, text=True, check=False, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return dict(json.loads(result.stdout))
+
+
+@pytest.mark.parametrize("mode", ["local", "containers"])
+def test_dag_files_import_without_errors(mode: str) -> None:
+    inventory = load(mode)
+    assert inventory["errors"] == {}
+    assert set(inventory["dags"]) >= EXPECTED_DAGS
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_dags_follow_house_rules(dag_id: str) -> None:
+    dag = load("local")["dags"][dag_id]
+    assert dag["catchup"] is False
+    assert dag["tags"], "tag every DAG so the UI can filter it"
+    assert dag["doc"], "the DAG docstring is its documentation"
+    assert dag["start_date_tz"] in {"UTC", "Timezone('UTC')", "utc"}
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_local_mode_runs_pipeline_clis_from_the_project_environment(dag_id: str) -> None:
+    dag = load("local")["dags"][dag_id]
+    cli = CLI_OF[dag["pipeline"]]
+    venv_bin = str(project_root() / ".venv" / "bin")
+    for task_id, task in dag["tasks"].items():
+        assert task["operator"] == "BashOperator", task_id
+        assert task["bash_command"].startswith(f"{venv_bin}/"), task_id
+        assert f"/{cli} " in task["bash_command"], f"{task_id} does not call {cli}"
+        assert "{{ run_id }}" in task["bash_command"], f"{task_id} is not keyed by run"
+        assert task["retries"] >= 1, task_id
+
+
+@pytest.mark.parametrize("dag_id", sorted(EXPECTED_DAGS))
+def test_containers_mode_runs_the_same_commands_in_the_pipeline_image(dag_id: str) -> None:
+    local = load("local")["dags"][dag_id]
+    containers = load("containers")["dags"][dag_id]
+    image = f"driver-ranking-{containers['pipeline'].replace('_', '-')}:latest"
+    assert containers["tasks"].keys() == local["tasks"].keys()
+    for task_id, task in containers["tasks"].items():
+        assert task["operator"] == "DockerOperator", task_id
+        assert task["image"] == image, task_id
+        assert task["upstream"] == local["tasks"][task_id]["upstream"], task_id
+        # Same arguments as the local command, minus the executable (the image's entry point).
+        local_args = local["tasks"][task_id]["bash_command"].split(" ", 1)[1]
+        assert " ".join(_quote(a) for a in task["command"]) == local_args, task_id
+        assert any("/artifacts" in m for m in task["mounts"]), task_id
+        assert task["environment"]["MLOPS_ARTIFACT_ROOT"].startswith("/artifacts"), task_id
+
+
+def _quote(arg: str) -> str:
+    import shlex
+
+    return shlex.quote(arg)
