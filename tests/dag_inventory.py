@@ -10,7 +10,6 @@ import json
 import sys
 
 from airflow.models.dagbag import DagBag
-
 from mlops_common.airflow_env import PIPELINES
 from mlops_common.settings import project_root
 

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from mlops_common.settings import project_root
 
 EXPECTED_DAGS = {
@@ -32,7 +31,11 @@ def load(mode: str) -> dict[str, Any]:
     env = {**os.environ, "MLOPS_TASK_MODE": mode, "AIRFLOW__CORE__LOAD_EXAMPLES": "False"}
     result = subprocess.run(
         [str(airflow_python), str(Path(__file__).with_name("dag_inventory.py"))],
-        env=env, capture_output=True, text=True, check=False, timeout=300,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     return dict(json.loads(result.stdout))

@@ -11,7 +11,6 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-
 from mlops_common.settings import project_root
 from mlops_common.testing import free_port
 
@@ -95,9 +94,16 @@ def test_port_in_use_is_named_with_the_setting_to_change(platform_env: dict[str,
 def _service_pids(env: dict[str, str]) -> set[int]:
     state = Path(env["MLOPS_STATE_DIR"])
     out = subprocess.run(
-        [str(project_root() / ".venv" / "bin" / "supervisorctl"), "-c",
-         str(state / "supervisord.conf"), "pid", "all"],
-        capture_output=True, text=True, check=False,
+        [
+            str(project_root() / ".venv" / "bin" / "supervisorctl"),
+            "-c",
+            str(state / "supervisord.conf"),
+            "pid",
+            "all",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     ).stdout
     return {int(line) for line in out.split() if line.isdigit()}
 

@@ -7,9 +7,8 @@ import pkgutil
 import re
 
 import pytest
-from pydantic_settings import BaseSettings
-
 from mlops_common.settings import project_root, reset_settings_cache
+from pydantic_settings import BaseSettings
 
 PACKAGES = ("mlops_common", "data_pipeline", "training_pipeline", "model_serving")
 

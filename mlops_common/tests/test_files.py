@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import pytest
-
 from mlops_common.files import atomic_path, read_json, write_json
 from mlops_common.paths import safe_name
 
@@ -16,9 +15,14 @@ def test_write_json_round_trips_and_leaves_no_temp_files(tmp_path: Path) -> None
 def test_failed_atomic_write_keeps_the_old_file(tmp_path: Path) -> None:
     target = tmp_path / "out.txt"
     target.write_text("old")
-    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
-        tmp.write_text("half")
-        raise RuntimeError("boom")
+
+    def write_half_then_fail() -> None:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        write_half_then_fail()
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
 

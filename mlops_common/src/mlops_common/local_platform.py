@@ -16,7 +16,7 @@ import sys
 import time
 import xmlrpc.client
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -51,7 +51,8 @@ class Service:
     port_key: str | None = None
     start_timeout: float = 60
     stop_seconds: int = 20
-    notes: list[str] = field(default_factory=list)
+    # Started by `up` (True) or on demand, e.g. the online service once a champion exists.
+    autostart: bool = True
 
 
 def _state() -> Path:
@@ -107,12 +108,17 @@ def services() -> list[Service]:
     airflow = get_airflow_settings()
     redis_command = [
         shutil.which("redis-server") or "redis-server",
-        "--port", str(redis_settings.port),
-        "--bind", redis_settings.host,
-        "--dir", str(state / "redis"),
+        "--port",
+        str(redis_settings.port),
+        "--bind",
+        redis_settings.host,
+        "--dir",
+        str(state / "redis"),
         # Snapshot on shutdown and every 5 minutes when something changed: `down` keeps data.
-        "--save", "300 1",
-        "--appendonly", "no",
+        "--save",
+        "300 1",
+        "--appendonly",
+        "no",
     ]
     if redis_settings.password is not None:
         redis_command += ["--requirepass", redis_settings.password.get_secret_value()]
@@ -130,12 +136,18 @@ def services() -> list[Service]:
         Service(
             name="mlflow",
             command=[
-                str(Path(sys.executable).parent / "mlflow"), "server",
-                "--backend-store-uri", f"sqlite:///{mlflow_dir / 'mlflow.db'}",
-                "--artifacts-destination", str(mlflow_dir / "artifacts"),
-                "--host", mlflow.host,
-                "--port", str(mlflow.port),
-                "--workers", "1",
+                str(Path(sys.executable).parent / "mlflow"),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{mlflow_dir / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(mlflow_dir / "artifacts"),
+                "--host",
+                mlflow.host,
+                "--port",
+                str(mlflow.port),
+                "--workers",
+                "1",
             ],
             health=_mlflow_healthy,
             url=f"http://{mlflow.host}:{mlflow.port}",
@@ -167,7 +179,46 @@ def services() -> list[Service]:
             url=f"{airflow.url} (dag processor)",
             start_timeout=180,
         ),
+        Service(
+            name="online-service",
+            command=[str(Path(sys.executable).parent / "model-serving"), "serve"],
+            health=_online_service_ready,
+            url=_online_service_url(),
+            port=_online_service_port(),
+            port_key="SERVING_PORT",
+            start_timeout=120,
+            autostart=False,
+        ),
     ]
+
+
+def _online_settings() -> tuple[str, int]:
+    # The serving package owns these settings; read them by their documented keys so that the
+    # shared library does not import the serving package.
+    from pydantic_settings import BaseSettings, SettingsConfigDict
+
+    class _Serving(BaseSettings):
+        model_config = SettingsConfigDict(
+            env_prefix="SERVING_", env_file=project_root() / ".env", extra="ignore"
+        )
+        host: str = "127.0.0.1"
+        port: int = 3000
+
+    serving = _Serving()
+    return serving.host, serving.port
+
+
+def _online_service_url() -> str:
+    host, port = _online_settings()
+    return f"http://{host}:{port}"
+
+
+def _online_service_port() -> int:
+    return _online_settings()[1]
+
+
+def _online_service_ready() -> bool:
+    return httpx.get(f"{_online_service_url()}/readyz", timeout=3).is_success
 
 
 # --- supervisord -----------------------------------------------------------------------------
@@ -203,7 +254,7 @@ def supervisord_config(programs: list[Service]) -> str:
         lines += [
             f"[program:{program.name}]",
             f"command={command}",
-            "autostart=true",
+            f"autostart={'true' if program.autostart else 'false'}",
             "autorestart=unexpected",
             "startsecs=3",
             "startretries=1",
@@ -275,7 +326,10 @@ def _migrate_airflow(env: dict[str, str]) -> None:
     log = log_file("airflow-db-migrate")
     with log.open("w") as out:
         result = subprocess.run(
-            [_airflow_bin(), "db", "migrate"], env=env, stdout=out, stderr=subprocess.STDOUT,
+            [_airflow_bin(), "db", "migrate"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
             check=False,
         )
     if result.returncode != 0:
@@ -299,7 +353,7 @@ def _wait_healthy(programs: list[Service]) -> None:
                 if program.health():
                     typer.echo(f"  {program.name:<22} healthy")
                     break
-            except Exception:  # noqa: BLE001 - refused connections etc. mean "not up yet"
+            except Exception:
                 pass
             if time.monotonic() > deadline:
                 raise UserError(
@@ -322,7 +376,7 @@ def platform_environment() -> dict[str, str]:
 def up() -> None:
     """Start every service that is not running and wait until all answer their health check."""
     _check_prerequisites()
-    programs = services()
+    programs = [p for p in services() if p.autostart]
     states = _process_states()
     to_start = [p for p in programs if states.get(p.name, {}).get("statename") != "RUNNING"]
     for program in to_start:
@@ -346,7 +400,7 @@ def up() -> None:
             _rpc().supervisor.startProcess(program.name, False)
     else:
         config = _state() / "supervisord.conf"
-        config.write_text(supervisord_config(programs))
+        config.write_text(supervisord_config(services()))
         supervisord = Path(sys.executable).parent / "supervisord"
         subprocess.run([str(supervisord), "-c", str(config)], env=env, check=True)
         _wait_for(_supervisor_running, 15, "supervisord", "supervisord")
@@ -433,8 +487,11 @@ def status(exit_on_unhealthy: bool = True) -> None:
         state = info.get("statename", "UNKNOWN")
         try:
             healthy = state == "RUNNING" and program.health()
-        except Exception:  # noqa: BLE001 - any failure is "unhealthy" in a status report
+        except Exception:
             healthy = False
+        if not program.autostart and state != "RUNNING":
+            typer.echo(f"{program.name:<22} {state:<9} {'-':<10} {'':>9}  (started by make serve)")
+            continue
         all_healthy &= healthy
         mib = _tree_rss_mib(info["pid"]) if info.get("pid") else 0.0
         total_mib += mib
@@ -448,6 +505,41 @@ def status(exit_on_unhealthy: bool = True) -> None:
     typer.echo(f"logs:       {_logs()}")
     if exit_on_unhealthy and not all_healthy:
         raise typer.Exit(1)
+
+
+def wait_for_admin_password(timeout: float = 60) -> str:
+    """The admin password, once the api-server has generated it."""
+    deadline = time.monotonic() + timeout
+    while (password := admin_password()) is None:
+        if time.monotonic() > deadline:
+            raise UserError(f"no Airflow admin password under {airflow_home()}; is Airflow up?")
+        time.sleep(1)
+    return password
+
+
+def start_online_service() -> str:
+    """Start the online service under the supervisor (the platform must be up); its URL."""
+    program = next(p for p in services() if p.name == "online-service")
+    states = _process_states()
+    if not states:
+        raise UserError("the platform is not running; start it with `make up`")
+    if states.get(program.name, {}).get("statename") != "RUNNING":
+        if not _port_free("127.0.0.1", program.port or 0):
+            raise UserError(
+                f"port {program.port} for {program.name} is in use; set {program.port_key} in .env"
+            )
+        try:
+            _rpc().supervisor.startProcess(program.name, False)
+        except xmlrpc.client.Fault as fault:
+            if "ALREADY_STARTED" not in fault.faultString:
+                raise
+    _wait_healthy([program])
+    return program.url
+
+
+def stop_online_service() -> None:
+    if _process_states().get("online-service", {}).get("statename") == "RUNNING":
+        _rpc().supervisor.stopProcess("online-service", True)
 
 
 @app.callback()
@@ -482,3 +574,17 @@ def airflow_command(ctx: typer.Context) -> None:
     env = {**os.environ, **airflow_environment()}
     result = subprocess.run([_airflow_bin(), *ctx.args], env=env, check=False)
     raise typer.Exit(result.returncode)
+
+
+@app.command("serve")
+def serve_command() -> None:
+    """Start the online service in the background (needs `up` and a champion model)."""
+    typer.echo(f"online service ready at {start_online_service()} (Swagger UI at /)")
+
+
+@app.command("demo")
+def demo_command() -> None:
+    """The whole lifecycle through Airflow, ending in a live /inference answer."""
+    from mlops_common.demo import run_demo
+
+    run_demo()

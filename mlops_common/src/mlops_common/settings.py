@@ -9,14 +9,13 @@ pipeline's own `settings` module and follow the same pattern.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from collections.abc import Callable
 from typing import Literal, TypeVar
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
 
 T = TypeVar("T")
 _CACHED_GETTERS: list[Callable[[], object]] = []

@@ -35,7 +35,7 @@ def _wait(check: object, what: str, log: Path, timeout: float) -> None:
         try:
             if check():  # type: ignore[operator]
                 return
-        except Exception:  # noqa: BLE001 - any failure means "not ready yet"
+        except Exception:
             pass
         time.sleep(0.2)
     tail = log.read_text()[-2000:] if log.exists() else "(no log)"
@@ -61,8 +61,21 @@ class RedisServer:
         """(Re)start the server on the same port (fault tests stop and restart it)."""
         log = self.workdir / "redis.log"
         self.process = subprocess.Popen(
-            [_redis_binary(), "--port", str(self.port), "--bind", self.host, "--save", "",
-             "--appendonly", "no", "--dir", str(self.workdir), "--logfile", str(log)],
+            [
+                _redis_binary(),
+                "--port",
+                str(self.port),
+                "--bind",
+                self.host,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+                "--logfile",
+                str(log),
+            ],
         )
         _wait(lambda: self.client().ping(), "redis-server", log, 15)
 
@@ -100,24 +113,36 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     mlflow_bin = Path(sys.executable).parent / "mlflow"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(mlflow_bin), "server",
-             "--backend-store-uri", f"sqlite:///{workdir / 'mlflow.db'}",
-             "--artifacts-destination", str(workdir / "artifacts"),
-             "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
+            [
+                str(mlflow_bin),
+                "server",
+                "--backend-store-uri",
+                f"sqlite:///{workdir / 'mlflow.db'}",
+                "--artifacts-destination",
+                str(workdir / "artifacts"),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--workers",
+                "1",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
         )
     uri = f"http://127.0.0.1:{port}"
-    _wait(lambda: httpx.get(f"{uri}/health", timeout=2).status_code == 200,
-          "mlflow server", log, 90)
+    _wait(
+        lambda: httpx.get(f"{uri}/health", timeout=2).status_code == 200, "mlflow server", log, 90
+    )
     yield MlflowServer(uri, process)
     os.killpg(process.pid, 15)
     process.wait(timeout=30)
 
 
 @pytest.fixture
-def project_env(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+def project_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point every path setting at a fresh temporary directory for one test."""
     monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
@@ -158,7 +183,10 @@ def airflow_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     env = {**os.environ, **airflow_environment(home)}
     result = subprocess.run(
         [str(project_root() / AIRFLOW_BIN), "db", "migrate"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if result.returncode != 0:
         pytest.fail(f"airflow db migrate failed:\n{result.stderr[-3000:]}")
@@ -227,14 +255,20 @@ def register_tiny_champion(
             "avg_daily_trips": rng.integers(0, 40, 500).astype("float64"),
         }
     )
-    label = (0.5 * frame.conv_rate + 0.4 * frame.acc_rate + 0.005 * frame.avg_daily_trips
-             + rng.normal(0, 0.05, 500))
+    label = (
+        0.5 * frame.conv_rate
+        + 0.4 * frame.acc_rate
+        + 0.005 * frame.avg_daily_trips
+        + rng.normal(0, 0.05, 500)
+    )
     model = make_pipeline(StandardScaler(), ElasticNet(alpha=0.001, l1_ratio=0.5)).fit(frame, label)
     client = mlflow.MlflowClient(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
-            model, name="model", signature=infer_signature(frame, model.predict(frame)),
+            model,
+            name="model",
+            signature=infer_signature(frame, model.predict(frame)),
             registered_model_name=name,
         )
     version = str(info.registered_model_version)

@@ -1,0 +1,109 @@
+"""A small client for Airflow 3's REST API: log in, unpause, trigger a DAG run, follow it.
+
+Written on httpx rather than the `apache-airflow-client` package: we need five endpoints, and
+that package pins its own urllib3/pydantic ranges into the pipelines' environment.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from mlops_common.errors import UserError
+
+FINISHED = {"success", "failed"}
+
+
+@dataclass
+class DagRunResult:
+    dag_id: str
+    run_id: str
+    state: str
+    seconds: float
+    task_states: dict[str, str | None]
+
+    @property
+    def failed_tasks(self) -> list[str]:
+        return [task for task, state in self.task_states.items() if state == "failed"]
+
+
+class AirflowClient:
+    """Talks to the api-server at URL as USER (simple auth manager token)."""
+
+    def __init__(self, url: str, user: str, password: str, timeout: float = 30) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        response = self._http.post("/auth/token", json={"username": user, "password": password})
+        if response.status_code not in (200, 201):
+            raise UserError(
+                f"Airflow at {self.url} refused the login of {user!r} "
+                f"({response.status_code}); check the password shown by `make status`"
+            )
+        self._http.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self._http.request(method, f"/api/v2{path}", **kwargs)
+        response.raise_for_status()
+        return response.json() if response.content else None
+
+    def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
+        """Wait until the dag-processor has parsed DAG_ID (new files take a refresh interval)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            response = self._http.get(f"/api/v2/dags/{dag_id}")
+            if response.status_code == 200:
+                return
+            if time.monotonic() > deadline:
+                raise UserError(
+                    f"DAG {dag_id!r} is not known to Airflow after {timeout:.0f} s; check "
+                    "`make airflow ARGS='dags list-import-errors'`"
+                )
+            time.sleep(2)
+
+    def unpause(self, dag_id: str) -> None:
+        self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
+        run = self._request(
+            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
+        )
+        return str(run["dag_run_id"])
+
+    def run_state(self, dag_id: str, run_id: str) -> str:
+        return str(self._request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
+
+    def task_states(self, dag_id: str, run_id: str) -> dict[str, str | None]:
+        payload = self._request("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances")
+        return {ti["task_id"]: ti["state"] for ti in payload["task_instances"]}
+
+    def wait_for_run(
+        self,
+        dag_id: str,
+        run_id: str,
+        timeout: float,
+        on_progress: Callable[[dict[str, str | None]], None] | None = None,
+    ) -> DagRunResult:
+        """Poll the run until it succeeds or fails; report task states as they change."""
+        started = time.monotonic()
+        last: dict[str, str | None] = {}
+        while True:
+            state = self.run_state(dag_id, run_id)
+            tasks = self.task_states(dag_id, run_id)
+            if tasks != last and on_progress is not None:
+                on_progress(tasks)
+            last = tasks
+            if state in FINISHED:
+                return DagRunResult(dag_id, run_id, state, time.monotonic() - started, tasks)
+            if time.monotonic() - started > timeout:
+                raise UserError(
+                    f"DAG run {dag_id}/{run_id} still {state} after {timeout:.0f} s; "
+                    f"follow it in the Airflow UI at {self.url}"
+                )
+            time.sleep(2)
