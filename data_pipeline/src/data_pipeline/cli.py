@@ -1,0 +1,63 @@
+"""`data-pipeline`: the data pipeline's commands (each DAG task runs one of them)."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+
+import typer
+from mlops_common.errors import UserError
+from mlops_common.logs import configure_logging
+
+app = typer.Typer(
+    help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None
+)
+logger = logging.getLogger(__name__)
+
+RunId = typer.Option(..., "--run-id", help="The DAG run (keys the run's artifact directory).")
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """An ISO-8601 time from the command line; naive values are taken as UTC."""
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"{option} {value!r} is not an ISO-8601 time; use e.g. 2026-01-31T12:00:00+00:00"
+        ) from None
+
+
+@app.callback()
+def main() -> None:
+    """Generate, validate and publish driver statistics; apply Feast; materialize to Redis."""
+    configure_logging()
+
+
+@app.command()
+def generate(
+    n_drivers: int | None = typer.Option(None, min=5, help="Drivers (default: settings)."),
+    days: int | None = typer.Option(None, min=1, help="Hourly window length in days."),
+    end_time: str | None = typer.Option(None, help="Last hourly row (ISO, default: now)."),
+    n_orders: int | None = typer.Option(None, min=10, help="Labelled orders."),
+    n_batch_requests: int | None = typer.Option(None, min=1, help="Batch request rows."),
+    seed: int | None = typer.Option(None, help="Random seed (default: settings)."),
+    output_dir: Path | None = typer.Option(None, help="Default: the settings' data paths."),
+) -> None:
+    """Generate driver statistics, labelled orders and batch requests (deterministic)."""
+    from data_pipeline.generate import generate as run
+
+    written = run(
+        n_drivers=n_drivers,
+        days=days,
+        end_time=parse_time(end_time, "--end-time"),
+        n_orders=n_orders,
+        n_batch_requests=n_batch_requests,
+        seed=seed,
+        output_dir=output_dir,
+        progress=True,
+    )
+    for path in (written.driver_stats, written.orders, written.batch_requests, written.summary):
+        typer.echo(str(path))
