@@ -61,3 +61,24 @@ def generate(
     )
     for path in (written.driver_stats, written.orders, written.batch_requests, written.summary):
         typer.echo(str(path))
+
+
+@app.command()
+def ingest(
+    run_id: str = RunId,
+    end_time: str = typer.Option(..., help="The run's logical time (ISO); floored to the hour."),
+) -> None:
+    """Land a raw batch in the run's directory (not yet published)."""
+    from data_pipeline.ingest import ingest as run
+
+    written = run(run_id, parse_time(end_time, "--end-time"), progress=True)  # type: ignore[arg-type]
+    typer.echo(str(written.driver_stats.parent))
+
+
+@app.command()
+def validate(run_id: str = RunId) -> None:
+    """Validate the run's raw batch and publish it as the offline store if it passes."""
+    from data_pipeline.validate import validate_and_publish
+
+    for path in validate_and_publish(run_id).values():
+        typer.echo(str(path))
