@@ -1,0 +1,55 @@
+"""Batch serving: score a file of driver requests with the champion model.
+
+feast_apply -> extract -> predict. `extract` joins each request row (driver_id,
+event_timestamp) with the driver's features as of that time (Feast point-in-time semantics,
+DuckDB ASOF join by default); `predict` scores the rows that have features with
+`models:/driver_ranking@champion` and writes predictions.parquet (request columns, features,
+prediction, has_features, model name and version, run id) and summary.json under
+ARTIFACT_ROOT/model_serving/<run id>/batch/. Rows without features are kept with a null
+prediction. Trigger params: `requests_path` (csv or parquet; empty = the data pipeline's
+batch_requests.parquet) and `engine` (`duckdb` or the reference `feast`).
+"""
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag
+from mlops_common.orchestration import RUN_ID, pipeline_task
+
+PIPELINE = "model_serving"
+CLI = "model-serving"
+
+
+@dag(
+    dag_id="batch_serving_pipeline",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    tags=["model_serving", "batch"],
+    params={
+        "requests_path": Param(
+            "", type="string", description="Request file; empty: DATA_DIR/batch_requests.parquet"
+        ),
+        "engine": Param("duckdb", enum=["duckdb", "feast"], description="Point-in-time join"),
+    },
+)
+def batch_serving_pipeline() -> None:
+    feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
+    extract = pipeline_task(
+        PIPELINE,
+        "extract",
+        [
+            CLI,
+            "extract",
+            "--run-id",
+            RUN_ID,
+            "--requests",
+            "{{ params.requests_path }}",
+            "--engine",
+            "{{ params.engine }}",
+        ],
+    )
+    predict = pipeline_task(PIPELINE, "predict", [CLI, "predict", "--run-id", RUN_ID])
+    feast_apply >> extract >> predict
+
+
+batch_serving_pipeline()

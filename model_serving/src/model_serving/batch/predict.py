@@ -1,0 +1,132 @@
+"""The predict task: score extracted rows with the champion model, write output and summary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from mlops_common.errors import UserError
+from mlops_common.files import read_json, write_json
+from mlops_common.settings import get_mlflow_settings
+
+from model_serving.batch.extract import write_parquet
+from model_serving.batch.outputs import (
+    extract_report_path,
+    features_path,
+    predictions_path,
+    summary_path,
+)
+from model_serving.batch.point_in_time import HAS_FEATURES
+
+logger = logging.getLogger(__name__)
+
+PREDICTION = "prediction"
+
+
+@dataclass(frozen=True)
+class Champion:
+    """The model behind the champion alias at load time, pinned to its version."""
+
+    name: str
+    version: str
+    model: Any  # mlflow.pyfunc.PyFuncModel
+    inputs: list[str]  # feature columns in the signature's order
+
+
+def load_champion() -> Champion:
+    """Resolve `models:/<name>@champion` to a version once and load that version, so the
+    whole run scores with one model even if the alias moves meanwhile."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    settings = get_mlflow_settings()
+    client = mlflow.MlflowClient(tracking_uri=settings.resolved_tracking_uri)
+    try:
+        version = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
+    except MlflowException as exc:
+        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
+            raise UserError(
+                f"no champion model: {settings.champion_uri} is not registered at "
+                f"{settings.resolved_tracking_uri} ({exc.message}); run the training DAG "
+                "(training_pipeline) first, it registers the model and sets the alias"
+            ) from exc
+        raise
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version.version}")
+    schema = model.metadata.get_input_schema()
+    if schema is None:
+        raise UserError(
+            f"{settings.model_name} version {version.version} has no input signature; "
+            "register it with a signature (the training pipeline does)"
+        )
+    logger.info("loaded %s version %s", settings.model_name, version.version)
+    return Champion(settings.model_name, str(version.version), model, schema.input_names())
+
+
+def score(features: pa.Table, champion: Champion) -> pa.Array:
+    """Predictions for rows with features; null for the others (never dropped)."""
+    missing = [name for name in champion.inputs if name not in features.column_names]
+    if missing:
+        raise UserError(
+            f"{champion.name} version {champion.version} needs feature {missing[0]!r}, which "
+            f"the feature service does not serve (it serves {features.column_names}); "
+            "retrain on the current feature service"
+        )
+    present = features.column(HAS_FEATURES).to_numpy(zero_copy_only=False)
+    values = np.full(features.num_rows, np.nan)
+    if present.any():
+        rows = features.filter(features.column(HAS_FEATURES)).select(champion.inputs)
+        frame = rows.to_pandas().astype("float64")
+        values[present] = np.asarray(champion.model.predict(frame), dtype="float64").ravel()
+    return pa.array(values, mask=~present)
+
+
+def _constant(value: str, rows: int) -> pa.Array:
+    return pa.array([value], pa.string()).take(pa.array(np.zeros(rows, dtype=np.int64)))
+
+
+def predict_batch(run_id: str, champion: Champion | None = None) -> Path:
+    """Score RUN_ID's extracted features with the champion; write predictions and summary."""
+    started = time.perf_counter()
+    source = features_path(run_id)
+    if not source.exists():
+        raise UserError(f"no extracted features at {source}; run `model-serving extract` first")
+    champion = champion or load_champion()
+    features = pq.read_table(source)
+    prediction = score(features, champion)
+    output = (
+        features.append_column(PREDICTION, prediction)
+        .append_column("model_name", _constant(champion.name, features.num_rows))
+        .append_column("model_version", _constant(champion.version, features.num_rows))
+        .append_column("run_id", _constant(run_id, features.num_rows))
+    )
+    target = write_parquet(output, predictions_path(run_id))
+    predict_seconds = time.perf_counter() - started
+    extract = read_json(extract_report_path(run_id)) if extract_report_path(run_id).exists() else {}
+    seconds = predict_seconds + float(extract.get("seconds", 0.0))
+    predicted = int(pc.sum(features.column(HAS_FEATURES)).as_py() or 0)
+    summary = {
+        "run_id": run_id,
+        "output": str(target),
+        "requests_path": extract.get("requests_path"),
+        "engine": extract.get("engine"),
+        "rows_in": output.num_rows,
+        "rows_predicted": predicted,
+        "rows_without_features": output.num_rows - predicted,
+        "model_name": champion.name,
+        "model_version": champion.version,
+        "extract_seconds": extract.get("seconds"),
+        "predict_seconds": round(predict_seconds, 3),
+        "seconds": round(seconds, 3),
+        "rows_per_second": round(output.num_rows / seconds) if seconds > 0 else None,
+    }
+    write_json(summary_path(run_id), summary)
+    logger.info("batch summary: %s", summary)
+    return target

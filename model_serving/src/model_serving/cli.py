@@ -1,0 +1,79 @@
+"""`model-serving`: the batch serving tasks (one command per DAG task) and the online service."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from mlops_common.logs import configure_logging
+
+from model_serving.settings import Engine
+
+app = typer.Typer(
+    help="Batch predictions and online serving of the champion model.", no_args_is_help=True
+)
+
+RUN_ID = typer.Option(..., "--run-id", help="The DAG run this task belongs to (output key).")
+REQUESTS = typer.Option(
+    None,
+    "--requests",
+    help="Request file (csv or parquet: driver_id, event_timestamp); empty or omitted: "
+    "DATA_DIR/batch_requests.parquet.",
+)
+ENGINE = typer.Option(
+    None, "--engine", help="duckdb (fast ASOF join) or feast (reference); default BATCH_ENGINE."
+)
+
+
+def _requests_path(value: str | None) -> Path | None:
+    # The DAG passes its `requests_path` param, "" when unset.
+    return Path(value) if value else None
+
+
+@app.callback()
+def _main() -> None:
+    configure_logging()
+
+
+@app.command("feast-apply")
+def feast_apply_command(run_id: str = RUN_ID) -> None:
+    """Register the feature repo's definitions in the Feast registry (idempotent)."""
+    from data_pipeline.feature_store import apply_repo
+
+    apply_repo()
+    typer.echo(f"feast apply done (run {run_id})")
+
+
+@app.command("extract")
+def extract_command(
+    run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: Engine | None = ENGINE
+) -> None:
+    """Point-in-time features for every request row, written for the predict task."""
+    from model_serving.batch.extract import extract_features
+
+    typer.echo(extract_features(run_id, _requests_path(requests), engine))
+
+
+@app.command("predict")
+def predict_command(run_id: str = RUN_ID) -> None:
+    """Score the extracted rows with models:/<name>@champion; write output and summary."""
+    from model_serving.batch.outputs import summary_path
+    from model_serving.batch.predict import predict_batch
+
+    predict_batch(run_id)
+    typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))
+
+
+@app.command("batch")
+def batch_command(
+    run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: Engine | None = ENGINE
+) -> None:
+    """extract + predict in one process (what the DAG does in two tasks)."""
+    from model_serving.batch.extract import extract_features
+    from model_serving.batch.outputs import summary_path
+    from model_serving.batch.predict import predict_batch
+
+    extract_features(run_id, _requests_path(requests), engine)
+    predict_batch(run_id)
+    typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))

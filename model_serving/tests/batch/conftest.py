@@ -1,0 +1,92 @@
+"""Fixtures for the batch tests: a tiny offline store with every point-in-time edge case."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
+TTL = timedelta(days=2)  # the feature view's ttl; the tests check it against the registry
+H = timedelta(hours=1)
+
+
+def _row(driver: int, ts: datetime, conv: float, created: datetime | None = None) -> dict:
+    return {
+        "driver_id": driver,
+        "event_timestamp": ts,
+        "created": created or ts + timedelta(minutes=5),
+        "conv_rate": conv,
+        "acc_rate": 1 - conv,
+        "avg_daily_trips": int(conv * 100),
+    }
+
+
+def driver_stats() -> pd.DataFrame:
+    """Hourly stats with edge cases: a tie on event time broken by `created`, a single old
+    record (ttl edges), a driver whose records start late, rows out of order."""
+    rows = [_row(1001, T0 + i * H, 0.10 + i / 100) for i in range(6)]
+    # Same event time as the 2h row, created later: Feast picks it (created is the tie breaker).
+    rows.append(_row(1001, T0 + 2 * H, 0.77, created=T0 + 2 * H + timedelta(minutes=30)))
+    rows.append(_row(1002, T0, 0.50))
+    rows += [_row(1003, T0 + 24 * H + i * H, 0.30 + i / 100) for i in range(3)]
+    rows += [_row(d, T0 + i * H, (d % 7) / 10 + i / 1000) for d in (1004, 1005) for i in range(48)]
+    frame = pd.DataFrame(rows).sample(frac=1.0, random_state=3)  # order must not matter
+    frame["conv_rate"] = frame["conv_rate"].astype("float32")
+    frame["acc_rate"] = frame["acc_rate"].astype("float32")
+    return frame.reset_index(drop=True)
+
+
+def edge_requests() -> pd.DataFrame:
+    """Request rows, each probing one rule of the point-in-time join."""
+    rows = [
+        (1001, T0 - H),  # before the driver's first record -> no features
+        (1001, T0),  # exactly at a record (inclusive)
+        (1001, T0 + 2 * H),  # tie on event time -> the later created row
+        (1001, T0 + 2 * H + timedelta(minutes=30)),
+        (1001, T0 + 3 * H),  # duplicate request
+        (1001, T0 + 3 * H),
+        (1002, T0 + TTL),  # exactly at ttl (inclusive) -> features
+        (1002, T0 + TTL + timedelta(seconds=1)),  # past ttl -> no features
+        (1003, T0 + 12 * H),  # before its first record, others have records -> none
+        (1003, T0 + 30 * H),
+        (9999, T0 + H),  # unknown driver -> no features
+        (1005, T0 + 47 * H + timedelta(microseconds=1)),
+    ]
+    rows += [(1004 + i % 2, T0 + i * timedelta(minutes=37)) for i in range(60)]
+    return pd.DataFrame(rows, columns=["driver_id", "event_timestamp"])
+
+
+@pytest.fixture
+def feature_repo(project_env: Path) -> Path:
+    """The real feature repo applied to a registry in tmp, over the edge-case stats file."""
+    from data_pipeline.feature_store import apply_repo
+    from data_pipeline.settings import get_data_settings
+
+    stats_path = get_data_settings().driver_stats_path
+    stats_path.parent.mkdir(parents=True, exist_ok=True)
+    driver_stats().to_parquet(stats_path, index=False)
+    apply_repo()
+    return stats_path
+
+
+@pytest.fixture
+def requests_file(feature_repo: Path) -> Path:
+    """The edge requests as the default batch request file (parquet)."""
+    from data_pipeline.settings import get_data_settings
+
+    path = get_data_settings().batch_requests_path
+    edge_requests().to_parquet(path, index=False)
+    return path
+
+
+@pytest.fixture
+def stats_frame() -> pd.DataFrame:
+    return driver_stats()
+
+
+@pytest.fixture
+def requests_frame() -> pd.DataFrame:
+    return edge_requests()
