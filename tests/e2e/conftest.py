@@ -1,0 +1,105 @@
+"""One demo run per session: the platform on free ports with small data, driven by
+`mlops-platform demo` exactly as `make demo` does, shared by the end-to-end and browser tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+from mlops_common.settings import project_root
+from mlops_common.testing import free_port
+
+PLATFORM = project_root() / ".venv" / "bin" / "mlops-platform"
+SCREENSHOTS = project_root() / "test-artifacts" / "screenshots"
+
+
+@dataclass
+class Demo:
+    env: dict[str, str]
+    output: str
+    returncode: int
+
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['AIRFLOW_PORT']}"
+
+    @property
+    def mlflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['MLFLOW_PORT']}"
+
+    @property
+    def serving_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['SERVING_PORT']}"
+
+    @property
+    def state_dir(self) -> Path:
+        return Path(self.env["MLOPS_STATE_DIR"])
+
+    def admin_password(self) -> str:
+        import json
+
+        passwords = self.state_dir / "airflow" / "simple_auth_manager_passwords.json.generated"
+        return str(json.loads(passwords.read_text())["admin"])
+
+    def api(self) -> httpx.Client:
+        """An authenticated client for Airflow's REST API."""
+        token = httpx.post(
+            f"{self.airflow_url}/auth/token",
+            json={"username": "admin", "password": self.admin_password()},
+            timeout=30,
+        ).json()["access_token"]
+        return httpx.Client(
+            base_url=f"{self.airflow_url}/api/v2",
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=30,
+        )
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
+    root = tmp_path_factory.mktemp("demo")
+    env = {
+        **os.environ,
+        "MLOPS_STATE_DIR": str(root / "state"),
+        "MLOPS_ARTIFACT_ROOT": str(root / "artifacts"),
+        "MLOPS_DATA_DIR": str(root / "data"),
+        "REDIS_PORT": str(free_port()),
+        "MLFLOW_PORT": str(free_port()),
+        "AIRFLOW_PORT": str(free_port()),
+        "SERVING_PORT": str(free_port()),
+        # Small data: the flow is the same, the minutes are fewer.
+        "DATA_N_DRIVERS": "60",
+        "DATA_DAYS": "3",
+        "DATA_N_ORDERS": "6000",
+        "DATA_N_BATCH_REQUESTS": "800",
+        "AIRFLOW_DAG_REFRESH_SECONDS": "10",
+        "MLOPS_TASK_RETRIES": "1",
+        "MLOPS_TASK_RETRY_DELAY_SECONDS": "5",
+    }
+    for key in ("MLFLOW_TRACKING_URI", "MLOPS_TASK_MODE"):
+        env.pop(key, None)
+    result = subprocess.run(
+        [str(PLATFORM), "demo"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    (root / "demo.log").write_text(output)
+    try:
+        yield Demo(env, output, result.returncode)
+    finally:
+        subprocess.run([str(PLATFORM), "down"], env=env, check=False, timeout=180)
+
+
+@pytest.fixture(scope="session")
+def screenshots() -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    return SCREENSHOTS

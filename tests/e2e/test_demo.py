@@ -1,0 +1,58 @@
+"""`make demo` end to end: real scheduler runs of every DAG, then a live /inference answer."""
+
+from __future__ import annotations
+
+import httpx
+import pandas as pd
+import pytest
+
+from tests.e2e.conftest import Demo
+
+pytestmark = [pytest.mark.slow, pytest.mark.integration]
+
+DAGS = ("data_pipeline", "materialize", "training_pipeline", "batch_serving_pipeline")
+REQUEST = {"request_id": "uuid-1", "driver_ids": [1001, 1002, 1003, 1004, 1005]}
+
+
+def test_demo_ends_with_an_inference_answer(demo: Demo) -> None:
+    assert demo.returncode == 0, demo.output[-5000:]
+    assert "/inference" in demo.output
+    assert '"best_driver_id"' in demo.output
+    assert "where to look next" in demo.output
+
+
+@pytest.mark.parametrize("dag_id", DAGS)
+def test_every_dag_ran_through_the_scheduler_and_succeeded(demo: Demo, dag_id: str) -> None:
+    with demo.api() as api:
+        runs = api.get(f"/dags/{dag_id}/dagRuns").json()["dag_runs"]
+    manual = [run for run in runs if run["run_type"] == "manual"]
+    assert manual, f"{dag_id} was not triggered"
+    assert manual[0]["state"] == "success"
+
+
+def test_a_champion_model_is_registered(demo: Demo) -> None:
+    response = httpx.get(
+        f"{demo.mlflow_url}/api/2.0/mlflow/registered-models/alias",
+        params={"name": "driver_ranking", "alias": "champion"},
+        timeout=10,
+    )
+    assert response.status_code == 200
+    assert int(response.json()["model_version"]["version"]) >= 1
+
+
+def test_batch_output_has_one_row_per_request(demo: Demo) -> None:
+    outputs = sorted(
+        (demo.state_dir.parent / "artifacts").glob("**/predictions.parquet"),
+    )
+    assert outputs, "no batch output written"
+    predictions = pd.read_parquet(outputs[-1])
+    assert len(predictions) == int(demo.env["DATA_N_BATCH_REQUESTS"])
+    assert predictions["prediction"].notna().mean() > 0.8
+
+
+def test_inference_answers_a_driver_from_the_request(demo: Demo) -> None:
+    response = httpx.post(f"{demo.serving_url}/inference", json=REQUEST, timeout=30)
+    assert response.status_code == 200
+    body = response.json()
+    assert body["request_id"] == "uuid-1"
+    assert body["best_driver_id"] in REQUEST["driver_ids"]
