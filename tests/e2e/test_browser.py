@@ -12,10 +12,13 @@ import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.e2e.conftest import Demo
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Demo
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import httpx
 import pandas as pd
 import pytest
 
-from tests.e2e.conftest import Demo
+if TYPE_CHECKING:
+    from tests.e2e.conftest import Demo
+
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
