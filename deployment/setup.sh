@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server.
+# With --dev also the test and benchmark tools: Chromium (browser tests) and wrk (load tests).
 # A second run changes nothing and takes seconds.
 set -euo pipefail
+DEV=0
+[ "${1:-}" = "--dev" ] && DEV=1
 cd "$(dirname "$0")/.."
 
 UV_VERSION="0.13.9"
@@ -28,12 +31,16 @@ apt_install() {
 
 need_packages=()
 command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
+if [ "$DEV" = 1 ]; then
+    command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
+    command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
+fi
 if [ ${#need_packages[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then
         echo "installing ${need_packages[*]} with apt-get"
         apt_install "${need_packages[@]}"
     else
-        echo "please install: ${need_packages[*]} (Redis 7 server), then rerun make setup" >&2
+        echo "please install: ${need_packages[*]} with your package manager, then rerun make setup" >&2
         exit 1
     fi
 fi
