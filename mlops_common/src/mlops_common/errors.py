@@ -5,7 +5,7 @@ from __future__ import annotations
 try:  # Typer >= 0.26 ships its own copy of click and only handles that copy's exceptions.
     from typer._click.exceptions import ClickException as _CliError
 except ImportError:  # pragma: no cover - older Typer uses click itself
-    from click import ClickException as _CliError
+    from click import ClickException as _CliError  # type: ignore[assignment]
 
 
 class UserError(_CliError):
