@@ -82,3 +82,35 @@ def validate(run_id: str = RunId) -> None:
 
     for path in validate_and_publish(run_id).values():
         typer.echo(str(path))
+
+
+@app.command("feast-apply")
+def feast_apply(
+    run_id: str | None = typer.Option(None, "--run-id", help="The DAG run (for the logs)."),
+) -> None:
+    """Register the feature repo (entities, sources, views, services) in Feast's registry."""
+    from data_pipeline.feature_store import apply_repo
+
+    apply_repo()
+    logger.info("feast apply done for run %s", run_id)
+
+
+@app.command()
+def materialize(
+    end_time: str = typer.Option(..., help="Materialize up to this time (ISO): the run's time."),
+    engine: str = typer.Option("fast", help="fast (default) or feast (Feast's own path)."),
+    run_id: str | None = typer.Option(None, "--run-id", help="The DAG run (for the logs)."),
+) -> None:
+    """Load the latest in-window feature rows into Redis, incrementally (registry intervals)."""
+    from data_pipeline.materialize import materialize as run
+
+    if engine not in ("fast", "feast"):
+        raise UserError(f"--engine {engine!r} is not known; use fast or feast")
+    end = parse_time(end_time, "--end-time")
+    assert end is not None
+    for result in run(end, engine=engine):  # type: ignore[arg-type]
+        typer.echo(
+            f"{result.feature_view}: {result.rows} rows [{result.start.isoformat()}, "
+            f"{result.end.isoformat()}] in {result.seconds:.2f} s with {result.engine}"
+        )
+    logger.info("materialize done for run %s", run_id)

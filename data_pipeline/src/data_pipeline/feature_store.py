@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 from feast import FeatureStore
-
 from mlops_common.settings import get_feast_settings, get_redis_settings
+
+logger = logging.getLogger(__name__)
 
 
 def feast_environment() -> dict[str, str]:
@@ -27,13 +33,35 @@ def get_store() -> FeatureStore:
     return FeatureStore(repo_path=str(feast.repo_path))
 
 
+@contextlib.contextmanager
+def _importable_repo(repo_path: Path) -> Iterator[None]:
+    """Let Feast import the repo's modules fresh, as `feast apply` does from the repo folder.
+
+    Feast imports `features.py` as the top-level module `features`: put the repo on sys.path,
+    and drop any cached copy so the definitions see the current settings (paths), then restore
+    the working directory Feast changes.
+    """
+    modules = {path.stem for path in repo_path.glob("*.py")}
+    cwd = os.getcwd()
+    sys.path.insert(0, str(repo_path))
+    for name in modules:
+        sys.modules.pop(name, None)
+    try:
+        yield
+    finally:
+        os.chdir(cwd)
+        with contextlib.suppress(ValueError):
+            sys.path.remove(str(repo_path))
+        for name in modules:
+            sys.modules.pop(name, None)
+
+
 def apply_repo() -> None:
     """`feast apply` for the project's repo: register entities, sources, views and services."""
     from feast.repo_operations import apply_total
 
     store = get_store()
-    cwd = os.getcwd()
-    try:  # apply_total changes the working directory to the repo
-        apply_total(store.config, get_feast_settings().repo_path, skip_source_validation=True)
-    finally:
-        os.chdir(cwd)
+    repo_path = get_feast_settings().repo_path
+    with _importable_repo(repo_path):
+        apply_total(store.config, repo_path, skip_source_validation=True)
+    logger.info("applied the feature repo %s to %s", repo_path, store.config.registry.path)

@@ -79,15 +79,15 @@ CHUNK_DRIVERS = 500
 STATS_SCHEMA = pa.schema(
     [
         ("driver_id", pa.int64()),
-        ("event_timestamp", pa.timestamp("ns", tz="UTC")),
-        ("created", pa.timestamp("ns", tz="UTC")),
+        ("event_timestamp", pa.timestamp("us", tz="UTC")),
+        ("created", pa.timestamp("us", tz="UTC")),
         ("conv_rate", pa.float32()),
         ("acc_rate", pa.float32()),
         ("avg_daily_trips", pa.int64()),
     ]
 )
 REQUEST_SCHEMA = pa.schema(
-    [("driver_id", pa.int64()), ("event_timestamp", pa.timestamp("ns", tz="UTC"))]
+    [("driver_id", pa.int64()), ("event_timestamp", pa.timestamp("us", tz="UTC"))]
 )
 ORDERS_SCHEMA = REQUEST_SCHEMA.append(pa.field("trip_completed", pa.int64()))
 

@@ -1,0 +1,308 @@
+"""Materialize the latest in-window feature rows into the online store (Redis).
+
+Two engines write the same keys and values:
+
+* `feast`: Feast's own `FeatureStore.materialize` (about 1,000-2,000 rows/s here: Feast's
+  ibis plan, row-by-row arrow-to-proto conversion and one feature-name hash per value).
+* `fast` (default): DuckDB reads the latest row per entity from the view's parquet source with
+  the filter and tie-break Feast's offline store uses (`start <= event_timestamp <= end`, newest
+  event timestamp, then newest created timestamp); Feast's helpers build the protos and the Redis
+  keys (`_columns_to_proto_values`, `_redis_key`, `_mmh3`); a pipelined read of the stored
+  event timestamps applies Feast's rule (write only rows newer than what Redis holds); pipelined
+  HSETs write the batch. The interval goes into the registry with
+  `registry.apply_materialization`, exactly as Feast records it.
+
+Both are incremental: a view starts where its last recorded interval ended, or at END - ttl on
+its first run. (Feast's own `materialize_incremental` would start at now - ttl; using the run's
+logical time keeps a DAG run reproducible.)
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+from feast import FeatureStore, FeatureView, FileSource
+from feast.infra.key_encoding_utils import _serialize_val, serialize_entity_key_prefix
+from feast.infra.online_stores.helpers import _mmh3, _redis_key
+from feast.infra.online_stores.redis import RedisOnlineStore, _versioned_fv_name
+from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+from feast.type_map import PYTHON_SCALAR_VALUE_TYPE_TO_PROTO_VALUE
+from feast.value_type import ValueType
+from google.protobuf.timestamp_pb2 import Timestamp
+from mlops_common.errors import UserError
+
+from data_pipeline.feature_store import get_store
+
+logger = logging.getLogger(__name__)
+
+Engine = Literal["fast", "feast"]
+BATCH_ROWS = 10_000
+
+
+@dataclass(frozen=True)
+class MaterializationResult:
+    """One feature view materialized over [start, end]."""
+
+    feature_view: str
+    engine: str
+    start: datetime
+    end: datetime
+    rows: int
+    seconds: float
+
+    @property
+    def rows_per_second(self) -> float:
+        return self.rows / self.seconds if self.seconds > 0 else float("inf")
+
+
+def as_utc(moment: datetime) -> datetime:
+    """MOMENT as an aware UTC datetime (naive input is taken as UTC)."""
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def materialization_window(view: FeatureView, end: datetime) -> tuple[datetime, datetime]:
+    """Where an incremental run of VIEW up to END starts: the last recorded end, else END-ttl."""
+    end = as_utc(end)
+    if view.most_recent_end_time is not None:
+        return as_utc(view.most_recent_end_time), end
+    if not view.ttl:
+        raise UserError(f"feature view {view.name} has no ttl: give it one in the feature repo")
+    return end - view.ttl, end
+
+
+def source_path(store: FeatureStore, view: FeatureView) -> Path:
+    """The parquet file behind VIEW (relative FileSource paths are under the repo)."""
+    assert isinstance(view.batch_source, FileSource)
+    path = Path(view.batch_source.path)
+    return path if path.is_absolute() else Path(store.repo_path) / path
+
+
+def fast_path_supported(store: FeatureStore, view: FeatureView) -> bool:
+    """The fast engine handles parquet FileSources without field mappings on a Redis store."""
+    source = view.batch_source
+    return (
+        isinstance(source, FileSource)
+        and not source.field_mapping
+        and isinstance(store._get_provider().online_store, RedisOnlineStore)
+    )
+
+
+def latest_rows(store: FeatureStore, view: FeatureView, start: datetime, end: datetime) -> pa.Table:
+    """Per entity, the newest row with start <= event time <= end (ties: newest created)."""
+    source = view.batch_source
+    assert isinstance(source, FileSource)
+    path = source_path(store, view)
+    if not path.is_file():
+        raise UserError(f"the offline store {path} does not exist: run ingest and validate first")
+    join_keys = [_ident(column.name) for column in view.entity_columns]
+    features = [_ident(feature.name) for feature in view.features]
+    event = _ident(source.timestamp_field)
+    # arg_max over (event time, created time) = Feast's dedup order, in one aggregation pass.
+    order = (
+        f"({event}, {_ident(source.created_timestamp_column)})"
+        if (source.created_timestamp_column)
+        else event
+    )
+    latest = f"struct_pack({', '.join([*features, event])})"
+    query = (
+        f"SELECT {', '.join(join_keys)}, unnest(arg_max({latest}, {order})) "
+        f"FROM read_parquet($path) WHERE {event} >= $start AND {event} <= $end "
+        f"GROUP BY {', '.join(join_keys)} ORDER BY {', '.join(join_keys)}"
+    )
+    with duckdb.connect() as con:
+        return con.sql(
+            query, params={"path": str(path), "start": start, "end": end}
+        ).to_arrow_table()
+
+
+def _ident(name: str) -> str:
+    """NAME quoted as a DuckDB identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _event_nanos(table: pa.Table | pa.RecordBatch, column: str) -> np.ndarray:
+    stamps = table.column(column).cast(pa.timestamp("us", tz="UTC")).cast(pa.int64())
+    return stamps.to_numpy(zero_copy_only=False) * 1_000
+
+
+def _proto_values(column: pa.Array, value_type: ValueType) -> list[ValueProto]:
+    """COLUMN as Feast ValueProtos, in the proto field Feast's type map assigns VALUE_TYPE
+    (nulls become the empty Value, as in Feast)."""
+    field = PYTHON_SCALAR_VALUE_TYPE_TO_PROTO_VALUE[value_type][0]
+    return [ValueProto() if v is None else ValueProto(**{field: v}) for v in column.to_pylist()]
+
+
+def _redis_keys(
+    project: str, join_keys: list[str], entity_values: list[list[ValueProto]], version: int
+) -> list[bytes]:
+    """The Redis keys of the entities, as Feast's `_redis_key` builds them.
+
+    `_redis_key` costs ~11 us per key (a third of the write). For the common single join key,
+    the key is Feast's `serialize_entity_key_prefix` + the value's type, length and
+    `_serialize_val` bytes + the project; the first key is checked against `_redis_key`, and any
+    difference (a future Feast layout) falls back to `_redis_key` for every key.
+    """
+
+    def feast_key(values: Sequence[ValueProto]) -> bytes:
+        entity = EntityKeyProto(join_keys=join_keys, entity_values=list(values))
+        return _redis_key(project, entity, entity_key_serialization_version=version)
+
+    rows = list(zip(*entity_values, strict=True))
+    if len(join_keys) != 1 or not rows:
+        return [feast_key(values) for values in rows]
+    prefix = serialize_entity_key_prefix(join_keys, entity_key_serialization_version=version)
+    suffix = project.encode("utf-8")
+    keys = []
+    for (value,) in rows:
+        body, value_type = _serialize_val(value.WhichOneof("val"), value, version)
+        keys.append(b"".join((prefix, struct.pack("<II", value_type, len(body)), body, suffix)))
+    return keys if keys[0] == feast_key(rows[0]) else [feast_key(values) for values in rows]
+
+
+# Batched as Lua scripts: one command per batch instead of one parsed reply per key (a
+# pipeline of HGETs costs ~4x more here). The stored event times of many hashes:
+_READ_TIMESTAMPS = """
+local out = {}
+for i, key in ipairs(KEYS) do out[i] = redis.call('HGET', key, ARGV[1]) end
+return out
+"""
+
+
+# HSET (and EXPIRE when the store sets a key ttl) for many hashes in one command: ARGV holds
+# the field count per key, the ttl (0: none), then each key's field/value pairs in KEYS order.
+_WRITE_HASHES = """
+local width = 2 * tonumber(ARGV[1])
+local ttl = tonumber(ARGV[2])
+local pos = 3
+for _, key in ipairs(KEYS) do
+  redis.call('HSET', key, unpack(ARGV, pos, pos + width - 1))
+  if ttl > 0 then redis.call('EXPIRE', key, ttl) end
+  pos = pos + width
+end
+return #KEYS
+"""
+
+
+def _is_newer(nanos: int, stored: bytes | None) -> bool:
+    """Feast's rule: write a row only if its event time is after the stored one."""
+    if stored is None:
+        return True
+    previous = Timestamp.FromString(stored)
+    return nanos > previous.seconds * 1_000_000_000 + previous.nanos
+
+
+def write_online(
+    store: FeatureStore, view: FeatureView, table: pa.Table, batch_rows: int = BATCH_ROWS
+) -> int:
+    """Write TABLE's rows to Redis as Feast's online store does; return rows written.
+
+    Same key (`_redis_key`), same hash fields (`_mmh3("<view>:<feature>")`, `_ts:<view>`), same
+    serialized ValueProtos and Timestamp, and Feast's rule of skipping a row whose event time is
+    not newer than the stored one.
+    """
+    config = store.config
+    online_store = store._get_provider().online_store
+    assert isinstance(online_store, RedisOnlineStore)
+    client = online_store._get_client(config.online_store)
+    read_timestamps = client.register_script(_READ_TIMESTAMPS)
+    write_hashes = client.register_script(_WRITE_HASHES)
+    view_name = _versioned_fv_name(view, config)
+    ts_field = f"_ts:{view_name}".encode()
+    join_keys = {c.name: c.dtype.to_value_type() for c in view.entity_columns}
+    features = {f.name: f.dtype.to_value_type() for f in view.features}
+    fields = {name: _mmh3(f"{view_name}:{name}") for name in features}
+    version = config.entity_key_serialization_version
+    key_ttl = config.online_store.key_ttl_seconds
+    written = 0
+    for batch in table.combine_chunks().to_batches(max_chunksize=batch_rows):
+        entity_values = [_proto_values(batch.column(k), t) for k, t in join_keys.items()]
+        keys = _redis_keys(config.project, list(join_keys), entity_values, version)
+        values = {
+            fields[name]: [v.SerializeToString() for v in _proto_values(batch.column(name), t)]
+            for name, t in features.items()
+        }
+        nanos = _event_nanos(batch, view.batch_source.timestamp_field)
+        stored = read_timestamps(keys=keys, args=[ts_field])
+        newer = [i for i in range(len(keys)) if _is_newer(int(nanos[i]), stored[i])]
+        if not newer:
+            continue
+        args: list[bytes | int] = [len(values) + 1, key_ttl or 0]
+        for i in newer:
+            seconds, remainder = divmod(int(nanos[i]), 1_000_000_000)
+            args += (ts_field, Timestamp(seconds=seconds, nanos=remainder).SerializeToString())
+            for field, serialized in values.items():
+                args += (field, serialized[i])
+        write_hashes(keys=[keys[i] for i in newer], args=args)
+        written += len(newer)
+    return written
+
+
+def _views(store: FeatureStore, names: Sequence[str] | None) -> list[FeatureView]:
+    views = [view for view in store.list_feature_views() if view.online]
+    if not views:
+        raise UserError("the registry has no online feature views: run feast-apply first")
+    if names:
+        unknown = set(names) - {view.name for view in views}
+        if unknown:
+            known = sorted(view.name for view in views)
+            raise UserError(f"unknown feature views {sorted(unknown)}; known: {known}")
+        views = [view for view in views if view.name in names]
+    return views
+
+
+def materialize(
+    end_time: datetime,
+    *,
+    engine: Engine = "fast",
+    feature_views: Sequence[str] | None = None,
+    store: FeatureStore | None = None,
+) -> list[MaterializationResult]:
+    """Incrementally materialize the online feature views up to END_TIME with ENGINE."""
+    store = store or get_store()
+    results = []
+    for view in _views(store, feature_views):
+        start, end = materialization_window(view, end_time)
+        if start >= end:
+            logger.info("%s is already materialized up to %s; nothing to do", view.name, start)
+            continue
+        fast = fast_path_supported(store, view)
+        if engine == "fast" and fast:
+            began = time.perf_counter()
+            table = latest_rows(store, view, start, end)
+            rows = table.num_rows
+            write_online(store, view, table)
+            store.registry.apply_materialization(view, store.project, start, end)
+            store._precompute_affected_services([view.name])
+        else:
+            if engine == "fast":
+                logger.warning("%s: source not supported by the fast path; using Feast", view.name)
+            # Counted beforehand (outside the timing) so both engines report rows/s alike.
+            rows = latest_rows(store, view, start, end).num_rows if fast else -1
+            began = time.perf_counter()
+            store.materialize(start, end, feature_views=[view.name])
+        result = MaterializationResult(
+            view.name, engine, start, end, rows, time.perf_counter() - began
+        )
+        logger.info(
+            "materialized %s [%s, %s] with %s: %d rows in %.2f s (%.0f rows/s)",
+            view.name,
+            start.isoformat(),
+            end.isoformat(),
+            engine,
+            rows,
+            result.seconds,
+            result.rows_per_second,
+        )
+        results.append(result)
+    return results
