@@ -5,10 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from pathlib import Path
 
+from mlops_common.settings import cached_settings, get_path_settings, project_root
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from mlops_common.settings import cached_settings, get_path_settings, project_root
 
 
 class DataSettings(BaseSettings):

@@ -102,8 +102,9 @@ class Problem:
     examples: list[str] = field(default_factory=list)
 
     def describe(self) -> str:
+        count = f": {self.rows} rows" if self.rows else ""
         shown = f" (e.g. {', '.join(self.examples)})" if self.examples else ""
-        return f"{self.file}: {self.column} {self.check}: {self.rows} rows{shown}"
+        return f"{self.file}: {self.column} {self.check}{count}{shown}"
 
 
 def _batches(path: Path) -> Iterator[pd.DataFrame]:
@@ -173,13 +174,13 @@ def _duplicate_problem(name: str, path: Path, key: tuple[str, ...]) -> Problem |
 def validate_file(path: Path, spec: DatasetSpec) -> list[Problem]:
     """Every check of SPEC against the parquet file at PATH; an empty list means it passed."""
     if not path.is_file():
-        return [Problem(spec.name, "(file)", "exists", 0, [str(path)])]
+        return [Problem(spec.name, "(file)", f"missing at {path}", 0)]
     try:
         total = pq.ParquetFile(path).metadata.num_rows
     except (OSError, pa_arrow.ArrowException) as exc:
-        return [Problem(spec.name, "(file)", "readable parquet", 0, [str(exc)[:200]])]
+        return [Problem(spec.name, "(file)", f"not readable parquet: {str(exc)[:200]}", 0)]
     if total == 0:
-        return [Problem(spec.name, "(table)", "has rows", 0)]
+        return [Problem(spec.name, "(table)", "has no rows", 0)]
     problems: dict[tuple[str, str], Problem] = {}
     offset = 0
     for frame in _batches(path):
@@ -227,8 +228,6 @@ def validate_and_publish(run_id: str) -> dict[str, Path]:
         {"run_id": run_id, "passed": not problems, "problems": [asdict(p) for p in problems]},
     )
     if problems:
-        for problem in problems:
-            logger.error("validation failed: %s", problem.describe())
         raise UserError(
             f"the batch in {source} failed validation, nothing was published: "
             + "; ".join(p.describe() for p in problems)

@@ -1,0 +1,56 @@
+"""Data pipeline: land, validate and publish a batch of driver statistics; load it into Redis.
+
+ingest -> validate -> feast_apply -> materialize.
+
+- `ingest` generates the batch for the run's hour (RUN_TIME floored; the generator stands in for
+  the upstream database) into ARTIFACT_ROOT/data_pipeline/<run id>/raw; nothing published yet.
+- `validate` checks every file (schema, dtypes, ranges, nulls, UTC timestamps, duplicate keys)
+  and only then publishes it atomically as the offline store DATA_DIR/driver_stats.parquet
+  (plus orders.parquet and batch_requests.parquet). A bad batch fails the task with a report
+  and leaves the offline store as it was.
+- `feast_apply` registers the feature repo; `materialize` loads the latest in-ttl rows up to
+  the run's time into Redis, incrementally from the last recorded interval (engine `fast` by
+  default, `feast` for Feast's own path; trigger param `engine`).
+"""
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag
+from mlops_common.orchestration import RUN_ID, RUN_TIME, pipeline_task
+
+PIPELINE = "data_pipeline"
+CLI = "data-pipeline"
+
+
+@dag(
+    dag_id="data_pipeline",
+    schedule=None,
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    tags=["data_pipeline", "feast"],
+    params={"engine": Param("fast", enum=["fast", "feast"], description="Materialization")},
+)
+def data_pipeline() -> None:
+    ingest = pipeline_task(
+        PIPELINE, "ingest", [CLI, "ingest", "--run-id", RUN_ID, "--end-time", RUN_TIME]
+    )
+    validate = pipeline_task(PIPELINE, "validate", [CLI, "validate", "--run-id", RUN_ID])
+    feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
+    materialize = pipeline_task(
+        PIPELINE,
+        "materialize",
+        [
+            CLI,
+            "materialize",
+            "--run-id",
+            RUN_ID,
+            "--end-time",
+            RUN_TIME,
+            "--engine",
+            "{{ params.engine }}",
+        ],
+    )
+    ingest >> validate >> feast_apply >> materialize
+
+
+data_pipeline()

@@ -1,0 +1,46 @@
+"""Hourly materialization: keep Redis up to date with the published offline store.
+
+feast_apply -> materialize. Each run loads, per feature view, the latest rows from the last
+recorded materialization end up to the run's time (RUN_TIME, never "now"), so a delayed run
+still loads exactly its interval. No catchup: a missed hour is covered by the next run's
+interval. Trigger param `engine`: `fast` (default) or `feast` (Feast's own path).
+"""
+
+from datetime import UTC, datetime
+
+from airflow.sdk import Param, dag
+from mlops_common.orchestration import RUN_ID, RUN_TIME, pipeline_task
+
+PIPELINE = "data_pipeline"
+CLI = "data-pipeline"
+
+
+@dag(
+    dag_id="materialize",
+    schedule="@hourly",
+    start_date=datetime(2026, 1, 1, tzinfo=UTC),
+    catchup=False,
+    max_active_runs=1,
+    tags=["data_pipeline", "feast", "scheduled"],
+    params={"engine": Param("fast", enum=["fast", "feast"], description="Materialization")},
+)
+def materialize() -> None:
+    feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
+    load = pipeline_task(
+        PIPELINE,
+        "materialize",
+        [
+            CLI,
+            "materialize",
+            "--run-id",
+            RUN_ID,
+            "--end-time",
+            RUN_TIME,
+            "--engine",
+            "{{ params.engine }}",
+        ],
+    )
+    feast_apply >> load
+
+
+materialize()
