@@ -2,11 +2,10 @@
 
 from datetime import timedelta
 
+from data_pipeline.settings import get_data_settings
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
 from feast.types import Float32, Int64
 from feast.value_type import ValueType
-
-from data_pipeline.settings import get_data_settings
 
 driver = Entity(
     name="driver",
