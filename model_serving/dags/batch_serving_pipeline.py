@@ -1,13 +1,14 @@
 """Batch serving: score a file of driver requests with the champion model.
 
 feast_apply -> extract -> predict. `extract` joins each request row (driver_id,
-event_timestamp) with the driver's features as of that time (Feast point-in-time semantics,
-DuckDB ASOF join by default); `predict` scores the rows that have features with
-`models:/driver_ranking@champion` and writes predictions.parquet (request columns, features,
-prediction, has_features, model name and version, run id) and summary.json under
+event_timestamp) with the driver's features as of that time (Feast point-in-time semantics;
+a numpy sorted search by default, or a DuckDB ASOF join); `predict` scores the rows that have
+features with `models:/driver_ranking@champion` and writes predictions.parquet (request
+columns, features, prediction, has_features, model name and version, run id) and summary.json
+under
 ARTIFACT_ROOT/model_serving/<run id>/batch/. Rows without features are kept with a null
 prediction. Trigger params: `requests_path` (csv or parquet; empty = the data pipeline's
-batch_requests.parquet) and `engine` (`duckdb` or the reference `feast`).
+batch_requests.parquet) and `engine` (`sorted`, `duckdb` or the reference `feast`).
 """
 
 from datetime import UTC, datetime
@@ -29,7 +30,9 @@ CLI = "model-serving"
         "requests_path": Param(
             "", type="string", description="Request file; empty: DATA_DIR/batch_requests.parquet"
         ),
-        "engine": Param("duckdb", enum=["duckdb", "feast"], description="Point-in-time join"),
+        "engine": Param(
+            "sorted", enum=["sorted", "duckdb", "feast"], description="Point-in-time join"
+        ),
     },
 )
 def batch_serving_pipeline() -> None:

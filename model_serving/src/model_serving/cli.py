@@ -22,7 +22,10 @@ REQUESTS = typer.Option(
     "DATA_DIR/batch_requests.parquet.",
 )
 ENGINE = typer.Option(
-    None, "--engine", help="duckdb (fast ASOF join) or feast (reference); default BATCH_ENGINE."
+    None,
+    "--engine",
+    help="sorted (numpy sorted search), duckdb (ASOF join) or feast (reference); "
+    "default BATCH_ENGINE.",
 )
 
 

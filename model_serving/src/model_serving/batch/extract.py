@@ -16,7 +16,7 @@ from mlops_common.settings import get_feast_settings
 
 from model_serving.batch.definitions import feature_service, request_join_keys, service_sources
 from model_serving.batch.outputs import extract_report_path, features_path
-from model_serving.batch.point_in_time import HAS_FEATURES, join_duckdb, join_feast
+from model_serving.batch.point_in_time import HAS_FEATURES, join_duckdb, join_feast, join_sorted
 from model_serving.batch.requests import load_requests
 from model_serving.settings import Engine, get_batch_settings
 
@@ -41,13 +41,18 @@ def extract_features(
     store = get_store()
     service = feature_service(store, get_feast_settings().feature_service)
     sources = service_sources(store, service)
+    # Data path (read, join, write) timed apart from the fixed set-up cost above.
+    data_started = time.perf_counter()
     requests = load_requests(requests_path, request_join_keys(sources))
     if engine == "feast":
         table = join_feast(requests, store, service, sources)
-    else:
+    elif engine == "duckdb":
         table = join_duckdb(requests, sources, get_batch_settings())
+    else:
+        table = join_sorted(requests, sources, get_batch_settings())
     target = write_parquet(table, features_path(run_id))
-    seconds = time.perf_counter() - started
+    finished = time.perf_counter()
+    seconds, data_seconds = finished - started, finished - data_started
     without = table.num_rows - (pc.sum(table.column(HAS_FEATURES)).as_py() or 0)
     write_json(
         extract_report_path(run_id),
@@ -58,14 +63,16 @@ def extract_features(
             "rows_in": table.num_rows,
             "rows_without_features": without,
             "seconds": round(seconds, 3),
+            "data_seconds": round(data_seconds, 3),
         },
     )
     logger.info(
-        "extract (%s): %d rows, %d without features, %.2f s -> %s",
+        "extract (%s): %d rows, %d without features, %.2f s (read+join+write %.2f s) -> %s",
         engine,
         table.num_rows,
         without,
         seconds,
+        data_seconds,
         target,
     )
     return target

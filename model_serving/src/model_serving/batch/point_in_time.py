@@ -1,12 +1,14 @@
-"""Point-in-time features for request rows: a DuckDB ASOF join, and Feast as the reference.
+"""Point-in-time features for request rows: two fast engines, and Feast as the reference.
 
-Both engines follow Feast's offline-store semantics (`feast.infra.offline_stores.ibis`):
+`sorted` (default) searches each request in the feature rows ordered by (join key, event
+time, created) with numpy; `duckdb` runs an ASOF JOIN; `feast` calls the offline store.
+All engines follow Feast's offline-store semantics (`feast.infra.offline_stores.ibis`):
 a request at time t gets, per join key, the feature row with the greatest
 (event timestamp, created timestamp) such that event timestamp <= t (inclusive) and
-event timestamp + ttl >= t (inclusive). The ASOF join finds the latest row at or before t, with
+event timestamp + ttl >= t (inclusive). The fast engines find the latest row at or before t, with
 the created column as tie breaker; if that row is past ttl, every earlier row is too, so the
 features are null. Rows without features are kept and flagged, never dropped.
-Both return the request columns in request order, the features typed as the registry
+All return the request columns in request order, the features typed as the registry
 declares them, and `has_features` (every feature of the service has a value).
 """
 
@@ -19,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from feast import FeatureService, FeatureStore
 
 from model_serving.batch.definitions import ViewSource
@@ -109,6 +112,108 @@ def join_duckdb(
     order[joined.column(_ROW).to_numpy()] = np.arange(joined.num_rows, dtype=np.int64)
     joined = joined.take(pa.array(order)).drop_columns([_ROW])
     return _finish(joined, requests, sources)
+
+
+_MIN_INT64 = np.iinfo(np.int64).min
+
+
+def _as_micros(values: pa.ChunkedArray | pa.Array) -> np.ndarray:
+    """UTC epoch microseconds (naive times are UTC, as in Feast), the precision DuckDB uses;
+    nulls become the smallest int64 (they sort first, like NULLs in Feast's DESC order)."""
+    utc = pc.cast(values, pa.timestamp("us", tz="UTC"), safe=False)
+    return pc.fill_null(pc.cast(utc, pa.int64()), _MIN_INT64).to_numpy()
+
+
+def _group_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted distinct ids and each row's index among them (cheap if IDS are ordered)."""
+    if np.all(ids[1:] >= ids[:-1]):
+        starts = np.flatnonzero(ids[1:] != ids[:-1]) + 1
+        group = np.zeros(len(ids), dtype=np.int64)
+        group[starts] = 1
+        return ids[np.r_[0, starts]], np.cumsum(group)
+    distinct, group = np.unique(ids, return_inverse=True)
+    return distinct, group.astype(np.int64)
+
+
+def _latest_rows(
+    stats: pa.Table, source: ViewSource, ids: np.ndarray, times: np.ndarray
+) -> pa.Array | None:
+    """For each request (IDS, TIMES in µs), the index in STATS of its point-in-time row, null
+    if none; None if the search key would overflow int64 (the caller then uses DuckDB).
+
+    Rows are keyed group * stride + time offset, ordered by (key, created); a request's key is
+    searched with side="right", so the last row at or before its time wins, the latest
+    created among equal times. Finding a row of another group means the id has no row yet.
+    """
+    [source_key] = source.join_keys
+    usable = pc.and_(
+        pc.is_valid(stats.column(source_key)), pc.is_valid(stats.column(source.timestamp_field))
+    ).to_numpy(zero_copy_only=False)
+    if not usable.any() or len(ids) == 0:
+        return pa.nulls(len(ids), pa.int64())
+    row_ids = stats.column(source_key).to_numpy(zero_copy_only=False).astype(np.int64)
+    row_times = _as_micros(stats.column(source.timestamp_field))
+    created = (
+        _as_micros(stats.column(source.created_field))
+        if source.created_field
+        else np.zeros(len(row_ids), dtype=np.int64)
+    )
+    rows: np.ndarray | None = None  # position in STATS of each kept row; None: all, in order
+    if not usable.all():
+        rows = np.flatnonzero(usable)
+        row_ids, row_times, created = row_ids[rows], row_times[rows], created[rows]
+    distinct, group = _group_ids(row_ids)
+    t_min, t_max = int(row_times.min()), int(row_times.max())
+    stride = t_max - t_min + 2  # offsets: 0 = before every row, 1 .. t_max - t_min + 1
+    if len(distinct) * stride >= 2**62:
+        return None
+    key = group * stride + (row_times - t_min + 1)
+    step = np.diff(key)
+    ties = np.flatnonzero(step == 0)
+    if (step < 0).any() or (created[ties + 1] < created[ties]).any():
+        order = np.lexsort((created, key))
+        key = key[order]
+        rows = order if rows is None else rows[order]
+    del step, ties, created
+    request_group = np.minimum(np.searchsorted(distinct, ids), len(distinct) - 1)
+    known = distinct[request_group] == ids
+    request_key = request_group * stride + (np.clip(times, t_min - 1, t_max) - t_min + 1)
+    by_key = np.argsort(request_key, kind="stable")  # sorted queries search much faster
+    position = np.empty(len(ids), dtype=np.int64)
+    position[by_key] = np.searchsorted(key, request_key[by_key], side="right") - 1
+    safe = np.maximum(position, 0)
+    found_group = np.where(position >= 0, key[safe] // stride, -1)
+    valid = known & (found_group == request_group)
+    if source.ttl is not None:
+        found_time = key[safe] - found_group * stride + t_min - 1
+        valid &= found_time + int(source.ttl.total_seconds() * 1_000_000) >= times
+    return pa.array(safe if rows is None else rows[safe], mask=~valid)
+
+
+def join_sorted(
+    requests: pd.DataFrame, sources: list[ViewSource], settings: BatchSettings
+) -> pa.Table:
+    """Point-in-time features for REQUESTS by a sorted search per view (numpy, no join)."""
+    if any(len(source.join_keys) != 1 for source in sources):
+        logger.info("a view has a compound join key; using the duckdb engine")
+        return join_duckdb(requests, sources, settings)
+    table = pa.Table.from_pandas(requests, preserve_index=False)
+    times = _as_micros(table.column(TIMESTAMP_COLUMN))
+    for source in sources:
+        [(source_key, request_key)] = source.join_keys.items()
+        columns = [source_key, source.timestamp_field]
+        columns += [source.created_field] if source.created_field else []
+        columns += [f.source_column for f in source.features if f.source_column not in columns]
+        stats = pq.ParquetFile(source.path).read(columns=columns)
+        ids = table.column(request_key).to_numpy().astype(np.int64, copy=False)
+        index = _latest_rows(stats, source, ids, times)
+        if index is None:
+            logger.info("time range too wide for the sorted search; using the duckdb engine")
+            return join_duckdb(requests, sources, settings)
+        for feature in source.features:
+            values = pc.take(stats.column(feature.source_column), index)
+            table = table.append_column(feature.name, values)
+    return _finish(table, requests, sources)
 
 
 def join_feast(

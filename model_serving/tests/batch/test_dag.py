@@ -1,0 +1,52 @@
+"""The batch_serving_pipeline DAG run for real (`airflow dags test`, local mode): generated
+demo data, a registered champion, three tasks, one output per run."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from mlops_common.files import read_json
+from mlops_common.settings import get_path_settings, reset_settings_cache
+from mlops_common.testing import DagsTest, MlflowServer, register_tiny_champion
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+
+def test_dag_writes_predictions_for_the_demo_requests(
+    project_env: Path,
+    mlflow_env: MlflowServer,
+    airflow_dags_test: DagsTest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from data_pipeline.generate import generate
+
+    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
+    reset_settings_cache()
+    data = generate(
+        n_drivers=20,
+        days=3,
+        n_orders=10,
+        n_batch_requests=300,
+        end_time=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    champion = register_tiny_champion(mlflow_env.uri, name)
+
+    result = airflow_dags_test("batch_serving_pipeline")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+
+    [output] = (get_path_settings().artifact_root / "model_serving").glob(
+        "*/batch/predictions.parquet"
+    )
+    table = pq.read_table(output).to_pandas()
+    assert len(table) == pq.read_metadata(data.batch_requests).num_rows == 300
+    assert set(table.model_version) == {champion.version}
+    assert table.prediction.notna().sum() == table.has_features.sum() > 0
+    summary = read_json(output.with_name("summary.json"))
+    assert summary["rows_in"] == 300
+    assert summary["run_id"] == table.run_id[0]
+    assert summary["engine"] == "sorted"

@@ -1,0 +1,131 @@
+"""The predict task against a real MLflow server: champion scoring, output, summary, failures."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from mlops_common.errors import UserError
+from mlops_common.files import read_json
+from mlops_common.settings import reset_settings_cache
+from mlops_common.testing import ChampionModel, MlflowServer, register_tiny_champion
+from model_serving.batch.outputs import batch_dir, predictions_path, summary_path
+from model_serving.batch.predict import Champion, load_champion, predict_batch
+from model_serving.cli import app
+from typer.testing import CliRunner
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
+
+
+@pytest.fixture
+def model_name(mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A registered-model name of this test's own on the shared tracking server."""
+    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
+    reset_settings_cache()
+    return name
+
+
+@pytest.fixture
+def champion(model_name: str, mlflow_env: MlflowServer) -> ChampionModel:
+    return register_tiny_champion(mlflow_env.uri, model_name)
+
+
+def _batch(run_id: str) -> None:
+    result = CliRunner().invoke(app, ["batch", "--run-id", run_id], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def _naive_features(stats: pd.DataFrame, driver: int, at: pd.Timestamp) -> pd.Series | None:
+    rows = stats[
+        (stats.driver_id == driver)
+        & (stats.event_timestamp <= at)
+        & (stats.event_timestamp + timedelta(days=2) >= at)
+    ].sort_values(["event_timestamp", "created"])
+    return None if rows.empty else rows.iloc[-1][FEATURES]
+
+
+def test_batch_output_matches_an_independent_join_and_predict(
+    requests_file: Path,
+    champion: ChampionModel,
+    stats_frame: pd.DataFrame,
+    requests_frame: pd.DataFrame,
+) -> None:
+    _batch("run-1")
+    output = pq.read_table(predictions_path("run-1")).to_pandas()
+    assert list(output.columns) == [
+        "driver_id",
+        "event_timestamp",
+        *FEATURES,
+        "has_features",
+        "prediction",
+        "model_name",
+        "model_version",
+        "run_id",
+    ]
+    assert len(output) == len(requests_frame)
+    assert set(output.model_name) == {champion.name}
+    assert set(output.model_version) == {champion.version}
+    assert set(output.run_id) == {"run-1"}
+    # Independently: features by a naive row-by-row join, scores by the fitted estimator.
+    for i in np.random.default_rng(0).choice(len(output), 25, replace=False):
+        row = output.iloc[i]
+        expected = _naive_features(stats_frame, row.driver_id, row.event_timestamp)
+        if expected is None:
+            assert not row.has_features
+            assert pd.isna(row.prediction)
+            continue
+        assert row.has_features
+        assert row[FEATURES].astype(float).tolist() == expected.astype(float).tolist()
+        frame = pd.DataFrame([expected.astype("float64").to_numpy()], columns=FEATURES)
+        assert row.prediction == pytest.approx(champion.model.predict(frame)[0], rel=1e-9)
+    summary = read_json(summary_path("run-1"))
+    assert summary["rows_in"] == len(requests_frame)
+    assert summary["rows_predicted"] == int(output.has_features.sum())
+    assert summary["rows_without_features"] == int((~output.has_features).sum()) > 0
+    assert summary["model_version"] == champion.version
+    assert summary["seconds"] > 0
+    assert summary["rows_per_second"] > 0
+
+
+def test_rerunning_a_run_gives_a_byte_identical_output(
+    requests_file: Path, champion: ChampionModel
+) -> None:
+    _batch("same")
+    first = predictions_path("same").read_bytes()
+    _batch("same")
+    assert predictions_path("same").read_bytes() == first
+
+
+def test_no_champion_says_to_run_training(requests_file: Path, model_name: str) -> None:
+    with pytest.raises(UserError, match="run the training DAG"):
+        load_champion()
+    result = CliRunner().invoke(app, ["batch", "--run-id", "none"], catch_exceptions=False)
+    assert result.exit_code == 2
+    assert "run the training DAG" in result.output
+    assert not predictions_path("none").exists()
+
+
+class _FailingModel:
+    def predict(self, frame: pd.DataFrame) -> np.ndarray:
+        raise RuntimeError("model blew up")
+
+
+def test_a_failed_predict_leaves_no_output(requests_file: Path, champion: ChampionModel) -> None:
+    from model_serving.batch.extract import extract_features
+
+    extract_features("fails")
+    broken = Champion(champion.name, champion.version, _FailingModel(), FEATURES)
+    with pytest.raises(RuntimeError, match="blew up"):
+        predict_batch("fails", broken)
+    assert sorted(p.name for p in batch_dir("fails").iterdir()) == [
+        "extract.json",
+        "features.parquet",
+    ]
