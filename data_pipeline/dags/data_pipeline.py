@@ -1,17 +1,4 @@
-"""Data pipeline: land, validate and publish a batch of driver statistics; load it into Redis.
-
-ingest -> validate -> feast_apply -> materialize.
-
-- `ingest` generates the batch for the run's hour (RUN_TIME floored; the generator stands in for
-  the upstream database) into ARTIFACT_ROOT/data_pipeline/<run id>/raw; nothing published yet.
-- `validate` checks every file (schema, dtypes, ranges, nulls, UTC timestamps, duplicate keys)
-  and only then publishes it atomically as the offline store DATA_DIR/driver_stats.parquet
-  (plus orders.parquet and batch_requests.parquet). A bad batch fails the task with a report
-  and leaves the offline store as it was.
-- `feast_apply` registers the feature repo; `materialize` loads the latest in-ttl rows up to
-  the run's time into Redis, incrementally from the last recorded interval (engine `fast` by
-  default, `feast` for Feast's own path; trigger param `engine`).
-"""
+"""DAG `data_pipeline`: ingest -> validate -> feast_apply -> materialize (see its docstring)."""
 
 from datetime import UTC, datetime
 
@@ -31,6 +18,20 @@ CLI = "data-pipeline"
     params={"engine": Param("fast", enum=["fast", "feast"], description="Materialization")},
 )
 def data_pipeline() -> None:
+    """Data pipeline: land, validate and publish a batch of driver statistics; load it into Redis.
+
+    ingest -> validate -> feast_apply -> materialize.
+
+    - `ingest` generates the batch for the run's hour (RUN_TIME floored; the generator stands in for
+      the upstream database) into ARTIFACT_ROOT/data_pipeline/<run id>/raw; nothing published yet.
+    - `validate` checks every file (schema, dtypes, ranges, nulls, UTC timestamps, duplicate keys)
+      and only then publishes it atomically as the offline store DATA_DIR/driver_stats.parquet
+      (plus orders.parquet and batch_requests.parquet). A bad batch fails the task with a report
+      and leaves the offline store as it was.
+    - `feast_apply` registers the feature repo; `materialize` loads the latest in-ttl rows up to
+      the run's time into Redis, incrementally from the last recorded interval (engine `fast` by
+      default, `feast` for Feast's own path; trigger param `engine`).
+    """
     ingest = pipeline_task(
         PIPELINE, "ingest", [CLI, "ingest", "--run-id", RUN_ID, "--end-time", RUN_TIME]
     )

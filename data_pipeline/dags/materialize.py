@@ -1,10 +1,4 @@
-"""Hourly materialization: keep Redis up to date with the published offline store.
-
-feast_apply -> materialize. Each run loads, per feature view, the latest rows from the last
-recorded materialization end up to the run's time (RUN_TIME, never "now"), so a delayed run
-still loads exactly its interval. No catchup: a missed hour is covered by the next run's
-interval. Trigger param `engine`: `fast` (default) or `feast` (Feast's own path).
-"""
+"""DAG `materialize`: hourly feast_apply -> materialize (see its docstring)."""
 
 from datetime import UTC, datetime
 
@@ -25,6 +19,13 @@ CLI = "data-pipeline"
     params={"engine": Param("fast", enum=["fast", "feast"], description="Materialization")},
 )
 def materialize() -> None:
+    """Hourly materialization: keep Redis up to date with the published offline store.
+
+    feast_apply -> materialize. Each run loads, per feature view, the latest rows from the last
+    recorded materialization end up to the run's time (RUN_TIME, never "now"), so a delayed run
+    still loads exactly its interval. No catchup: a missed hour is covered by the next run's
+    interval. Trigger param `engine`: `fast` (default) or `feast` (Feast's own path).
+    """
     feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
     load = pipeline_task(
         PIPELINE,
