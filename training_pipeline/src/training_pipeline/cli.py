@@ -1,0 +1,91 @@
+"""`training-pipeline`: one command per DAG task, each keyed by the run id it works under."""
+
+from __future__ import annotations
+
+import typer
+from mlops_common.logs import configure_logging
+
+app = typer.Typer(
+    help="Point-in-time training data -> ElasticNet -> gated MLflow registration.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # errors as one `Error: ...` line, not a box
+    pretty_exceptions_enable=False,
+)
+
+RunId = typer.Option(..., "--run-id", help="The DAG run (or any name) this run's files go under.")
+
+
+@app.callback()
+def main() -> None:
+    """Configure logging for every command."""
+    configure_logging()
+
+
+@app.command("feast-apply")
+def feast_apply(run_id: str = RunId) -> None:
+    """Apply the Feast feature repo to the registry."""
+    from training_pipeline.feast_apply import apply_feature_repo
+
+    apply_feature_repo()
+
+
+@app.command()
+def extract(run_id: str = RunId) -> None:
+    """Join labelled orders to point-in-time features from the feature service."""
+    from training_pipeline.extract import extract_training_set
+
+    typer.echo(extract_training_set(run_id))
+
+
+@app.command()
+def validate(run_id: str = RunId) -> None:
+    """Check the training set's schema, labels and null shares."""
+    from training_pipeline.validate import validate_training_set
+
+    report = validate_training_set(run_id)
+    typer.echo(f"valid: {report.rows} rows, null share {report.null_share}")
+
+
+@app.command()
+def prepare(run_id: str = RunId) -> None:
+    """Drop rows without features and split train/test deterministically."""
+    from training_pipeline.prepare import prepare_splits
+
+    summary = prepare_splits(run_id)
+    typer.echo(
+        f"{summary.train_rows} train / {summary.test_rows} test rows "
+        f"({summary.rows_dropped_null_features} dropped for null features)"
+    )
+
+
+@app.command()
+def train(run_id: str = RunId) -> None:
+    """Fit the ElasticNet pipeline and log it to MLflow."""
+    from training_pipeline.train import train_model
+
+    typer.echo(train_model(run_id).model_uri)
+
+
+@app.command()
+def evaluate(run_id: str = RunId) -> None:
+    """Score the model and the constant baseline on the held-out split."""
+    from training_pipeline.evaluate import evaluate_model
+
+    evaluation = evaluate_model(run_id)
+    typer.echo(" ".join(f"{k}={v:.4f}" for k, v in evaluation["model"].items()))
+
+
+@app.command()
+def register(run_id: str = RunId) -> None:
+    """Apply the release gates; register the model and move `champion` when they pass."""
+    from training_pipeline.register import register_model
+
+    report = register_model(run_id)
+    typer.echo(f"{report['model_name']} version {report['registered_version']} is champion")
+
+
+@app.command()
+def run(run_id: str = RunId) -> None:
+    """Every task in order, in this process (what the DAG does, without Airflow)."""
+    for step in (feast_apply, extract, validate, prepare, train, evaluate, register):
+        step(run_id=run_id)

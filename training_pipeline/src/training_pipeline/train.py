@@ -1,0 +1,183 @@
+"""Model training: a scaled ElasticNet fitted on the train split, tracked in an MLflow run."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from mlops_common.files import read_json, write_json
+from mlops_common.settings import get_mlflow_settings
+from sklearn.linear_model import ElasticNet
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from training_pipeline import plots
+from training_pipeline.metrics import scores
+from training_pipeline.prepare import model_inputs
+from training_pipeline.run_files import LABEL, RunFiles
+from training_pipeline.settings import PIPELINE, TrainSettings, get_train_settings
+from training_pipeline.tracking import connect_mlflow, git_commit
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainingResult:
+    """Where the trained model is tracked: the hand-off to evaluate and register."""
+
+    mlflow_run_id: str
+    model_uri: str
+    data_fingerprint: str
+    params: dict[str, float | int | str]
+    features: list[str]
+
+
+def fit_model(features: pd.DataFrame, label: pd.Series, settings: TrainSettings) -> Pipeline:
+    """A StandardScaler + ElasticNet pipeline fitted to predict the completion label."""
+    model = Pipeline(
+        [
+            ("scale", StandardScaler()),
+            (
+                "regressor",
+                ElasticNet(
+                    alpha=settings.alpha,
+                    l1_ratio=settings.l1_ratio,
+                    random_state=settings.seed,
+                    max_iter=10_000,
+                ),
+            ),
+        ]
+    )
+    return model.fit(features, label)
+
+
+def coefficients(model: Pipeline, features: list[str]) -> dict[str, float]:
+    """The fitted coefficients per feature (on standardised inputs)."""
+    return dict(zip(features, (float(c) for c in model[-1].coef_), strict=True))
+
+
+def data_fingerprint(frame: pd.DataFrame) -> str:
+    """A content hash of a data frame: column names, dtypes and values, row order included.
+
+    Computed on the contents rather than the parquet bytes, which embed the writer's version.
+    """
+    digest = hashlib.sha256()
+    digest.update(repr([(c, str(t)) for c, t in frame.dtypes.items()]).encode())
+    digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+Params = dict[str, float | int | str]
+
+
+def _params(settings: TrainSettings, features: list[str], rows: int) -> Params:
+    return {
+        "estimator": "StandardScaler+ElasticNet",
+        "alpha": settings.alpha,
+        "l1_ratio": settings.l1_ratio,
+        "seed": settings.seed,
+        "test_size": settings.test_size,
+        "features": ",".join(features),
+        "train_rows": rows,
+    }
+
+
+def _model_requirements() -> list[str]:
+    """What loading the scikit-learn model needs, pinned to the versions that trained it."""
+    from importlib.metadata import version
+
+    return [f"{dist}=={version(dist)}" for dist in ("mlflow", "scikit-learn", "numpy", "pandas")]
+
+
+def _reusable(files: RunFiles, fingerprint: str, params: Params) -> TrainingResult | None:
+    """The run's earlier training, when it used the same data and parameters and finished."""
+    if not files.training.is_file():
+        return None
+    previous = TrainingResult(**read_json(files.training))
+    if previous.data_fingerprint != fingerprint or previous.params != params:
+        return None
+    client = connect_mlflow()
+    try:
+        status = client.get_run(previous.mlflow_run_id).info.status
+    except Exception:
+        return None
+    return previous if status == "FINISHED" else None
+
+
+def train_model(run_id: str) -> TrainingResult:
+    """Fit the model on the run's train split and log it, with its evidence, to MLflow.
+
+    Idempotent: a re-run on the same data and settings returns the finished MLflow run that
+    is already recorded in the run directory instead of logging a duplicate.
+    """
+    import mlflow
+    from mlflow.models import infer_signature
+
+    settings = get_train_settings()
+    files = RunFiles.of(run_id)
+    train = pd.read_parquet(files.require(files.train_split, "prepare"))
+    features = files.feature_names()
+    inputs = model_inputs(train, features)
+    label = train[LABEL]
+    fingerprint = data_fingerprint(train)
+    params = _params(settings, features, len(train))
+
+    previous = _reusable(files, fingerprint, params)
+    if previous is not None:
+        logger.info("run %s already trained as MLflow run %s", run_id, previous.mlflow_run_id)
+        return previous
+
+    connect_mlflow()
+    mlflow.set_experiment(get_mlflow_settings().experiment_name)
+    model = fit_model(inputs, label, settings)
+    predicted = model.predict(inputs)
+    coefs = coefficients(model, features)
+    tags = {"pipeline": PIPELINE, "pipeline_run_id": run_id, "data_fingerprint": fingerprint}
+    commit = git_commit()
+    if commit:
+        tags["git_commit"] = commit
+
+    with mlflow.start_run(run_name=f"train-{run_id}", tags=tags) as run:
+        mlflow.log_params(params)
+        mlflow.log_metrics({f"train_{k}": v for k, v in scores(label, predicted).items()})
+        mlflow.log_metrics({f"coef_{k}": v for k, v in coefs.items()})
+        mlflow.log_metric("train_label_mean", float(np.mean(label)))
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(inputs, predicted),
+            input_example=inputs.head(5),
+            # Stated, not inferred: inference exports the whole uv workspace (slow, and far
+            # more than loading this model needs).
+            pip_requirements=_model_requirements(),
+        )
+        with tempfile.TemporaryDirectory() as tmp:
+            plot_dir = Path(tmp)
+            plots.calibration_plot(label.to_numpy(), predicted, plot_dir / "calibration.png")
+            plots.residuals_plot(label.to_numpy(), predicted, plot_dir / "residuals.png")
+            plots.coefficients_plot(coefs, plot_dir / "coefficients.png")
+            mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
+        mlflow.log_dict({"features": features, "coefficients": coefs}, "model_summary.json")
+
+    result = TrainingResult(
+        mlflow_run_id=run.info.run_id,
+        model_uri=info.model_uri,
+        data_fingerprint=fingerprint,
+        params=params,
+        features=features,
+    )
+    write_json(files.training, asdict(result))
+    logger.info(
+        "trained %s on %d rows; coefficients %s; MLflow run %s (logged model %s)",
+        params["estimator"],
+        len(train),
+        coefs,
+        run.info.run_id,
+        info.model_id,
+    )
+    return result

@@ -1,0 +1,60 @@
+"""`airflow dags test training_pipeline` in local mode, on the generator's default data: the
+first run registers version 1 as champion; a run that cannot pass the gates leaves it there."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlops_common.files import read_json
+from mlops_common.testing import DagsTest, RedisServer
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+END_TIME = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def run_dirs(project_env: Path) -> set[Path]:
+    return set((project_env / "artifacts" / "training_pipeline").glob("*"))
+
+
+def test_dag_registers_a_champion_and_keeps_it_when_the_gates_fail(
+    project_env: Path,
+    redis_env: RedisServer,
+    model_name: str,
+    airflow_dags_test: DagsTest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from data_pipeline.generate import generate
+
+    summary = read_json(generate(end_time=END_TIME).summary)  # default sizes and seed
+    monkeypatch.setenv("MLOPS_TASK_MODE", "local")
+    monkeypatch.setenv("MLOPS_TASK_RETRY_DELAY_SECONDS", "0")
+    client = mlflow.MlflowClient()
+
+    result = airflow_dags_test("training_pipeline")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert client.get_model_version_by_alias(model_name, "champion").version == "1"
+    (first,) = run_dirs(project_env)
+    evaluation = read_json(first / "evaluation.json")
+    # The generator's true probabilities reach this AUC; the model should come close.
+    assert evaluation["model"]["roc_auc"] > 0.7
+    assert evaluation["model"]["roc_auc"] > summary["true_probability_auc"] - 0.03
+    print(  # the figures the README quotes, visible with -s
+        f"true-probability AUC {summary['true_probability_auc']}, latest-value AUC "
+        f"{summary['latest_value_auc']}, model test AUC {evaluation['model']['roc_auc']:.4f}"
+    )
+
+    # Huge regularisation: constant predictions, which cannot beat the baseline.
+    monkeypatch.setenv("TRAIN_ALPHA", "1000")
+    monkeypatch.setenv("MLOPS_TASK_RETRIES", "0")  # a gate refusal is not transient
+    result = airflow_dags_test("training_pipeline")
+    assert result.returncode != 0
+    (second,) = run_dirs(project_env) - {first}
+    gates = read_json(second / "gates.json")
+    assert gates["passed"] is False
+    assert {g["name"] for g in gates["gates"] if not g["passed"]} >= {"beats_baseline"}
+    assert client.get_model_version_by_alias(model_name, "champion").version == "1"
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 1

@@ -1,0 +1,120 @@
+"""The pipeline's steps against real Feast (DuckDB offline store, Redis), a real MLflow server
+and registry: reproducible outputs, logged evidence, gated and idempotent registration."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from pathlib import Path
+
+import mlflow
+import pytest
+from mlops_common.errors import UserError
+from mlops_common.files import read_json
+from mlops_common.settings import reset_settings_cache
+from training_pipeline.run_files import RunFiles
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+RunSteps = Callable[..., None]
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def test_extract_and_prepare_are_byte_identical_on_rerun(
+    applied_repo: Path, run_steps: RunSteps
+) -> None:
+    first, second = RunFiles.of("run-a"), RunFiles.of("run-b")
+    run_steps("run-a", "extract", "validate", "prepare")
+    run_steps("run-b", "extract", "validate", "prepare")
+    outputs = [
+        (first.training_set, second.training_set),
+        (first.train_split, second.train_split),
+        (first.test_split, second.test_split),
+        (first.preparation, second.preparation),
+    ]
+    for one, other in outputs:
+        assert one.read_bytes() == other.read_bytes(), one.name
+    # Re-running a task in place leaves its output unchanged.
+    before = first.train_split.read_bytes()
+    run_steps("run-a", "prepare")
+    assert first.train_split.read_bytes() == before
+    assert read_json(first.features)["features"] == ["conv_rate", "acc_rate", "avg_daily_trips"]
+
+
+def test_training_registers_a_gated_champion(
+    applied_repo: Path, model_name: str, run_steps: RunSteps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = mlflow.MlflowClient()
+    run_steps("good", "extract", "validate", "prepare", "train", "evaluate", "register")
+    files = RunFiles.of("good")
+    training = read_json(files.training)
+    evaluation = read_json(files.evaluation)
+    assert evaluation["model"]["roc_auc"] > 0.7
+    assert evaluation["model"]["rmse"] < evaluation["baseline"]["rmse"]
+
+    champion = client.get_model_version_by_alias(model_name, "champion")
+    assert champion.version == "1"
+    assert champion.run_id == training["mlflow_run_id"]
+    assert champion.tags["data_fingerprint"] == training["data_fingerprint"]
+    assert champion.tags["pipeline_run_id"] == "good"
+    assert "git_commit" in champion.tags
+
+    run = client.get_run(training["mlflow_run_id"])
+    assert run.data.params["alpha"] == "0.001"
+    assert {"train_rmse", "test_rmse", "test_mae", "test_r2", "test_roc_auc"} <= set(
+        run.data.metrics
+    )
+    assert run.data.metrics["coef_conv_rate"] > 0
+    assert run.data.metrics["coef_acc_rate"] > 0
+    assert run.data.metrics["coef_avg_daily_trips"] < 0
+
+    # The signature takes the feature service's features, in order, as doubles.
+    model_info = mlflow.models.get_model_info(f"models:/{model_name}@champion")
+    inputs = model_info.signature.inputs.to_dict()
+    assert [(c["name"], c["type"]) for c in inputs] == [
+        ("conv_rate", "double"),
+        ("acc_rate", "double"),
+        ("avg_daily_trips", "double"),
+    ]
+
+    # Plots are real, non-empty PNG images.
+    plots = {a.path: a for a in client.list_artifacts(training["mlflow_run_id"], "plots")}
+    assert set(plots) == {"plots/calibration.png", "plots/residuals.png", "plots/coefficients.png"}
+    for path in plots:
+        local = Path(client.download_artifacts(training["mlflow_run_id"], path))
+        data = local.read_bytes()
+        assert data.startswith(PNG_MAGIC), path
+        width, height = struct.unpack(">II", data[16:24])
+        assert width > 100, path
+        assert height > 100, path
+
+    # Re-running train and register does not duplicate the run or the version.
+    run_steps("good", "train", "register")
+    assert read_json(files.training)["mlflow_run_id"] == training["mlflow_run_id"]
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
+
+    # A configuration that cannot pass: constant predictions. The gate refuses it.
+    monkeypatch.setenv("TRAIN_ALPHA", "1000")
+    reset_settings_cache()
+    run_steps("constant", "extract", "validate", "prepare", "train", "evaluate")
+    with pytest.raises(UserError, match="beat the constant baseline") as refused:
+        run_steps("constant", "register")
+    assert "champion stays v1" in str(refused.value)
+    report = read_json(RunFiles.of("constant").gates)
+    assert report["passed"] is False
+    assert report["registered_version"] is None
+    assert client.get_model_version_by_alias(model_name, "champion").version == "1"
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
+
+
+def test_model_coefficients_are_identical_on_retraining(
+    applied_repo: Path, model_name: str, run_steps: RunSteps
+) -> None:
+    run_steps("fit-1", "extract", "validate", "prepare", "train")
+    run_steps("fit-2", "extract", "validate", "prepare", "train")
+    first, second = (read_json(RunFiles.of(r).training) for r in ("fit-1", "fit-2"))
+    assert first["mlflow_run_id"] != second["mlflow_run_id"]
+    assert first["data_fingerprint"] == second["data_fingerprint"]
+    models = [mlflow.sklearn.load_model(t["model_uri"]) for t in (first, second)]
+    assert models[0][-1].coef_.tolist() == models[1][-1].coef_.tolist()
+    assert models[0][-1].intercept_ == models[1][-1].intercept_
