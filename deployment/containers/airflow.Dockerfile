@@ -1,0 +1,50 @@
+# Airflow 3 for the compose deployment (api-server, scheduler, dag-processor): Airflow, the
+# docker provider and mlops_common from the lock's `airflow` group, and the three pipelines'
+# DAG folders. Task code is not installed here: DockerOperator runs it in the pipeline images.
+# psycopg2-binary (the PostgreSQL metadata database driver) is not in uv.lock; pinned here.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+FROM ${BASE_IMAGE} AS builder
+ENV UV_SYSTEM_CERTS=1 \
+    PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=python3 \
+    UV_PROJECT_ENVIRONMENT=/opt/airflow-venv
+RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9
+WORKDIR /src
+COPY pyproject.toml uv.lock ./
+COPY mlops_common/pyproject.toml mlops_common/
+COPY data_pipeline/pyproject.toml data_pipeline/
+COPY training_pipeline/pyproject.toml training_pipeline/
+COPY model_serving/pyproject.toml model_serving/
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --only-group airflow --no-install-workspace \
+    && /opt/uv/bin/uv pip install --python /opt/airflow-venv/bin/python psycopg2-binary==2.9.13
+COPY mlops_common/src mlops_common/src
+RUN --mount=type=cache,target=/root/.cache/uv \
+    /opt/uv/bin/uv sync --frozen --only-group airflow --no-editable --inexact
+
+FROM ${BASE_IMAGE}
+ARG APP_UID=10001
+RUN groupadd --gid "${APP_UID}" airflow \
+    && useradd --uid "${APP_UID}" --gid airflow --create-home --home-dir /opt/airflow airflow
+COPY --from=builder /opt/airflow-venv /opt/airflow-venv
+COPY --chown=airflow:airflow data_pipeline/dags /opt/airflow/dags/data_pipeline
+COPY --chown=airflow:airflow training_pipeline/dags /opt/airflow/dags/training_pipeline
+COPY --chown=airflow:airflow model_serving/dags /opt/airflow/dags/model_serving
+ENV PATH=/opt/airflow-venv/bin:$PATH \
+    PYTHONUNBUFFERED=1 \
+    AIRFLOW_HOME=/opt/airflow \
+    MLOPS_PROJECT_ROOT=/opt/airflow \
+    MLOPS_TASK_MODE=containers \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    AIRFLOW__CORE__EXECUTOR=LocalExecutor \
+    AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST='[{"name": "data_pipeline", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/data_pipeline"}}, {"name": "training_pipeline", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/training_pipeline"}}, {"name": "model_serving", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/model_serving"}}]'
+WORKDIR /opt/airflow
+USER airflow
+EXPOSE 8080
+ENTRYPOINT ["airflow"]
+CMD ["version"]

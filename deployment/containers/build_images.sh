@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Build the pipeline images (and the small Redis image the containers platform uses) with podman.
+#
+#   build_images.sh                      base image if needed, then all images
+#   build_images.sh training_pipeline    one pipeline (data_pipeline|training_pipeline|model_serving)
+#   build_images.sh redis                the Redis image (deployment/containers/redis.Dockerfile)
+#
+# Image names follow the operator factory: <MLOPS_TASK_IMAGE_PREFIX>-<pipeline>:<MLOPS_TASK_IMAGE_TAG>
+# (default driver-ranking-training-pipeline:latest). BASE_IMAGE overrides the base image;
+# otherwise build_base.sh provides it (pulled where a registry is reachable, else debootstrapped).
+# Prints one line per image: name, build seconds, size.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+export CONTAINERS_CONF="$ROOT/deployment/containers/containers.conf"
+PREFIX="${MLOPS_TASK_IMAGE_PREFIX:-driver-ranking}"
+TAG="${MLOPS_TASK_IMAGE_TAG:-latest}"
+PIPELINES=(data_pipeline training_pipeline model_serving)
+
+image_name() { echo "${PREFIX}-${1//_/-}:${TAG}"; }
+
+dockerfile_for() {
+    case "$1" in
+        data_pipeline | training_pipeline | model_serving) echo "$1/Dockerfile" ;;
+        redis) echo "deployment/containers/redis.Dockerfile" ;;
+        *)
+            echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving or redis" >&2
+            exit 2
+            ;;
+    esac
+}
+
+build_one() {
+    local name="$1" image dockerfile start seconds size log
+    image=$(image_name "$name")
+    dockerfile=$(dockerfile_for "$name")
+    start=$(date +%s)
+    # --format docker keeps HEALTHCHECK (the OCI format drops it); --layers reuses cached layers.
+    log="$LOG_DIR/${name}.log"
+    if ! podman build --format docker --layers \
+        --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+        -f "$dockerfile" -t "$image" . >"$log" 2>&1; then
+        tail -30 "$log" >&2
+        echo "building $image failed; full log: $log" >&2
+        exit 1
+    fi
+    seconds=$(($(date +%s) - start))
+    size=$(podman image inspect --format '{{.Size}}' "$image")
+    printf '%-44s built in %4ss  size %5s MB\n' "$image" "$seconds" "$((size / 1000000))"
+}
+
+command -v podman >/dev/null || bash "$ROOT/deployment/containers/podman.sh" install
+BASE_IMAGE="${BASE_IMAGE:-$(bash "$ROOT/deployment/containers/build_base.sh")}"
+echo "base image: $BASE_IMAGE"
+
+LOG_DIR="${MLOPS_STATE_DIR:-.platform}/podman/build-logs"
+mkdir -p "$LOG_DIR"
+
+targets=("$@")
+[ ${#targets[@]} -gt 0 ] || targets=("${PIPELINES[@]}" redis)
+for target in "${targets[@]}"; do
+    build_one "$target"
+done
