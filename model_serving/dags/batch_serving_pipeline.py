@@ -5,8 +5,7 @@ event_timestamp) with the driver's features as of that time (Feast point-in-time
 a numpy sorted search by default, or a DuckDB ASOF join); `predict` scores the rows that have
 features with `models:/driver_ranking@champion` and writes predictions.parquet (request
 columns, features, prediction, has_features, model name and version, run id) and summary.json
-under
-ARTIFACT_ROOT/model_serving/<run id>/batch/. Rows without features are kept with a null
+under ARTIFACT_ROOT/model_serving/<run id>/batch/. Rows without features are kept with a null
 prediction. Trigger params: `requests_path` (csv or parquet; empty = the data pipeline's
 batch_requests.parquet) and `engine` (`sorted`, `duckdb` or the reference `feast`).
 """

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import json
 from pathlib import Path
 
@@ -80,3 +82,14 @@ def batch_command(
     extract_features(run_id, _requests_path(requests), engine)
     predict_batch(run_id)
     typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))
+
+
+def _mount_online_service() -> None:
+    """`model-serving serve ...` from the online service's sub-app, once that module exists."""
+    if importlib.util.find_spec("model_serving.online.cli") is None:
+        return
+    online = importlib.import_module("model_serving.online.cli")
+    app.add_typer(online.serve_app, name="serve")
+
+
+_mount_online_service()
