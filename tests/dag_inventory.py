@@ -1,4 +1,4 @@
-"""Run by Airflow's interpreter: load every pipeline's DAG folder, print its tasks as JSON.
+"""Run by Airflow's interpreter: load every pipeline's DAG folder, write its tasks as JSON.
 
 Used by test_dag_integrity.py (the pipelines' environment has no Airflow). Loading uses the
 DagBag, so import errors, cycles and duplicate DAG ids surface as they would in the scheduler.
@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 
-from airflow.models.dagbag import DagBag
+from airflow.dag_processing.dagbag import DagBag
 from mlops_common.airflow_env import PIPELINES
 from mlops_common.settings import project_root
 
@@ -18,7 +18,8 @@ def inventory() -> dict[str, object]:
     dags: dict[str, object] = {}
     errors: dict[str, str] = {}
     for pipeline in PIPELINES:
-        bag = DagBag(str(project_root() / pipeline / "dags"), include_examples=False)
+        folder = project_root() / pipeline / "dags"
+        bag = DagBag(folder, bundle_path=folder, bundle_name=pipeline)
         errors.update({path: str(err) for path, err in bag.import_errors.items()})
         for dag_id, dag in bag.dags.items():
             tasks = {}
@@ -47,4 +48,6 @@ def inventory() -> dict[str, object]:
 
 
 if __name__ == "__main__":
-    json.dump(inventory(), sys.stdout, default=str)
+    # Airflow logs to stdout, so the inventory goes to the file named by the first argument.
+    with open(sys.argv[1], "w") as out:
+        json.dump(inventory(), out, default=str)

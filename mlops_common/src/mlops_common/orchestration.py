@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
-from airflow.models.baseoperator import BaseOperator
+from airflow.sdk import BaseOperator
 
 from mlops_common.settings import (
     TaskSettings,
