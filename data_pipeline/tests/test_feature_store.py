@@ -50,10 +50,7 @@ def test_online_features_are_the_latest_in_ttl_rows(published, redis_env) -> Non
         for name in features:
             value = online[name][row]
             if driver_id in expected.index:
-                assert value == pytest.approx(expected.loc[driver_id, name], abs=0), (
-                    driver_id,
-                    name,
-                )
+                assert value == expected.loc[driver_id, name], (driver_id, name)
             else:
                 assert value is None, (driver_id, name)
 

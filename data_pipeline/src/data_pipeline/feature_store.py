@@ -24,13 +24,33 @@ def feast_environment() -> dict[str, str]:
     }
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set VALUES in os.environ for the block, then restore the previous state.
+
+    Left behind, `FEAST_REGISTRY_PATH` would also feed `FeastSettings` (prefix `FEAST_`) and pin
+    every later store of the process to the first registry (tests, long-lived workers).
+    """
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
 def get_store() -> FeatureStore:
     """A FeatureStore on the project's repo, registry and Redis (from settings, not the shell)."""
-    os.environ.update(feast_environment())
     feast = get_feast_settings()
     assert feast.registry_path is not None
     feast.registry_path.parent.mkdir(parents=True, exist_ok=True)
-    return FeatureStore(repo_path=str(feast.repo_path))
+    # feature_store.yaml is read (and its ${...} expanded) once, here.
+    with _environment(feast_environment()):
+        return FeatureStore(repo_path=str(feast.repo_path))
 
 
 @contextlib.contextmanager
