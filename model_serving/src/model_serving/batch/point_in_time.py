@@ -95,7 +95,9 @@ def join_duckdb(
     """Point-in-time features for REQUESTS by ASOF joins over the views' parquet files."""
     table = pa.Table.from_pandas(requests, preserve_index=False)
     table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
-    config: dict[str, str | int] = {"memory_limit": settings.duckdb_memory_limit}
+    config: dict[str, str | bool | int | float | list[str]] = {
+        "memory_limit": settings.duckdb_memory_limit
+    }
     if settings.duckdb_threads:
         config["threads"] = settings.duckdb_threads
     with duckdb.connect(config=config) as con:
