@@ -1,0 +1,60 @@
+"""The pipeline images: one base, the CLI as entry point, non-root, the feature repo inside."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+PIPELINES = ("data_pipeline", "training_pipeline", "model_serving")
+CLIS = {p: p.replace("_", "-") for p in PIPELINES}
+
+
+def inspect(engine: Any, image: str) -> dict[str, Any]:
+    result = engine.podman("image", "inspect", image)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)[0]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_image_runs_its_cli_as_a_non_root_user(
+    engine: Any, images: dict[str, str], pipeline: str
+) -> None:
+    config = inspect(engine, images[pipeline])["Config"]
+    assert config["Entrypoint"] == [CLIS[pipeline]]
+    assert config["User"] == "app"
+
+    result = engine.podman("run", "--rm", images[pipeline], "--help")
+
+    assert result.returncode == 0, result.stderr
+    assert "Usage" in result.stdout
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_image_finds_the_one_feature_repo_from_its_settings(
+    engine: Any, images: dict[str, str], pipeline: str
+) -> None:
+    probe = (
+        "from mlops_common.settings import get_feast_settings, get_path_settings;"
+        "f = get_feast_settings(); p = get_path_settings();"
+        "print(f.repo_path, (f.repo_path / 'features.py').is_file(), p.data_dir)"
+    )
+    result = engine.podman("run", "--rm", "--entrypoint", "python3", images[pipeline], "-c", probe)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["/app/data_pipeline/feature_repo", "True", "/artifacts/data"]
+
+
+def test_images_share_one_base_image(engine: Any, images: dict[str, str]) -> None:
+    first_layers = {inspect(engine, image)["RootFS"]["Layers"][0] for image in images.values()}
+    assert len(first_layers) == 1
+
+
+def test_serving_image_declares_a_readiness_healthcheck(
+    engine: Any, images: dict[str, str]
+) -> None:
+    data = inspect(engine, images["model_serving"])
+    # podman reports it beside Config, Docker inside it
+    healthcheck = data.get("Healthcheck") or data["Config"].get("Healthcheck") or {}
+    assert "/readyz" in " ".join(healthcheck.get("Test", []))
