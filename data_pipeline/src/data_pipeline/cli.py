@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -97,7 +97,9 @@ def feast_apply(
 
 @app.command()
 def materialize(
-    end_time: str = typer.Option(..., help="Materialize up to this time (ISO): the run's time."),
+    end_time: str | None = typer.Option(
+        None, help="Materialize up to this time (ISO). DAGs pass the run's time; default: now."
+    ),
     engine: str = typer.Option("fast", help="fast (default) or feast (Feast's own path)."),
     run_id: str | None = typer.Option(None, "--run-id", help="The DAG run (for the logs)."),
 ) -> None:
@@ -106,8 +108,7 @@ def materialize(
 
     if engine not in ("fast", "feast"):
         raise UserError(f"--engine {engine!r} is not known; use fast or feast")
-    end = parse_time(end_time, "--end-time")
-    assert end is not None
+    end = parse_time(end_time, "--end-time") or datetime.now(UTC)
     for result in run(end, engine=engine):  # type: ignore[arg-type]
         typer.echo(
             f"{result.feature_view}: {result.rows} rows [{result.start.isoformat()}, "

@@ -147,6 +147,36 @@ def _proto_values(column: pa.Array, value_type: ValueType) -> list[ValueProto]:
     return [ValueProto() if v is None else ValueProto(**{field: v}) for v in column.to_pylist()]
 
 
+def _serialized_values(column: pa.Array, value_type: ValueType) -> list[bytes]:
+    """COLUMN as serialized ValueProtos (see `_proto_values`), each distinct value built once
+    (counts and clipped rates repeat a lot)."""
+    field = PYTHON_SCALAR_VALUE_TYPE_TO_PROTO_VALUE[value_type][0]
+    built: dict[object, bytes] = {}
+    out = []
+    for value in column.to_pylist():
+        serialized = built.get(value)
+        if serialized is None:
+            proto = ValueProto() if value is None else ValueProto(**{field: value})
+            serialized = built[value] = proto.SerializeToString()
+        out.append(serialized)
+    return out
+
+
+def _serialized_timestamps(nanos: np.ndarray) -> list[bytes]:
+    """Event times (ns since the epoch) as serialized protobuf Timestamps, as Feast stores them;
+    most rows of a run share the run's last hour, so each distinct time is built once."""
+    built: dict[int, bytes] = {}
+    out = []
+    for value in nanos.tolist():
+        serialized = built.get(value)
+        if serialized is None:
+            seconds, remainder = divmod(value, 1_000_000_000)
+            stamp = Timestamp(seconds=seconds, nanos=remainder)
+            serialized = built[value] = stamp.SerializeToString()
+        out.append(serialized)
+    return out
+
+
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: a batch allocates ~10 small, acyclic objects per row,
@@ -249,18 +279,18 @@ def write_online(
             entity_values = [_proto_values(batch.column(k), t) for k, t in join_keys.items()]
             keys = _redis_keys(config.project, list(join_keys), entity_values, version)
             values = {
-                fields[name]: [v.SerializeToString() for v in _proto_values(batch.column(name), t)]
+                fields[name]: _serialized_values(batch.column(name), t)
                 for name, t in features.items()
             }
             nanos = _event_nanos(batch, timestamp_field)
+            stamps = _serialized_timestamps(nanos)
             stored = read_timestamps(keys=keys, args=[ts_field])
             newer = [i for i in range(len(keys)) if _is_newer(int(nanos[i]), stored[i])]
             if not newer:
                 continue
             args: list[bytes | int] = [len(values) + 1, key_ttl or 0]
             for i in newer:
-                seconds, remainder = divmod(int(nanos[i]), 1_000_000_000)
-                args += (ts_field, Timestamp(seconds=seconds, nanos=remainder).SerializeToString())
+                args += (ts_field, stamps[i])
                 for field, serialized in values.items():
                     args += (field, serialized[i])
             write_hashes(keys=[keys[i] for i in newer], args=args)
