@@ -15,7 +15,6 @@ from mlops_common.settings import reset_settings_cache
 from mlops_common.testing import MlflowServer, RedisServer
 
 
-
 def _prefer_installed_package() -> None:
     """pytest's importlib mode registers the folder `training_pipeline/` as a namespace package
     of that name while importing this file, hiding the installed package: put the real one back

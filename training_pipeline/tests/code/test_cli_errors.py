@@ -8,6 +8,9 @@ from pathlib import Path
 import pytest
 from mlops_common.settings import project_root
 
+# Each case starts the real CLI (a fresh interpreter importing pandas, and more): seconds each.
+pytestmark = pytest.mark.slow
+
 CLI = project_root() / ".venv" / "bin" / "training-pipeline"
 
 
@@ -31,7 +34,6 @@ def test_missing_orders_file(project_env: Path) -> None:
     assert_one_line_error(result, "orders.parquet not found", "data-pipeline generate")
 
 
-@pytest.mark.slow
 def test_feature_repo_not_applied(small_data: Path) -> None:
     result = run_cli("extract", "--run-id", "r1")
     assert_one_line_error(result, "registry", "training-pipeline feast-apply")
