@@ -29,6 +29,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Literal
 
@@ -288,11 +289,12 @@ def write_online(
             newer = [i for i in range(len(keys)) if _is_newer(int(nanos[i]), stored[i])]
             if not newer:
                 continue
-            args: list[bytes | int] = [len(values) + 1, key_ttl or 0]
-            for i in newer:
-                args += (ts_field, stamps[i])
-                for field, serialized in values.items():
-                    args += (field, serialized[i])
+            # Per key: _ts field, its timestamp, then each feature's field and value.
+            columns = [repeat(ts_field), [stamps[i] for i in newer]]
+            for field, serialized in values.items():
+                columns += [repeat(field), [serialized[i] for i in newer]]
+            pairs = chain.from_iterable(zip(*columns, strict=False))  # repeat() is endless
+            args = [len(values) + 1, key_ttl or 0, *pairs]
             write_hashes(keys=[keys[i] for i in newer], args=args)
             written += len(newer)
     return written
