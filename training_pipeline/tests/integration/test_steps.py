@@ -118,3 +118,13 @@ def test_model_coefficients_are_identical_on_retraining(
     models = [mlflow.sklearn.load_model(t["model_uri"]) for t in (first, second)]
     assert models[0][-1].coef_.tolist() == models[1][-1].coef_.tolist()
     assert models[0][-1].intercept_ == models[1][-1].intercept_
+
+
+def test_run_command_chains_every_task(applied_repo: Path, model_name: str) -> None:
+    from training_pipeline.cli import app
+    from typer.testing import CliRunner
+
+    result = CliRunner().invoke(app, ["run", "--run-id", "all-in-one"])
+    assert result.exit_code == 0, result.output
+    assert f"{model_name} version 1 is champion" in result.output
+    assert read_json(RunFiles.of("all-in-one").gates)["registered_version"] == "1"
