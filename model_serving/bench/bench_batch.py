@@ -128,7 +128,7 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--engines", default="duckdb,feast", help="comma-separated")
+    parser.add_argument("--engines", default="sorted,duckdb,feast", help="comma-separated")
     parser.add_argument("--workdir", type=Path, default=ROOT / "model_serving/bench/results")
     args = parser.parse_args()
     workdir = args.workdir.resolve() / f"d{args.drivers}-{args.days}d-r{args.requests}"
