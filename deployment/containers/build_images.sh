@@ -4,6 +4,7 @@
 #   build_images.sh                      base image if needed, then all images
 #   build_images.sh training_pipeline    one pipeline (data_pipeline|training_pipeline|model_serving)
 #   build_images.sh redis                the Redis image (deployment/containers/redis.Dockerfile)
+#   build_images.sh mlflow airflow       the compose deployment's MLflow and Airflow images
 #
 # Image names follow the operator factory: <MLOPS_TASK_IMAGE_PREFIX>-<pipeline>:<MLOPS_TASK_IMAGE_TAG>
 # (default driver-ranking-training-pipeline:latest). BASE_IMAGE overrides the base image;
@@ -23,9 +24,10 @@ image_name() { echo "${PREFIX}-${1//_/-}:${TAG}"; }
 dockerfile_for() {
     case "$1" in
         data_pipeline | training_pipeline | model_serving) echo "$1/Dockerfile" ;;
-        redis) echo "deployment/containers/redis.Dockerfile" ;;
+        redis | mlflow | airflow) echo "deployment/containers/$1.Dockerfile" ;;
         *)
-            echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving or redis" >&2
+            echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving," \
+                "redis, mlflow or airflow" >&2
             exit 2
             ;;
     esac
@@ -40,6 +42,7 @@ build_one() {
     log="$LOG_DIR/${name}.log"
     if ! podman build --format docker --layers \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" \
+        --build-arg "TRAINING_IMAGE=$(image_name training_pipeline)" \
         -f "$dockerfile" -t "$image" . >"$log" 2>&1; then
         tail -30 "$log" >&2
         echo "building $image failed; full log: $log" >&2
