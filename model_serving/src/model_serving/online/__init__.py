@@ -1,0 +1,1 @@
+"""The online BentoML service: feature reads, the champion model, ranking, HTTP pieces."""

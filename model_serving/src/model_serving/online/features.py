@@ -1,0 +1,225 @@
+"""Online feature reads for the service: one Redis round trip per request.
+
+`store.get_online_features` costs a few hundred microseconds of Python per call (response
+protos, type conversion, a dict of lists); at 1,000 requests per second that is the budget of
+the whole request. This reader does the same lookup with the same keys: the layout is taken
+from Feast's registry (feature service -> feature views -> features) and the keys are built
+with Feast's own helpers (`serialize_entity_key`, `_mmh3`), so it follows Feast rather than
+copying it. A test asserts it returns exactly what `get_online_features` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+logger = logging.getLogger(__name__)
+
+
+class FeaturesUnavailableError(RuntimeError):
+    """The online store could not be read (Redis down, timed out or refused the call)."""
+
+
+@dataclass(frozen=True)
+class FeatureRows:
+    """Features of the requested drivers that have every feature online.
+
+    `values[i]` belongs to `driver_ids[i]`, columns in `feature_names` order; drivers with any
+    feature missing are listed in `missing_driver_ids` (request order) instead.
+    """
+
+    feature_names: tuple[str, ...]
+    driver_ids: list[int]
+    values: np.ndarray
+    missing_driver_ids: list[int]
+
+
+class FeatureSource(Protocol):
+    """What the ranking logic needs from an online store (a stub in logic tests)."""
+
+    feature_names: tuple[str, ...]
+
+    def read(self, driver_ids: Sequence[int]) -> FeatureRows: ...
+
+    def ping(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _ViewLayout:
+    """Where one feature view's requested features live in Redis."""
+
+    name: str
+    hash_fields: tuple[bytes, ...]
+
+
+def _decode(raw: bytes | None) -> float | None:
+    """A serialized Feast `ValueProto` as a float (None when absent or null)."""
+    if not raw:
+        return None
+    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+    proto = ValueProto.FromString(raw)
+    kind = proto.WhichOneof("val")
+    if kind is None or kind == "null_val":
+        return None
+    value = getattr(proto, kind)
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value)
+    raise TypeError(f"feature value of type {kind} is not numeric; the model needs numbers")
+
+
+class RedisFeatureReader:
+    """Reads a Feast feature service's values for driver ids straight from Feast's Redis store.
+
+    Built once from the registry (`from_store`); each `read` is one pipelined HMGET round trip.
+    Redis errors surface as `FeaturesUnavailableError` within the client timeouts (no hang),
+    and the connection pool reconnects by itself once Redis is back.
+    """
+
+    def __init__(
+        self,
+        client: redis.Redis,
+        *,
+        project: str,
+        join_key: str,
+        entity_key_serialization_version: int,
+        views: Sequence[_ViewLayout],
+        feature_names: Sequence[str],
+    ) -> None:
+        from feast.infra.key_encoding_utils import serialize_entity_key
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
+        from feast.protos.feast.types.Value_pb2 import Value as ValueProto
+
+        self._client = client
+        self._views = tuple(views)
+        self.feature_names = tuple(feature_names)
+        project_bytes = project.encode("utf-8")
+
+        # Keys are pure functions of the id: cache them (a few microseconds each otherwise).
+        @lru_cache(maxsize=200_000)
+        def redis_key(driver_id: int) -> bytes:
+            entity_key = EntityKeyProto(
+                join_keys=[join_key], entity_values=[ValueProto(int64_val=driver_id)]
+            )
+            return (
+                serialize_entity_key(
+                    entity_key,
+                    entity_key_serialization_version=entity_key_serialization_version,
+                )
+                + project_bytes
+            )
+
+        self._redis_key = redis_key
+
+    @classmethod
+    def from_store(
+        cls,
+        store: FeatureStore,
+        feature_service: str,
+        *,
+        host: str,
+        port: int,
+        password: str | None,
+        socket_timeout: float,
+        connect_timeout: float,
+    ) -> RedisFeatureReader:
+        """Lay out FEATURE_SERVICE's features from STORE's registry and open a Redis client."""
+        from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
+
+        service = store.get_feature_service(feature_service)
+        config = store.config
+        versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
+        views: list[_ViewLayout] = []
+        names: list[str] = []
+        join_keys: set[str] = set()
+        for projection in service.feature_view_projections:
+            view = store.get_feature_view(projection.name)
+            join_keys.update(view.join_keys)
+            stored_name = compute_versioned_name(view, versioning)
+            features = [feature.name for feature in projection.features]
+            views.append(
+                _ViewLayout(
+                    name=stored_name,
+                    hash_fields=tuple(_mmh3(f"{stored_name}:{name}") for name in features),
+                )
+            )
+            names.extend(features)
+        if len(join_keys) != 1:
+            raise ValueError(
+                f"feature service {feature_service!r} spans join keys {sorted(join_keys)}; "
+                "the online service reads one entity (driver_id)"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError(f"feature service {feature_service!r} repeats a feature name")
+        client = redis.Redis(
+            host=host,
+            port=port,
+            password=password,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            # One immediate retry replaces a pooled connection that died with a Redis restart.
+            retry=Retry(NoBackoff(), 1),
+            health_check_interval=0,
+        )
+        return cls(
+            client,
+            project=config.project,
+            join_key=join_keys.pop(),
+            entity_key_serialization_version=config.entity_key_serialization_version,
+            views=views,
+            feature_names=names,
+        )
+
+    def read(self, driver_ids: Sequence[int]) -> FeatureRows:
+        """Values of every feature for DRIVER_IDS, in one pipelined round trip."""
+        keys = [self._redis_key(driver_id) for driver_id in driver_ids]
+        try:
+            with self._client.pipeline(transaction=False) as pipe:
+                for view in self._views:
+                    for key in keys:
+                        pipe.hmget(key, view.hash_fields)
+                replies = pipe.execute()
+        except redis.RedisError as exc:
+            raise FeaturesUnavailableError(f"online store (Redis) unavailable: {exc}") from exc
+
+        n = len(keys)
+        found_ids: list[int] = []
+        rows: list[list[float]] = []
+        missing: list[int] = []
+        for index, driver_id in enumerate(driver_ids):
+            row: list[float] = []
+            for view_index in range(len(self._views)):
+                for raw in replies[view_index * n + index]:
+                    value = _decode(raw)
+                    row.append(math.nan if value is None else value)
+            if any(math.isnan(value) for value in row):
+                missing.append(driver_id)
+            else:
+                found_ids.append(driver_id)
+                rows.append(row)
+        values = np.array(rows, dtype=np.float64).reshape(len(rows), len(self.feature_names))
+        return FeatureRows(self.feature_names, found_ids, values, missing)
+
+    def ping(self) -> bool:
+        """True when Redis answers within the client timeouts."""
+        try:
+            return bool(self._client.ping())
+        except redis.RedisError:
+            return False
+
+    def close(self) -> None:
+        self._client.close()

@@ -1,0 +1,53 @@
+"""Settings of the online service: where it listens, request limits, auth and refresh timing.
+
+Read from the environment (prefix `SERVING_`) and `.env`; the defaults are safe for a local run
+(loopback only, no API key). Redis and MLflow addresses come from the shared settings.
+"""
+
+from __future__ import annotations
+
+from mlops_common.settings import cached_settings, project_root
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class OnlineSettings(BaseSettings):
+    """How the BentoML service behaves; one instance per process (see `get_online_settings`)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SERVING_", env_file=project_root() / ".env", extra="ignore"
+    )
+
+    host: str = Field("127.0.0.1", description="Bind address; 0.0.0.0 only behind a proxy.")
+    port: int = Field(3000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="Worker processes (each loads the model).")
+    max_driver_ids: int = Field(1000, ge=1, description="Most candidate ids per request.")
+    api_key: SecretStr | None = Field(
+        None, description="When set, POST /inference requires header `X-API-Key: <key>`."
+    )
+    model_refresh_seconds: float = Field(
+        30.0, gt=0, description="How often the champion alias is re-checked in MLflow."
+    )
+    model_start_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long start-up retries MLflow before giving up."
+    )
+    mlflow_request_timeout_seconds: int = Field(
+        10, ge=1, description="Timeout of one MLflow HTTP call (start-up and re-checks)."
+    )
+    redis_connect_timeout_seconds: float = Field(
+        0.25, gt=0, description="Connect timeout of the feature reads' Redis client."
+    )
+    access_log: bool = Field(True, description="One log line per inference request.")
+
+    @field_validator("api_key")
+    @classmethod
+    def _no_blank_key(cls, value: SecretStr | None) -> SecretStr | None:
+        """An empty SERVING_API_KEY means "no key", never "the empty string is the key"."""
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+
+@cached_settings
+def get_online_settings() -> OnlineSettings:
+    return OnlineSettings()

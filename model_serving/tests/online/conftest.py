@@ -1,0 +1,100 @@
+"""Fixtures of the online-service tests: tiny driver features in a real Redis, a real champion."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlops_common.settings import reset_settings_cache
+from mlops_common.testing import ChampionModel, MlflowServer, RedisServer, register_tiny_champion
+
+
+def _prefer_installed_package() -> None:
+    """pytest's importlib mode registers the folder `model_serving/` as a namespace package
+    `model_serving` when it imports this file, hiding the installed package: put it back."""
+    module = sys.modules.get("model_serving")
+    if module is not None and getattr(module, "__file__", None) is None:
+        del sys.modules["model_serving"]
+        importlib.import_module("model_serving")
+
+
+_prefer_installed_package()
+
+KNOWN_IDS = tuple(range(1001, 1021))  # 20 drivers with features; 9001+ never have any
+
+
+def write_driver_stats(path: Path, driver_ids: Sequence[int], seed: int = 0) -> pd.DataFrame:
+    """A small driver_stats parquet: three hourly rows per driver, the newest one hour ago."""
+    rng = np.random.default_rng(seed)
+    now = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
+    rows = []
+    for hours_ago in (3, 2, 1):
+        ts = now - timedelta(hours=hours_ago)
+        for driver_id in driver_ids:
+            rows.append(
+                {
+                    "driver_id": driver_id,
+                    "event_timestamp": ts,
+                    "created": ts,
+                    "conv_rate": rng.uniform(0, 1),
+                    "acc_rate": rng.uniform(0, 1),
+                    "avg_daily_trips": int(rng.integers(0, 40)),
+                }
+            )
+    frame = pd.DataFrame(rows).astype(
+        {
+            "driver_id": "int64",
+            "conv_rate": "float32",
+            "acc_rate": "float32",
+            "avg_daily_trips": "int64",
+        }
+    )
+    for column in ("event_timestamp", "created"):  # DuckDB reads microsecond timestamps
+        frame[column] = frame[column].astype("datetime64[us, UTC]")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+    return frame
+
+
+def materialize_features(driver_ids: Sequence[int]) -> None:
+    """Write the parquet for DRIVER_IDS, `feast apply` and materialize the last two days."""
+    from data_pipeline.feature_store import apply_repo, get_store
+    from data_pipeline.settings import get_data_settings
+
+    write_driver_stats(get_data_settings().driver_stats_path, driver_ids)
+    apply_repo()
+    now = datetime.now(UTC)
+    get_store().materialize(start_date=now - timedelta(days=2), end_date=now)
+
+
+@dataclass
+class OnlineEnv:
+    redis: RedisServer
+    mlflow: MlflowServer
+    champion: ChampionModel
+    known_ids: tuple[int, ...]
+
+
+@pytest.fixture
+def online_env(
+    project_env: Path,
+    redis_env: RedisServer,
+    mlflow_env: MlflowServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> OnlineEnv:
+    """Features of KNOWN_IDS in Redis and a freshly registered champion (own model name)."""
+    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
+    monkeypatch.setenv("SERVING_MODEL_REFRESH_SECONDS", "1")
+    reset_settings_cache()
+    materialize_features(KNOWN_IDS)
+    champion = register_tiny_champion(mlflow_env.uri, name)
+    return OnlineEnv(redis_env, mlflow_env, champion, KNOWN_IDS)
