@@ -155,13 +155,6 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
     return float((ranks[labels].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
-@dataclass
-class _Coverage:
-    """Which hours of the window each driver of a chunk reports (True = a row exists)."""
-
-    present: np.ndarray  # (drivers, hours) bool
-
-
 def _driver_rng(seed: int, driver_id: int) -> np.random.Generator:
     return np.random.default_rng([seed, driver_id])
 
