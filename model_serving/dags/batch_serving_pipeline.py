@@ -1,14 +1,4 @@
-"""Batch serving: score a file of driver requests with the champion model.
-
-feast_apply -> extract -> predict. `extract` joins each request row (driver_id,
-event_timestamp) with the driver's features as of that time (Feast point-in-time semantics;
-a numpy sorted search by default, or a DuckDB ASOF join); `predict` scores the rows that have
-features with `models:/driver_ranking@champion` and writes predictions.parquet (request
-columns, features, prediction, has_features, model name and version, run id) and summary.json
-under ARTIFACT_ROOT/model_serving/<run id>/batch/. Rows without features are kept with a null
-prediction. Trigger params: `requests_path` (csv or parquet; empty = the data pipeline's
-batch_requests.parquet) and `engine` (`sorted`, `duckdb` or the reference `feast`).
-"""
+"""The batch serving DAG: score a request file with the champion model."""
 
 from datetime import UTC, datetime
 
@@ -35,6 +25,17 @@ CLI = "model-serving"
     },
 )
 def batch_serving_pipeline() -> None:
+    """Batch serving: score a file of driver requests with the champion model.
+
+    feast_apply -> extract -> predict. `extract` joins each request row (driver_id,
+    event_timestamp) with the driver's features as of that time (Feast point-in-time semantics;
+    a numpy sorted search by default, or a DuckDB ASOF join); `predict` scores the rows that have
+    features with `models:/driver_ranking@champion` and writes predictions.parquet (request
+    columns, features, prediction, has_features, model name and version, run id) and summary.json
+    under ARTIFACT_ROOT/model_serving/<run id>/batch/. Rows without features are kept with a null
+    prediction. Trigger params: `requests_path` (csv or parquet; empty = the data pipeline's
+    batch_requests.parquet) and `engine` (`sorted`, `duckdb` or the reference `feast`).
+    """
     feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
     extract = pipeline_task(
         PIPELINE,
