@@ -76,7 +76,7 @@ def test_local_mode_runs_pipeline_clis_from_the_project_environment(dag_id: str)
     cli = CLI_OF[dag["pipeline"]]
     venv_bin = str(project_root() / ".venv" / "bin")
     for task_id, task in dag["tasks"].items():
-        assert task["operator"] == "BashOperator", task_id
+        assert task["operator"] == "PipelineCommandOperator", task_id
         assert task["bash_command"].startswith(f"{venv_bin}/"), task_id
         assert f"/{cli} " in task["bash_command"], f"{task_id} does not call {cli}"
         assert "{{ run_id }}" in task["bash_command"], f"{task_id} is not keyed by run"

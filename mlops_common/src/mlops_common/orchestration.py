@@ -39,7 +39,8 @@ def pipeline_task(
     """Build the operator that runs COMMAND (`[cli, subcommand, args...]`) for PIPELINE.
 
     Containers mode: a DockerOperator in the pipeline's image with the shared artifact volume.
-    Local mode: a BashOperator running the same command from the pipelines' virtualenv.
+    Local mode: a BashOperator running the same command from the pipelines' virtualenv; a
+    user error (exit code 2: bad input, a gate that refused the model) fails without retries.
     Arguments may hold Jinja templates (`RUN_ID`, `RUN_TIME`); both operators render them.
     """
     settings = get_task_settings()
@@ -57,11 +58,11 @@ def _local_task(
     env: Mapping[str, str],
     kwargs: dict[str, Any],
 ) -> BaseOperator:
-    from airflow.providers.standard.operators.bash import BashOperator
+    from mlops_common.pipeline_command import PipelineCommandOperator
 
     executable = settings.venv / "bin" / command[0]
     bash_command = shlex.join([str(executable), *command[1:]])
-    return BashOperator(
+    return PipelineCommandOperator(
         task_id=task_id,
         bash_command=bash_command,
         env=dict(env),
