@@ -133,9 +133,17 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
             start_new_session=True,
         )
     uri = f"http://127.0.0.1:{port}"
-    _wait(
-        lambda: httpx.get(f"{uri}/health", timeout=2).status_code == 200, "mlflow server", log, 90
-    )
+    try:  # 90 s was not enough on the shared 2-core machine under load; never leak the server
+        _wait(
+            lambda: httpx.get(f"{uri}/health", timeout=2).status_code == 200,
+            "mlflow server",
+            log,
+            240,
+        )
+    except RuntimeError:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+        raise
     yield MlflowServer(uri, process)
     os.killpg(process.pid, 15)
     process.wait(timeout=30)
