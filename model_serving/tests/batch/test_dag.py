@@ -50,3 +50,20 @@ def test_dag_writes_predictions_for_the_demo_requests(
     assert summary["rows_in"] == 300
     assert summary["run_id"] == table.run_id[0]
     assert summary["engine"] == "sorted"
+
+    # Trigger params (DAG conf): another request file, in csv, and the DuckDB engine.
+    csv = project_env / "requests.csv"
+    table.head(40)[["driver_id", "event_timestamp"]].to_csv(csv, index=False)
+    result = airflow_dags_test(
+        "batch_serving_pipeline", conf={"requests_path": str(csv), "engine": "duckdb"}
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    summaries = [
+        read_json(path)
+        for path in (get_path_settings().artifact_root / "model_serving").glob(
+            "*/batch/summary.json"
+        )
+    ]
+    [from_csv] = [s for s in summaries if s["requests_path"] == str(csv)]
+    assert from_csv["engine"] == "duckdb"
+    assert from_csv["rows_in"] == 40
