@@ -1,7 +1,8 @@
 """Fixtures of the container tests: podman's API socket, the built images, the platform.
 
-Every test here is marked `containers` and skips (with the reason) where podman is missing or
-the images are not built; `deployment/containers/ci.sh` builds them and runs these tests.
+Every test here is marked `containers` and runs only when selected (`pytest -m containers`);
+it skips (with the reason) where podman is missing or the images are not built.
+`deployment/containers/ci.sh` builds the images and runs these tests.
 """
 
 from __future__ import annotations
@@ -26,13 +27,21 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test here; run them only when asked for (`-m containers`): they take about
+    13 minutes and replace the containers platform's network and volumes."""
     here = Path(__file__).parent
+    asked = "containers" in (config.getoption("markexpr") or "")
+    opt_in = pytest.mark.skip(
+        reason="container tests run with `pytest -m containers` (deployment/containers/ci.sh)"
+    )
     for item in items:
         if here in Path(str(item.fspath)).parents:
             item.add_marker(pytest.mark.containers)
             item.add_marker(pytest.mark.slow)
             item.add_marker(pytest.mark.integration)
+            if not asked:
+                item.add_marker(opt_in)
 
 
 class Engine:
