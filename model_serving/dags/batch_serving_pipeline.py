@@ -16,8 +16,11 @@ CLI = "model-serving"
     catchup=False,
     tags=["model_serving", "batch"],
     params={
+        # Optional: null (the UI's empty field) means the data pipeline's request file.
         "requests_path": Param(
-            "", type="string", description="Request file; empty: DATA_DIR/batch_requests.parquet"
+            None,
+            type=["null", "string"],
+            description="Request file (csv or parquet); empty: DATA_DIR/batch_requests.parquet",
         ),
         "engine": Param(
             "sorted", enum=["sorted", "duckdb", "feast"], description="Point-in-time join"
@@ -46,7 +49,7 @@ def batch_serving_pipeline() -> None:
             "--run-id",
             RUN_ID,
             "--requests",
-            "{{ params.requests_path }}",
+            "{{ params.requests_path or '' }}",
             "--engine",
             "{{ params.engine }}",
         ],
