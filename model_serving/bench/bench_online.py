@@ -3,8 +3,10 @@
 Starts everything it needs on free loopback ports under a temporary directory and stops it
 at the end: a redis-server, an MLflow tracking server, N drivers' features materialized into
 Redis, a tiny champion registered in MLflow, then each service with `bentoml serve` (1 worker).
-Load comes from `wrk` (apt: `apt-get install -y wrk`): every request asks for K random distinct
-ids among the N drivers. Prints req/s and p50/p90/p99 at 1 and 16 connections, and ratios.
+A third, empty BentoML endpoint gives the framework's ceiling at that moment (the machine is
+shared, so absolute figures move with its load). Load comes from `wrk` (apt: `apt-get install
+-y wrk`): every request asks for K random distinct ids among the N drivers. Prints req/s
+and p50/p90/p99 at 1 and 16 connections, and ratios.
 
     .venv/bin/python model_serving/bench/bench_online.py [--drivers 10000] [--duration 10]
 """
@@ -33,6 +35,7 @@ BIN = Path(sys.executable).parent
 SERVICES = {
     "ours": "model_serving.service:DriverRanking",
     "baseline": "baseline_service:Baseline",
+    "empty": "empty_service:Empty",  # the framework's ceiling on this machine, for reference
 }
 WRK_SCRIPT = """
 math.randomseed(%(seed)d)
@@ -171,7 +174,7 @@ def main() -> None:
     parser.add_argument("--ids-per-request", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="Seconds per wrk run.")
     parser.add_argument("--connections", default="1,16")
-    parser.add_argument("--services", default="ours,baseline")
+    parser.add_argument("--services", default="ours,baseline,empty")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -73,6 +74,17 @@ def materialize_features(driver_ids: Sequence[int]) -> None:
     apply_repo()
     now = datetime.now(UTC)
     get_store().materialize(start_date=now - timedelta(days=2), end_date=now)
+
+
+@cache
+def service_app() -> object:
+    """The service's ASGI app, built once per process: BentoML registers its request metrics
+    when an app first runs, and a second app in the same process would register them again.
+    Each TestClient context still runs start-up, so every test gets a fresh service instance
+    configured from its own environment."""
+    from model_serving.service import DriverRanking
+
+    return DriverRanking.to_asgi()
 
 
 @dataclass

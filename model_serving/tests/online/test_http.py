@@ -9,15 +9,15 @@ import pytest
 from mlops_common.settings import reset_settings_cache
 from starlette.testclient import TestClient
 
+from .conftest import service_app
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLE = {"request_id": "uuid-1", "driver_ids": [1001, 1002, 1003, 1004, 1005]}
 
 
 def _client() -> TestClient:
-    from model_serving.service import DriverRanking
-
-    return TestClient(DriverRanking.to_asgi())
+    return TestClient(service_app())
 
 
 @pytest.fixture

@@ -1,0 +1,125 @@
+"""The champion in memory: fast predict equal to the pyfunc model, refresh and failure modes."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlops_common.testing import MlflowServer, register_tiny_champion
+
+pytestmark = pytest.mark.integration
+
+# The feature source's column order on purpose differs from the model's signature order.
+SOURCE = ("avg_daily_trips", "conv_rate", "acc_rate")
+
+
+def _holder(uri: str, name: str, **kwargs: object):  # type: ignore[no-untyped-def]
+    from model_serving.online.model import ChampionHolder
+
+    return ChampionHolder(
+        tracking_uri=uri,
+        name=name,
+        alias="champion",
+        source_features=SOURCE,
+        refresh_seconds=60,
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def test_fast_predict_equals_pyfunc_predict(mlflow_server: MlflowServer) -> None:
+    import mlflow.pyfunc
+
+    name = f"m_{uuid.uuid4().hex[:8]}"
+    champion = register_tiny_champion(mlflow_server.uri, name)
+    holder = _holder(mlflow_server.uri, name)
+    loaded = holder.load_with_retries(30)
+    assert loaded.version == champion.version
+    assert loaded.feature_names == champion.features
+
+    rng = np.random.default_rng(3)
+    frame = pd.DataFrame(
+        {
+            "conv_rate": rng.uniform(0, 1, 200),
+            "acc_rate": rng.uniform(0, 1, 200),
+            "avg_daily_trips": rng.integers(0, 60, 200).astype("float64"),
+        }
+    )
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    expected = np.asarray(pyfunc.predict(frame[list(champion.features)]))
+    fast = loaded.predict(frame[list(SOURCE)].to_numpy())
+    np.testing.assert_array_equal(fast, expected)
+
+
+def test_compiled_linear_predict_equals_estimator() -> None:
+    from model_serving.online.fast_predict import compile_linear
+    from sklearn.linear_model import ElasticNet, Lasso, LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)) * [1, 5, 40]
+    y = x @ [0.3, -0.2, 0.01] + rng.normal(size=300)
+    rows = rng.normal(size=(50, 3)) * 30
+    for model in (
+        make_pipeline(StandardScaler(), ElasticNet(alpha=0.01)),
+        make_pipeline(StandardScaler(with_mean=False), LinearRegression()),
+        Lasso(alpha=0.01),
+        LinearRegression(),
+    ):
+        model.fit(x, y)
+        compiled = compile_linear(model)
+        assert compiled is not None
+        np.testing.assert_array_equal(compiled(rows), model.predict(rows))
+
+
+def test_non_linear_models_are_not_compiled() -> None:
+    from model_serving.online.fast_predict import compile_linear
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import ElasticNet
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, y = np.random.default_rng(0).normal(size=(50, 3)), np.arange(50.0)
+    assert compile_linear(RandomForestRegressor(n_estimators=2).fit(x, y)) is None
+    assert compile_linear(make_pipeline(MinMaxScaler(), ElasticNet()).fit(x, y)) is None
+
+
+def test_moved_alias_is_swapped_in_by_refresh(mlflow_server: MlflowServer) -> None:
+    name = f"m_{uuid.uuid4().hex[:8]}"
+    first = register_tiny_champion(mlflow_server.uri, name, seed=0)
+    changes: list[tuple[str | None, str]] = []
+    holder = _holder(
+        mlflow_server.uri,
+        name,
+        on_change=lambda old, new: changes.append((old.version if old else None, new.version)),
+    )
+    holder.load_with_retries(30)
+    assert holder.refresh() is False  # unchanged alias: nothing reloaded
+    second = register_tiny_champion(mlflow_server.uri, name, seed=1)
+    assert holder.refresh() is True
+    assert holder.current is not None
+    assert holder.current.version == second.version
+    assert changes == [(None, first.version), (first.version, second.version)]
+
+
+def test_unreachable_registry_keeps_serving_and_is_reported(mlflow_server: MlflowServer) -> None:
+    name = f"m_{uuid.uuid4().hex[:8]}"
+    register_tiny_champion(mlflow_server.uri, name)
+    holder = _holder(mlflow_server.uri, name)
+    loaded = holder.load_with_retries(30)
+    holder.tracking_uri = "http://127.0.0.1:9"  # nothing listens on the discard port
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever MLflow raises
+        holder.refresh()
+    assert holder.current is loaded
+    assert holder.status.last_check_error
+
+
+def test_unreachable_registry_at_start_gives_a_clear_error() -> None:
+    from model_serving.online.model import ModelUnavailableError
+
+    holder = _holder("http://127.0.0.1:9", "driver_ranking")
+    with pytest.raises(ModelUnavailableError, match="MLFLOW_TRACKING_URI"):
+        holder.load_with_retries(1.5)
