@@ -5,8 +5,8 @@
 #   3. tests/containers: image checks, the data -> training -> batch DAGs with DockerOperator
 #      through podman, the online service answering /inference from the serving image
 #   4. the compose file validated by a real compose implementation (podman-compose)
-# Measured on a 2-core development machine: see deployment/README.md (about 25 min cold,
-# about 8 min when the images are cached). Prints the duration of each step.
+# Measured on a loaded 2-core development machine (deployment/README.md): 14 min with the
+# images cached, about 30 min cold (base image and all builds). Prints each step's duration.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
