@@ -74,7 +74,7 @@ def test_serves_the_example_with_sync_client(served: str, online_env: OnlineEnv)
     import bentoml
 
     with bentoml.SyncHTTPClient(served) as client:
-        answer = client.inference(request=EXAMPLE)
+        answer = client.inference(EXAMPLE)  # the request model is the one root input
     assert answer["request_id"] == "uuid-1"
     assert answer["model_version"] == online_env.champion.version
     assert answer["best_driver_id"] in EXAMPLE["driver_ids"]

@@ -32,7 +32,7 @@ def _unique_and_bounded(driver_ids: list[int]) -> list[int]:
     return driver_ids
 
 
-DriverId = Annotated[int, Field(strict=True, gt=0, le=INT64_MAX)]
+DriverId = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
 
 
 class InferenceRequest(BaseModel):
