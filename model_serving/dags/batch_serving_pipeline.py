@@ -49,7 +49,7 @@ def batch_serving_pipeline() -> None:
             "--run-id",
             RUN_ID,
             "--requests",
-            "{{ params.requests_path or '' }}",
+            '{{ params.requests_path or "" }}',
             "--engine",
             "{{ params.engine }}",
         ],

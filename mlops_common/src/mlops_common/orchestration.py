@@ -11,9 +11,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
-from typing import Any
-
-from airflow.sdk import BaseOperator
+from typing import TYPE_CHECKING, Any
 
 from mlops_common.settings import (
     TaskSettings,
@@ -22,9 +20,16 @@ from mlops_common.settings import (
     project_root,
 )
 
+if TYPE_CHECKING:
+    from airflow.sdk import BaseOperator
+
 # Jinja for "the time this run stands for": the logical date, or for runs triggered with a null
-# logical date (Airflow 3 API and UI), the time the run was due. Never `now()` in task logic.
-RUN_TIME = "{{ (logical_date or dag_run.run_after).isoformat() }}"
+# logical date (Airflow 3 API and UI; `logical_date` is then absent from the context, not None),
+# the time the run was due. Never `now()` in task logic.
+RUN_TIME = (
+    "{{ (logical_date if logical_date is defined and logical_date else dag_run.run_after)"
+    ".isoformat() }}"
+)
 RUN_ID = "{{ run_id }}"
 
 
@@ -61,6 +66,13 @@ def _local_task(
     from mlops_common.pipeline_command import PipelineCommandOperator
 
     executable = settings.venv / "bin" / command[0]
+    # The command is shell-quoted before Airflow renders its templates, so a single quote inside
+    # a template would be mangled by the quoting; use double quotes in Jinja string literals.
+    for argument in command:
+        if "{{" in argument and "'" in argument:
+            raise ValueError(
+                f"task {task_id}: use double quotes inside the template {argument!r}"
+            )
     bash_command = shlex.join([str(executable), *command[1:]])
     return PipelineCommandOperator(
         task_id=task_id,
