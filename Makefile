@@ -5,7 +5,9 @@ PLATFORM := $(VENV)/mlops-platform
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo serve bentoml_serve test lint format typecheck \
-	bench generate feast_apply materialize train batch dags_test airflow
+	bench bench_materialize bench_batch bench_online generate feast_apply materialize train batch \
+	dags_test airflow images build_image containers_up containers_down containers_dags_test \
+	test_containers
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -66,3 +68,35 @@ dags_test: ## Run one DAG once with `airflow dags test` (DAG=<dag_id>)
 
 airflow: ## Run any Airflow command with the project configuration (ARGS="dags list")
 	@$(PLATFORM) airflow $(ARGS)
+
+bench: bench_materialize bench_batch bench_online ## All benchmarks, ours vs the naive design side by side
+
+bench_materialize: setup_dev ## Materialization: fast path vs Feast's, 10,000 drivers, real Redis
+	@$(VENV)/python data_pipeline/bench/bench_materialize.py $(ARGS)
+
+bench_batch: setup_dev ## Batch serving: 1M requests on 7.2M feature rows, each engine vs Feast
+	@$(VENV)/python model_serving/bench/bench_batch.py $(ARGS)
+
+bench_online: setup_dev ## Online serving: req/s and latency at 1 and 16 connections vs baseline
+	@$(VENV)/python model_serving/bench/bench_online.py $(ARGS)
+
+images: ## Build the base image (if missing) and the three pipeline images with podman
+	@bash deployment/containers/podman.sh install
+	@bash deployment/containers/build_images.sh
+
+build_image: ## Build one pipeline's image (PIPELINE=data_pipeline|training_pipeline|model_serving)
+	@test -n "$(PIPELINE)" || { echo "set PIPELINE=data_pipeline|training_pipeline|model_serving"; exit 2; }
+	@bash deployment/containers/build_images.sh $(PIPELINE)
+
+containers_up: ## Podman's Docker API, then Redis and MLflow containers for DockerOperator tasks
+	@bash deployment/containers/podman.sh start
+	@bash deployment/containers/platform.sh up
+
+containers_down: ## Stop the containers platform (volumes kept)
+	@bash deployment/containers/platform.sh down
+
+containers_dags_test: ## Run DAGs with DockerOperator through podman (DAGS="training_pipeline ...")
+	@bash deployment/containers/dags_test.sh $(or $(DAGS),data_pipeline training_pipeline batch_serving_pipeline)
+
+test_containers: setup_dev ## Containers CI: podman, images, DockerOperator DAG runs, compose config
+	@bash deployment/containers/ci.sh

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -10,17 +9,9 @@ from pathlib import Path
 
 import pytest
 from mlops_common.settings import reset_settings_cache
+from mlops_common.testing import prefer_installed_package
 
-
-def _prefer_installed_package() -> None:
-    """pytest's importlib mode registers the folder `data_pipeline/` as a namespace package
-    `data_pipeline` when it imports this file, hiding the installed package: drop it."""
-    module = sys.modules.get("data_pipeline")
-    if module is not None and getattr(module, "__file__", None) is None:
-        del sys.modules["data_pipeline"]
-
-
-_prefer_installed_package()
+prefer_installed_package("data_pipeline")
 
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
 RUN_ID = "manual__2026-11-20T12:00:00+00:00"

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
-import os
-import subprocess
-
 import jinja2
 import pytest
-
 from mlops_common.orchestration import RUN_TIME
 from mlops_common.settings import project_root
 
@@ -53,6 +51,6 @@ def test_single_quotes_in_a_template_argument_are_refused_at_parse_time() -> Non
         timeout=300,
         env={**os.environ, "MLOPS_TASK_MODE": "local"},
     )
-    assert "REFUSED" in result.stdout and "double quotes" in result.stdout, (
-        result.stdout[-2000:] + result.stderr[-2000:]
-    )
+    output = result.stdout[-2000:] + result.stderr[-2000:]
+    assert "REFUSED" in result.stdout, output
+    assert "double quotes" in result.stdout, output

@@ -3,8 +3,6 @@ registered-model name, and the pipeline's steps run in-process."""
 
 from __future__ import annotations
 
-import importlib
-import sys
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -12,20 +10,9 @@ from pathlib import Path
 
 import pytest
 from mlops_common.settings import reset_settings_cache
-from mlops_common.testing import MlflowServer, RedisServer
+from mlops_common.testing import MlflowServer, RedisServer, prefer_installed_package
 
-
-def _prefer_installed_package() -> None:
-    """pytest's importlib mode registers the folder `training_pipeline/` as a namespace package
-    of that name while importing this file, hiding the installed package: put the real one back
-    so the test modules (imported as `training_pipeline.tests...`) see it."""
-    module = sys.modules.get("training_pipeline")
-    if module is not None and getattr(module, "__file__", None) is None:
-        del sys.modules["training_pipeline"]
-    importlib.import_module("training_pipeline.settings")
-
-
-_prefer_installed_package()
+prefer_installed_package("training_pipeline")
 
 END_TIME = datetime(2026, 11, 1, tzinfo=UTC)
 SMALL = {"n_drivers": 30, "days": 3, "n_orders": 2_000, "n_batch_requests": 10}

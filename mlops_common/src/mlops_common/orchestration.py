@@ -48,6 +48,11 @@ def pipeline_task(
     user error (exit code 2: bad input, a gate that refused the model) fails without retries.
     Arguments may hold Jinja templates (`RUN_ID`, `RUN_TIME`); both operators render them.
     """
+    # Local mode shell-quotes the command before Airflow renders its templates, so a single
+    # quote inside a template would be mangled; refused in both modes so DAG files stay portable.
+    for argument in command:
+        if "{{" in argument and "'" in argument:
+            raise ValueError(f"task {task_id}: use double quotes inside the template {argument!r}")
     settings = get_task_settings()
     operator_kwargs.setdefault("retries", settings.retries)
     operator_kwargs.setdefault("retry_delay", timedelta(seconds=settings.retry_delay_seconds))
@@ -66,13 +71,6 @@ def _local_task(
     from mlops_common.pipeline_command import PipelineCommandOperator
 
     executable = settings.venv / "bin" / command[0]
-    # The command is shell-quoted before Airflow renders its templates, so a single quote inside
-    # a template would be mangled by the quoting; use double quotes in Jinja string literals.
-    for argument in command:
-        if "{{" in argument and "'" in argument:
-            raise ValueError(
-                f"task {task_id}: use double quotes inside the template {argument!r}"
-            )
     bash_command = shlex.join([str(executable), *command[1:]])
     return PipelineCommandOperator(
         task_id=task_id,

@@ -23,6 +23,22 @@ import redis
 from mlops_common.settings import reset_settings_cache
 
 
+def prefer_installed_package(name: str) -> None:
+    """Undo a side effect of pytest's importlib mode for a pipeline's own tests.
+
+    Importing `<pipeline>/tests/conftest.py`, pytest registers the folder `<pipeline>/` as a
+    namespace package of the same name as the installed package (`<pipeline>/src/<pipeline>`),
+    which then hides it. Call this at the top of the pipeline's conftest: it puts the installed
+    package back in `sys.modules`.
+    """
+    import importlib
+
+    module = sys.modules.get(name)
+    if module is not None and getattr(module, "__file__", None) is None:
+        del sys.modules[name]
+    importlib.import_module(name)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from mlops_common.testing import prefer_installed_package
 
-
-def _prefer_installed_package() -> None:
-    """Importing this conftest, pytest's importlib mode registers the folder `model_serving/`
-    as a namespace package `model_serving`, which hides the installed package
-    (`model_serving/src/model_serving`): put the installed one back in `sys.modules`."""
-    module = sys.modules.get("model_serving")
-    if module is not None and getattr(module, "__file__", None) is None:
-        del sys.modules["model_serving"]
-        importlib.import_module("model_serving")
-
-
-_prefer_installed_package()
+prefer_installed_package("model_serving")
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 TTL = timedelta(days=2)  # the feature view's ttl; the tests check it against the registry

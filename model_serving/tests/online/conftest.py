@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,19 +13,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlops_common.settings import reset_settings_cache
-from mlops_common.testing import ChampionModel, MlflowServer, RedisServer, register_tiny_champion
+from mlops_common.testing import (
+    ChampionModel,
+    MlflowServer,
+    RedisServer,
+    prefer_installed_package,
+    register_tiny_champion,
+)
 
-
-def _prefer_installed_package() -> None:
-    """pytest's importlib mode registers the folder `model_serving/` as a namespace package
-    `model_serving` when it imports this file, hiding the installed package: put it back."""
-    module = sys.modules.get("model_serving")
-    if module is not None and getattr(module, "__file__", None) is None:
-        del sys.modules["model_serving"]
-        importlib.import_module("model_serving")
-
-
-_prefer_installed_package()
+prefer_installed_package("model_serving")
 
 KNOWN_IDS = tuple(range(1001, 1021))  # 20 drivers with features; 9001+ never have any
 
