@@ -45,11 +45,14 @@ def test_a_champion_model_is_registered(demo: Demo) -> None:
 
 
 def test_batch_output_has_one_row_per_request(demo: Demo) -> None:
-    outputs = sorted(
-        (demo.state_dir.parent / "artifacts").glob("**/predictions.parquet"),
-    )
-    assert outputs, "no batch output written"
-    predictions = pd.read_parquet(outputs[-1])
+    # The path the demo prints under "where to look next".
+    printed = [
+        line.split("batch output", 1)[1].strip()
+        for line in demo.output.splitlines()
+        if line.strip().startswith("batch output")
+    ]
+    assert printed, demo.output[-2000:]
+    predictions = pd.read_parquet(printed[-1])
     assert len(predictions) == int(demo.env["DATA_N_BATCH_REQUESTS"])
     assert predictions["prediction"].notna().mean() > 0.8
 

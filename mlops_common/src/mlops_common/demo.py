@@ -114,12 +114,13 @@ def run_demo() -> None:
     if response.status_code != 200:
         raise UserError(f"/inference answered {response.status_code}; see the service log")
     batch = results["batch_serving_pipeline"]
+    predictions = run_dir("model_serving", batch.run_id) / "batch" / "predictions.parquet"
     typer.echo(
         "\nwhere to look next:\n"
         f"  Airflow UI   {airflow.url}  (user {airflow.admin_user}, password {password})\n"
         f"  MLflow UI    {get_mlflow_settings().resolved_tracking_uri}  "
         f"(model {get_mlflow_settings().model_name}, champion version {champion_version()})\n"
         f"  Swagger UI   {serving_url}/\n"
-        f"  batch output {run_dir('model_serving', batch.run_id)}\n"
+        f"  batch output {predictions}\n"
         f"demo finished in {time.monotonic() - started:.0f} s"
     )

@@ -38,7 +38,12 @@ DriverId = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
 class InferenceRequest(BaseModel):
     """Candidate drivers for one trip."""
 
-    model_config = ConfigDict(extra="forbid")
+    # `example` (OpenAPI 3.0) is what the Swagger UI pre-fills on "Try it out"; the fields'
+    # `examples` (JSON Schema) alone leave it generating values from the bounds.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"example": {"request_id": "uuid-1", "driver_ids": EXAMPLE_IDS}},
+    )
 
     request_id: Annotated[
         str,
