@@ -1,17 +1,13 @@
-"""Property-based check of the OpenAPI contract: no input, valid or not, gets a 5xx.
-
-Needs `schemathesis` (to be added to the dev dependency group); skipped without it.
-"""
+"""Property-based check of the OpenAPI contract: no input, valid or not, gets a 5xx."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+import schemathesis
 
 from .conftest import OnlineEnv, service_app
-
-schemathesis = pytest.importorskip("schemathesis")
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
