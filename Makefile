@@ -51,7 +51,7 @@ train: ## Run the training DAG once (platform up)
 batch: ## Run the batch serving DAG once (platform up, champion registered)
 	@$(PLATFORM) airflow dags test batch_serving_pipeline
 
-test: setup_dev lint ## Lint, then the whole test suite (what CI runs)
+test: setup_dev lint typecheck ## Lint, type check, then the whole test suite (what CI runs)
 	@$(VENV)/pytest
 
 lint: ## ruff check and format check

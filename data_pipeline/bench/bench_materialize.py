@@ -75,9 +75,12 @@ def run_once(engine: str, client: redis.Redis) -> tuple[float, float, int, dict[
     registry.unlink(missing_ok=True)
     apply_repo()
     cpu = time.process_time()
-    [result] = materialize(END, engine=engine)  # type: ignore[arg-type]
+    [result] = materialize(END, engine=engine)
     cpu = time.process_time() - cpu
-    contents = {key: client.hgetall(key) for key in client.scan_iter(count=5000)}
+    contents: dict[bytes, dict[bytes, bytes]] = {
+        key: client.hgetall(key)  # type: ignore[misc]
+        for key in client.scan_iter(count=5000)
+    }
     return result.rows_per_second, result.rows / cpu, result.rows, contents
 
 

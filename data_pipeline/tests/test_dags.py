@@ -10,7 +10,7 @@ import pytest
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_data_pipeline_then_materialize_dags(data_env: Path, redis_env, airflow_dags_test) -> None:  # type: ignore[no-untyped-def]
+def test_data_pipeline_then_materialize_dags(data_env: Path, redis_env, airflow_dags_test) -> None:
     from data_pipeline.feature_store import get_store
     from data_pipeline.settings import get_data_settings
 

@@ -14,7 +14,7 @@ from data_pipeline.materialize import materialize
 pytestmark = pytest.mark.integration
 
 
-def service_features(store) -> list[str]:  # type: ignore[no-untyped-def]
+def service_features(store) -> list[str]:
     """The model's feature names, from the registry's feature service (not hard-coded)."""
     service = store.get_feature_service("driver_ranking")
     return [f.name for projection in service.feature_view_projections for f in projection.features]

@@ -20,7 +20,7 @@ END = datetime(2026, 11, 20, 12, 34, 56, tzinfo=UTC)
 SMALL = {"n_drivers": 60, "days": 7, "n_orders": 3000, "n_batch_requests": 40, "end_time": END}
 
 
-def frames(out) -> dict[str, pd.DataFrame]:  # type: ignore[no-untyped-def]
+def frames(out) -> dict[str, pd.DataFrame]:
     return {
         name: pd.read_parquet(getattr(out, name))
         for name in ("driver_stats", "orders", "batch_requests")

@@ -12,7 +12,7 @@ from mlops_common.settings import get_feast_settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def run_engine(engine: str, published, redis_env) -> dict[str, object]:  # type: ignore[no-untyped-def]
+def run_engine(engine: str, published, redis_env) -> dict[str, object]:
     """Materialize in two increments on an empty Redis and registry; return what it left."""
     client = redis_env.client()
     client.flushall()
@@ -41,7 +41,7 @@ def run_engine(engine: str, published, redis_env) -> dict[str, object]:  # type:
     }
 
 
-def test_fast_engine_writes_what_feast_writes(published, redis_env) -> None:  # type: ignore[no-untyped-def]
+def test_fast_engine_writes_what_feast_writes(published, redis_env) -> None:
     feast = run_engine("feast", published, redis_env)
     fast = run_engine("fast", published, redis_env)
 

@@ -56,7 +56,7 @@ def duplicate_keys(frame: pd.DataFrame) -> pd.DataFrame:
     ],
 )
 def test_bad_batch_is_rejected_and_the_offline_store_kept(
-    published,  # type: ignore[no-untyped-def]
+    published,
     corrupt: Callable[[pd.DataFrame], pd.DataFrame],
     column: str,
     check: str,

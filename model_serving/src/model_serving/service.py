@@ -204,7 +204,7 @@ async def _current_readiness() -> tuple[bool, dict[str, Any]]:
     service = bentoml.get_current_service()
     if service is None:
         return False, {"error": "starting"}
-    return await service.readiness()  # type: ignore[no-any-return]
+    return await service.readiness()
 
 
 def _api_key() -> str | None:
@@ -218,7 +218,10 @@ def _count_unauthorized() -> None:
     get_metrics().requests.labels(outcome="unauthorized").inc()
 
 
-DriverRanking.add_asgi_middleware(
+# `@bentoml.service` returns a Service object; mypy still sees the decorated class.
+DriverRanking.add_asgi_middleware(  # type: ignore[attr-defined]
     ApiKeyMiddleware, key_getter=_api_key, on_reject=_count_unauthorized
 )
-DriverRanking.add_asgi_middleware(ReadinessMiddleware, report=_current_readiness)
+DriverRanking.add_asgi_middleware(  # type: ignore[attr-defined]
+    ReadinessMiddleware, report=_current_readiness
+)

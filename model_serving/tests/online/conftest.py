@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,7 @@ def materialize_features(driver_ids: Sequence[int]) -> None:
 
 
 @cache
-def service_app() -> object:
+def service_app() -> Any:
     """The service's ASGI app, built once per process: BentoML registers its request metrics
     when an app first runs, and a second app in the same process would register them again.
     Each TestClient context still runs start-up, so every test gets a fresh service instance

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def reader(project_env: Path, redis_env: RedisServer):  # type: ignore[no-untyped-def]
+def reader(project_env: Path, redis_env: RedisServer):
     from data_pipeline.feature_store import get_store
     from model_serving.online.features import RedisFeatureReader
 
@@ -32,7 +32,7 @@ def reader(project_env: Path, redis_env: RedisServer):  # type: ignore[no-untype
     feature_reader.close()
 
 
-def test_reader_equals_get_online_features(reader) -> None:  # type: ignore[no-untyped-def]
+def test_reader_equals_get_online_features(reader) -> None:
     from data_pipeline.feature_store import get_store
 
     store = get_store()
@@ -60,7 +60,7 @@ def test_reader_equals_get_online_features(reader) -> None:  # type: ignore[no-u
         assert all(expected[name][position] is None for name in rows.feature_names)
 
 
-def test_all_known_drivers_equal_feast(reader) -> None:  # type: ignore[no-untyped-def]
+def test_all_known_drivers_equal_feast(reader) -> None:
     from data_pipeline.feature_store import get_store
 
     store = get_store()
@@ -74,7 +74,7 @@ def test_all_known_drivers_equal_feast(reader) -> None:  # type: ignore[no-untyp
     assert not any(math.isnan(v) for v in rows.values.ravel())
 
 
-def test_dead_redis_fails_fast_and_recovers(reader, redis_env: RedisServer) -> None:  # type: ignore[no-untyped-def]
+def test_dead_redis_fails_fast_and_recovers(reader, redis_env: RedisServer) -> None:
     import time
 
     from model_serving.online.features import FeaturesUnavailableError

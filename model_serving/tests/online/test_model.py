@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 SOURCE = ("avg_daily_trips", "conv_rate", "acc_rate")
 
 
-def _holder(uri: str, name: str, **kwargs: object):  # type: ignore[no-untyped-def]
+def _holder(uri: str, name: str, **kwargs: object):
     from model_serving.online.model import ChampionHolder
 
     return ChampionHolder(
@@ -24,7 +24,7 @@ def _holder(uri: str, name: str, **kwargs: object):  # type: ignore[no-untyped-d
         alias="champion",
         source_features=SOURCE,
         refresh_seconds=60,
-        **kwargs,  # type: ignore[arg-type]
+        **kwargs,
     )
 
 

@@ -20,7 +20,7 @@ def client(online_env: OnlineEnv) -> Iterator[object]:
         yield test_client
 
 
-def test_inference_never_answers_5xx(client) -> None:  # type: ignore[no-untyped-def]
+def test_inference_never_answers_5xx(client) -> None:
     from hypothesis import HealthCheck, given, settings
     from schemathesis import GenerationMode
 
@@ -34,7 +34,7 @@ def test_inference_never_answers_5xx(client) -> None:  # type: ignore[no-untyped
 
         @settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck))
         @given(case=operation.as_strategy(generation_mode=mode))
-        def check(case) -> None:  # type: ignore[no-untyped-def]
+        def check(case) -> None:
             # A negative case may have no body (schemathesis' NotSet marker) or raw bytes.
             if type(case.body).__name__ == "NotSet":
                 body: dict[str, object] = {}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -34,10 +35,11 @@ def compile_linear(estimator: object) -> Predictor | None:
     for step in steps[:-1]:
         if step is None or step == "passthrough":
             continue
-        if type(step) is not StandardScaler:
+        if type(step) is not StandardScaler:  # exactly: a subclass may transform differently
             return None
-        mean = step.mean_ if step.with_mean else None
-        scale = step.scale_ if step.with_std else None
+        scaler: Any = step  # scikit-learn has no type information
+        mean = scaler.mean_ if scaler.with_mean else None
+        scale = scaler.scale_ if scaler.with_std else None
         scalers.append((mean, scale))
     final = steps[-1]
     linear_predicts = {

@@ -191,7 +191,7 @@ class RedisFeatureReader:
             with self._client.pipeline(transaction=False) as pipe:
                 for view in self._views:
                     for key in keys:
-                        pipe.hmget(key, view.hash_fields)
+                        pipe.hmget(key, view.hash_fields)  # type: ignore[arg-type]
                 replies = pipe.execute()
         except redis.RedisError as exc:
             raise FeaturesUnavailableError(f"online store (Redis) unavailable: {exc}") from exc

@@ -77,7 +77,7 @@ def _sklearn_predictor(
         if np.allclose(compiled(probe), predict(probe), rtol=1e-9, atol=1e-12):
             return compiled
         logger.warning("compiled linear predict disagrees with the estimator; not used")
-    return predict  # type: ignore[no-any-return]
+    return predict
 
 
 def _pyfunc_predictor(model_dir: str, names: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:

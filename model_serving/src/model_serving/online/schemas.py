@@ -42,7 +42,7 @@ class InferenceRequest(BaseModel):
     # `examples` (JSON Schema) alone leave it generating values from the bounds.
     model_config = ConfigDict(
         extra="forbid",
-        json_schema_extra={"example": {"request_id": "uuid-1", "driver_ids": EXAMPLE_IDS}},
+        json_schema_extra={"example": {"request_id": "uuid-1", "driver_ids": [*EXAMPLE_IDS]}},
     )
 
     request_id: Annotated[
