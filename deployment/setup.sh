@@ -16,8 +16,12 @@ if ! command -v uv >/dev/null 2>&1; then
 fi
 
 # The pipelines' environment (.venv) and Airflow's (.venv-airflow), both from uv.lock.
-uv sync --frozen --all-packages --quiet
-UV_PROJECT_ENVIRONMENT=.venv-airflow uv sync --frozen --only-group airflow --quiet
+# --compile-bytecode: .pyc files written once at install. Where PYTHONDONTWRITEBYTECODE is set
+# (it is on these machines), Python otherwise recompiles every module at every start:
+# `import feast` took 16.7 s that way, 10.1 s with bytecode; `import mlflow.pyfunc` 12.7 / 5.3 s.
+# uv compiles only when it changed something, so a second run stays fast.
+uv sync --frozen --all-packages --quiet --compile-bytecode
+UV_PROJECT_ENVIRONMENT=.venv-airflow uv sync --frozen --only-group airflow --quiet --compile-bytecode
 
 apt_install() {
     local sudo=""

@@ -34,7 +34,12 @@ from mlops_common.settings import (
     project_root,
 )
 
-app = typer.Typer(help="Run the local platform: Redis, MLflow and Airflow.", no_args_is_help=True)
+app = typer.Typer(
+    help="Run the local platform: Redis, MLflow and Airflow.",
+    no_args_is_help=True,
+    rich_markup_mode=None,  # errors as one `Error: ...` line, not a box
+    pretty_exceptions_enable=False,
+)
 
 AIRFLOW_BIN = Path(".venv-airflow") / "bin" / "airflow"
 

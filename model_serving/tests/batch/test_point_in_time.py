@@ -141,3 +141,65 @@ def test_fast_engines_equal_feast_on_random_data(project_env: Path) -> None:
         extract_features("csv", settings.batch_requests_path.with_suffix(".csv"))
     ).to_pandas()
     pd.testing.assert_frame_equal(fast, from_csv)
+
+
+def _naive_rows(stats: pd.DataFrame, ids: np.ndarray, times: np.ndarray, ttl: int) -> list:
+    """Per request: the row index Feast's rule picks (latest event time, then created), or None."""
+    picked = []
+    for driver, at in zip(ids, times, strict=True):
+        rows = stats[(stats.driver_id == driver) & (stats.ts <= at) & (stats.ts + ttl >= at)]
+        rows = rows.sort_values(["ts", "created"], kind="stable")
+        picked.append(None if rows.empty else int(rows.index[-1]))
+    return picked
+
+
+@pytest.mark.parametrize(
+    ("id_scale", "time_scale", "expected_path"),
+    [
+        (1, 1, "dense ids"),
+        (10**17, 1, "sparse ids: index among distinct ids"),
+        (10**13, 10**16, "overflow"),
+    ],
+)
+def test_sorted_search_key_layouts(id_scale: int, time_scale: int, expected_path: str) -> None:
+    """The search key is slot * time stride + time: dense ids use id - min(id), ids too
+    sparse for that use their rank, and a key that would not fit int64 hands over to DuckDB.
+    Unordered rows, event-time ties, unknown ids and ttl edges, against the rule row by row."""
+    import pyarrow as pa
+    from model_serving.batch.definitions import ViewSource
+    from model_serving.batch.point_in_time import _latest_rows
+
+    rng = np.random.default_rng(3)
+    n, m, ttl = 400, 300, 50 * time_scale
+    stats = pd.DataFrame(
+        {
+            "driver_id": rng.integers(1, 9, n) * id_scale,
+            "ts": rng.integers(0, 200, n) * time_scale,  # few distinct times: many ties
+            "created": rng.permutation(n),
+        }
+    )
+    ids = rng.integers(0, 11, m) * id_scale  # 0, 9 and 10: ids without rows
+    times = rng.integers(-10, 260, m) * time_scale
+    source = ViewSource(
+        name="v",
+        path=Path("unused"),
+        timestamp_field="ts",
+        created_field="created",
+        ttl=timedelta(microseconds=ttl),
+        join_keys={"driver_id": "driver_id"},
+        features=(),
+    )
+    table = pa.table(
+        {
+            "driver_id": pa.array(stats.driver_id, pa.int64()),
+            "ts": pa.array(stats.ts, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+            "created": pa.array(stats.created, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
+        }
+    )
+    found = _latest_rows(table, source, ids.astype(np.int64), times.astype(np.int64))
+    if expected_path == "overflow":
+        assert found is None
+        return
+    assert found is not None
+    assert found.to_pylist() == _naive_rows(stats, ids, times, ttl)
+    assert 0 < found.null_count < m

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow as pa
@@ -16,18 +17,44 @@ from mlops_common.settings import get_feast_settings
 
 from model_serving.batch.definitions import feature_service, request_join_keys, service_sources
 from model_serving.batch.outputs import extract_report_path, features_path
-from model_serving.batch.point_in_time import HAS_FEATURES, join_duckdb, join_feast, join_sorted
+from model_serving.batch.point_in_time import (
+    HAS_FEATURES,
+    join_duckdb,
+    join_feast,
+    join_sorted,
+    read_views,
+    sorted_engine_applies,
+)
 from model_serving.batch.requests import load_requests
 from model_serving.settings import Engine, get_batch_settings
 
 logger = logging.getLogger(__name__)
 
 
+def _dictionary_columns(schema: pa.Schema) -> list[str]:
+    """Columns worth dictionary encoding: ids, labels, flags. Features, predictions and
+    request times are near-unique; trying a dictionary on them first costs ~40% of the write
+    for a file a few percent smaller (make bench_batch)."""
+    return [
+        field.name
+        for field in schema
+        if pa.types.is_integer(field.type)
+        or pa.types.is_string(field.type)
+        or pa.types.is_boolean(field.type)
+        or pa.types.is_dictionary(field.type)
+    ]
+
+
 def write_parquet(table: pa.Table, target: Path) -> Path:
     """Write TABLE atomically; equal tables give byte-identical files (fixed layout, no
     timestamps or pandas metadata in the file)."""
     with atomic_path(target) as tmp:
-        pq.write_table(table.replace_schema_metadata(None), tmp, row_group_size=1 << 20)
+        pq.write_table(
+            table.replace_schema_metadata(None),
+            tmp,
+            row_group_size=1 << 20,
+            use_dictionary=_dictionary_columns(table.schema),
+        )
     return target
 
 
@@ -43,13 +70,20 @@ def extract_features(
     sources = service_sources(store, service)
     # Data path (read, join, write) timed apart from the fixed set-up cost above.
     data_started = time.perf_counter()
-    requests = load_requests(requests_path, request_join_keys(sources))
+    join_keys = request_join_keys(sources)
     if engine == "feast":
-        table = join_feast(requests, store, service, sources)
+        table = join_feast(load_requests(requests_path, join_keys), store, service, sources)
     elif engine == "duckdb":
-        table = join_duckdb(requests, sources, get_batch_settings())
+        table = join_duckdb(load_requests(requests_path, join_keys), sources, get_batch_settings())
+    elif not sorted_engine_applies(sources):
+        table = join_sorted(load_requests(requests_path, join_keys), sources, get_batch_settings())
     else:
-        table = join_sorted(requests, sources, get_batch_settings())
+        # The feature files are read on a second thread while the request file is read and
+        # checked (pyarrow and numpy release the GIL).
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            views = pool.submit(read_views, sources)
+            requests = load_requests(requests_path, join_keys)
+            table = join_sorted(requests, sources, get_batch_settings(), views.result())
     target = write_parquet(table, features_path(run_id))
     finished = time.perf_counter()
     seconds, data_seconds = finished - started, finished - data_started

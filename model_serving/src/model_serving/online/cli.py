@@ -20,7 +20,12 @@ logger = logging.getLogger(__name__)
 
 SERVICE = "model_serving.service:DriverRanking"
 
-serve_app = typer.Typer(help="The online BentoML service.", add_completion=False)
+serve_app = typer.Typer(
+    help="The online BentoML service.",
+    add_completion=False,
+    rich_markup_mode=None,
+    pretty_exceptions_enable=False,
+)
 
 
 def serve_command(host: str | None = None, port: int | None = None) -> list[str]:
