@@ -147,7 +147,9 @@ def _group_ids(ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return distinct, group.astype(np.int64)
 
 
-def _slots(row_ids: np.ndarray, ids: np.ndarray, stride: int) -> tuple[np.ndarray, np.ndarray]:
+def _slots(
+    row_ids: np.ndarray, ids: np.ndarray, stride: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """A slot per feature row and per request (equal slots: equal ids), and which request
     ids occur in the rows. Dense ids use id - min(id) (no grouping pass); ids too sparse for
     slot * STRIDE to fit use the index among the distinct ids."""
