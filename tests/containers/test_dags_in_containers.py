@@ -64,7 +64,10 @@ def test_batch_predictions_are_on_the_artifact_volume(
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
-    assert summary
+    assert summary["rows_predicted"] > 0
+    assert summary["rows_in"] == summary["rows_predicted"] + summary["rows_without_features"]
+    assert summary["model_version"]
+    assert summary["output"].endswith("/batch/predictions.parquet")
 
 
 def test_serving_image_answers_inference(

@@ -190,12 +190,15 @@ def _latest_rows(
         row_ids, row_times = row_ids[rows], row_times[rows]
         created = None if created is None else created[rows]
     t_min, t_max = int(row_times.min()), int(row_times.max())
+    if max(-t_min, t_max) >= _KEY_LIMIT // 2:  # beyond +-73,000 years: sums below could wrap
+        return None
     stride = t_max - t_min + 2  # offsets: 0 = before every row, 1 .. t_max - t_min + 1
     try:
         slot, request_slot, known = _slots(row_ids, ids, stride)
     except OverflowError:
         return None
-    # key = slot * stride + row_times - t_min + 1, built in place (7M rows: passes count)
+    # key = slot * stride + row_times - t_min + 1, built in place (7M rows: passes count);
+    # every partial sum stays within +-(2**62 + 2**61), inside int64
     key = slot  # a fresh array: scaled in place
     key *= stride
     key += row_times
