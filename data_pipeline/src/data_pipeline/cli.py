@@ -7,12 +7,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
-from mlops_common.errors import UserError
+from mlops_common.errors import UserError, cli_app
 from mlops_common.logs import configure_logging
 
-app = typer.Typer(
-    help=__doc__, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None
-)
+app = cli_app(__doc__, no_args_is_help=True)
 logger = logging.getLogger(__name__)
 
 RunId = typer.Option(..., "--run-id", help="The DAG run (keys the run's artifact directory).")

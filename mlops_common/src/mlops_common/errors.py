@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import typer
+
 try:  # Typer >= 0.26 ships its own copy of click and only handles that copy's exceptions.
     from typer._click.exceptions import ClickException as _CliError
 except ImportError:  # pragma: no cover - older Typer uses click itself
@@ -16,3 +20,10 @@ class UserError(_CliError):
     """
 
     exit_code = 2
+
+
+def cli_app(help: str | None, **options: Any) -> typer.Typer:
+    """A Typer app whose errors (a `UserError`, a bad option) print as one `Error: ...` line
+    on stderr: no Rich box wrapping the message over several lines, no pretty traceback.
+    Every pipeline CLI is built with it, so task logs hold one greppable line."""
+    return typer.Typer(help=help, rich_markup_mode=None, pretty_exceptions_enable=False, **options)

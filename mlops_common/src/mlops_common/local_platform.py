@@ -24,7 +24,7 @@ import httpx
 import typer
 
 from mlops_common.airflow_env import airflow_environment, airflow_home
-from mlops_common.errors import UserError
+from mlops_common.errors import UserError, cli_app
 from mlops_common.logs import configure_logging
 from mlops_common.settings import (
     get_airflow_settings,
@@ -34,12 +34,7 @@ from mlops_common.settings import (
     project_root,
 )
 
-app = typer.Typer(
-    help="Run the local platform: Redis, MLflow and Airflow.",
-    no_args_is_help=True,
-    rich_markup_mode=None,  # errors as one `Error: ...` line, not a box
-    pretty_exceptions_enable=False,
-)
+app = cli_app("Run the local platform: Redis, MLflow and Airflow.", no_args_is_help=True)
 
 AIRFLOW_BIN = Path(".venv-airflow") / "bin" / "airflow"
 

@@ -8,16 +8,12 @@ import json
 from pathlib import Path
 
 import typer
+from mlops_common.errors import cli_app
 from mlops_common.logs import configure_logging
 
 from model_serving.settings import Engine
 
-app = typer.Typer(
-    help="Batch predictions and online serving of the champion model.",
-    no_args_is_help=True,
-    rich_markup_mode=None,  # errors as one `Error: ...` line, not a box
-    pretty_exceptions_enable=False,
-)
+app = cli_app("Batch predictions and online serving of the champion model.", no_args_is_help=True)
 
 RUN_ID = typer.Option(..., "--run-id", help="The DAG run this task belongs to (output key).")
 REQUESTS = typer.Option(

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import typer
+from mlops_common.errors import cli_app
 from mlops_common.logs import configure_logging
 
-app = typer.Typer(
-    help="Point-in-time training data -> ElasticNet -> gated MLflow registration.",
+app = cli_app(
+    "Point-in-time training data -> ElasticNet -> gated MLflow registration.",
     no_args_is_help=True,
-    rich_markup_mode=None,  # errors as one `Error: ...` line, not a box
-    pretty_exceptions_enable=False,
 )
 
 RunId = typer.Option(..., "--run-id", help="The DAG run (or any name) this run's files go under.")

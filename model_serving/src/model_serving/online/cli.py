@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import typer
-from mlops_common.errors import UserError
+from mlops_common.errors import UserError, cli_app
 
 from model_serving.online.settings import get_online_settings
 
@@ -20,12 +20,7 @@ logger = logging.getLogger(__name__)
 
 SERVICE = "model_serving.service:DriverRanking"
 
-serve_app = typer.Typer(
-    help="The online BentoML service.",
-    add_completion=False,
-    rich_markup_mode=None,
-    pretty_exceptions_enable=False,
-)
+serve_app = cli_app("The online BentoML service.", add_completion=False)
 
 
 def serve_command(host: str | None = None, port: int | None = None) -> list[str]:
