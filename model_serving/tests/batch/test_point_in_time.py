@@ -154,17 +154,23 @@ def _naive_rows(stats: pd.DataFrame, ids: np.ndarray, times: np.ndarray, ttl: in
 
 
 @pytest.mark.parametrize(
-    ("id_scale", "time_scale", "expected_path"),
+    ("id_scale", "time_scale", "time_offset", "expected_path"),
     [
-        (1, 1, "dense ids"),
-        (10**17, 1, "sparse ids: index among distinct ids"),
-        (10**13, 10**16, "overflow"),
+        (1, 1, 0, "dense ids"),
+        (10**17, 1, 0, "sparse ids: index among distinct ids"),
+        # 8 distinct ids x a stride of ~1e18 us: even ranks do not fit the key
+        (10**13, 5 * 10**15, 0, "overflow"),
+        # a narrow range, but times near int64's end: the partial sums could wrap
+        (1, 1, 3 * 10**18, "overflow"),
     ],
 )
-def test_sorted_search_key_layouts(id_scale: int, time_scale: int, expected_path: str) -> None:
+def test_sorted_search_key_layouts(
+    id_scale: int, time_scale: int, time_offset: int, expected_path: str
+) -> None:
     """The search key is slot * time stride + time: dense ids use id - min(id), ids too
-    sparse for that use their rank, and a key that would not fit int64 hands over to DuckDB.
-    Unordered rows, event-time ties, unknown ids and ttl edges, against the rule row by row."""
+    sparse for that use their rank, and a key that would not fit int64 (or times beyond
+    +-73,000 years) hands over to DuckDB. Unordered rows, event-time ties, unknown ids and
+    ttl edges, against the rule row by row."""
     import pyarrow as pa
     from model_serving.batch.definitions import ViewSource
     from model_serving.batch.point_in_time import _latest_rows
@@ -174,12 +180,13 @@ def test_sorted_search_key_layouts(id_scale: int, time_scale: int, expected_path
     stats = pd.DataFrame(
         {
             "driver_id": rng.integers(1, 9, n) * id_scale,
-            "ts": rng.integers(0, 200, n) * time_scale,  # few distinct times: many ties
+            # few distinct times: many ties
+            "ts": time_offset + rng.integers(0, 200, n) * time_scale,
             "created": rng.permutation(n),
         }
     )
     ids = rng.integers(0, 11, m) * id_scale  # 0, 9 and 10: ids without rows
-    times = rng.integers(-10, 260, m) * time_scale
+    times = time_offset + rng.integers(-10, 260, m) * time_scale
     source = ViewSource(
         name="v",
         path=Path("unused"),

@@ -23,7 +23,6 @@ from model_serving.batch.point_in_time import (
     join_feast,
     join_sorted,
     read_views,
-    sorted_engine_applies,
 )
 from model_serving.batch.requests import load_requests
 from model_serving.settings import Engine, get_batch_settings
@@ -71,19 +70,17 @@ def extract_features(
     # Data path (read, join, write) timed apart from the fixed set-up cost above.
     data_started = time.perf_counter()
     join_keys = request_join_keys(sources)
-    if engine == "feast":
-        table = join_feast(load_requests(requests_path, join_keys), store, service, sources)
-    elif engine == "duckdb":
-        table = join_duckdb(load_requests(requests_path, join_keys), sources, get_batch_settings())
-    elif not sorted_engine_applies(sources):
-        table = join_sorted(load_requests(requests_path, join_keys), sources, get_batch_settings())
-    else:
+    if engine == "sorted":
         # The feature files are read on a second thread while the request file is read and
         # checked (pyarrow and numpy release the GIL).
         with ThreadPoolExecutor(max_workers=1) as pool:
             views = pool.submit(read_views, sources)
             requests = load_requests(requests_path, join_keys)
             table = join_sorted(requests, sources, get_batch_settings(), views.result())
+    elif engine == "duckdb":
+        table = join_duckdb(load_requests(requests_path, join_keys), sources, get_batch_settings())
+    else:
+        table = join_feast(load_requests(requests_path, join_keys), store, service, sources)
     target = write_parquet(table, features_path(run_id))
     finished = time.perf_counter()
     seconds, data_seconds = finished - started, finished - data_started

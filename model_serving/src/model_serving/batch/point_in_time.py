@@ -194,16 +194,15 @@ def _latest_rows(
         return None
     stride = t_max - t_min + 2  # offsets: 0 = before every row, 1 .. t_max - t_min + 1
     try:
-        slot, request_slot, known = _slots(row_ids, ids, stride)
+        key, request_slot, known = _slots(row_ids, ids, stride)  # key: a fresh array of slots
     except OverflowError:
         return None
     # key = slot * stride + row_times - t_min + 1, built in place (7M rows: passes count);
     # every partial sum stays within +-(2**62 + 2**61), inside int64
-    key = slot  # a fresh array: scaled in place
     key *= stride
     key += row_times
     key -= t_min - 1
-    del slot, row_times
+    del row_times
     unordered = bool(np.less(key[1:], key[:-1]).any())
     if not unordered and created is not None:
         ties = np.flatnonzero(np.equal(key[1:], key[:-1]))
@@ -229,13 +228,9 @@ def _latest_rows(
     return pa.array(safe if rows is None else rows[safe], mask=~valid)
 
 
-def sorted_engine_applies(sources: list[ViewSource]) -> bool:
-    """The sorted search handles views with one join key; others go to DuckDB."""
-    return all(len(source.join_keys) == 1 for source in sources)
-
-
 def read_views(sources: list[ViewSource]) -> list[pa.Table]:
-    """The columns of each view's source that the sorted engine needs."""
+    """The columns of each view's source that the sorted engine needs (read whatever the
+    join keys; a view the sorted search cannot take goes to DuckDB, which reads its files)."""
     tables = []
     for source in sources:
         columns = [*source.join_keys, source.timestamp_field]
@@ -254,7 +249,7 @@ def join_sorted(
 ) -> pa.Table:
     """Point-in-time features for REQUESTS by a sorted search per view (numpy, no join).
     VIEWS: `read_views(sources)` if the caller has read them already."""
-    if not sorted_engine_applies(sources):
+    if any(len(source.join_keys) != 1 for source in sources):
         logger.info("a view has a compound join key; using the duckdb engine")
         return join_duckdb(requests, sources, settings)
     table = pa.Table.from_pandas(requests, preserve_index=False)
