@@ -2,10 +2,10 @@
 
 from datetime import timedelta
 
-from data_pipeline.settings import get_data_settings
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
 from feast.types import Float32, Int64
 from feast.value_type import ValueType
+from mlops_common.paths import driver_stats_path
 
 driver = Entity(
     name="driver",
@@ -16,7 +16,7 @@ driver = Entity(
 
 driver_stats_source = FileSource(
     name="driver_stats_source",
-    path=str(get_data_settings().driver_stats_path),
+    path=str(driver_stats_path()),
     timestamp_field="event_timestamp",
     created_timestamp_column="created",
 )

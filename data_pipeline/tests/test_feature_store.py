@@ -8,8 +8,9 @@ from datetime import datetime
 import numpy as np
 import pandas as pd
 import pytest
-from data_pipeline.feature_store import apply_repo, get_store
 from data_pipeline.materialize import materialize
+from feature_store.apply import apply_repo
+from feature_store.store import get_store
 
 pytestmark = pytest.mark.integration
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from data_pipeline.feature_store import apply_repo, get_store
 from data_pipeline.materialize import materialize
+from feature_store.apply import apply_repo
+from feature_store.store import get_store
 from mlops_common.settings import get_feast_settings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

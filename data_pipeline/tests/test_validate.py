@@ -11,7 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from data_pipeline.ingest import ingest
-from data_pipeline.validate import raw_dir, validate_and_publish
+from data_pipeline.run_files import raw_dir
+from data_pipeline.validate import validate_and_publish
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
 

@@ -7,10 +7,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
+from feature_store.apply import feast_apply_command
 from mlops_common.errors import UserError, cli_app
 from mlops_common.logs import configure_logging
 
 app = cli_app(__doc__, no_args_is_help=True)
+app.command("feast-apply")(feast_apply_command)
 logger = logging.getLogger(__name__)
 
 RunId = typer.Option(..., "--run-id", help="The DAG run (keys the run's artifact directory).")
@@ -80,17 +82,6 @@ def validate(run_id: str = RunId) -> None:
 
     for path in validate_and_publish(run_id).values():
         typer.echo(str(path))
-
-
-@app.command("feast-apply")
-def feast_apply(
-    run_id: str | None = typer.Option(None, "--run-id", help="The DAG run (for the logs)."),
-) -> None:
-    """Register the feature repo (entities, sources, views, services) in Feast's registry."""
-    from data_pipeline.feature_store import apply_repo
-
-    apply_repo()
-    logger.info("feast apply done for run %s", run_id)
 
 
 @app.command()

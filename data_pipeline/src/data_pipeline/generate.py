@@ -51,7 +51,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from mlops_common.files import atomic_path, write_json
+from mlops_common.files import atomic_path, write_json, write_parquet
 from tqdm import tqdm
 
 from data_pipeline.settings import get_data_settings
@@ -232,10 +232,7 @@ def _requests(
 
 
 def _write_parquet(frame: pd.DataFrame, schema: pa.Schema, target: Path) -> Path:
-    table = pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
-    with atomic_path(target) as tmp:
-        pq.write_table(table, tmp)
-    return target
+    return write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), target)
 
 
 def generate(

@@ -10,7 +10,7 @@ import logging
 from datetime import datetime
 
 from data_pipeline.generate import GeneratedData, generate
-from data_pipeline.validate import raw_dir
+from data_pipeline.run_files import raw_dir
 
 logger = logging.getLogger(__name__)
 

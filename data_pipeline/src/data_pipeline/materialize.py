@@ -7,12 +7,11 @@ Two engines write the same keys and values:
   key serialization and one feature-name hash per value).
 * `fast` (default): DuckDB picks the latest row per entity from the view's parquet source with
   the filter and tie-break Feast's offline store uses (`start <= event_timestamp <= end`, newest
-  event time, then newest created time); protos and Redis keys are built with Feast's type map
-  and key helpers (`serialize_entity_key_prefix`, `_serialize_val`, checked against
-  `_redis_key`; `_mmh3` field names); Feast's rule (write a row only if it is newer than the
-  stored one) is applied after one batched read of the stored timestamps; each batch of hashes
-  is written with one Redis command. The interval goes into the registry with
-  `registry.apply_materialization`, as Feast records it. See the README for the benchmark.
+  event time, then newest created time); keys, hash fields and values are built by
+  `feature_store.feast_internals` (Feast's key helpers and type map); Feast's rule (write a
+  row only if it is newer than the stored one) is applied after one batched read of the
+  stored timestamps; each batch of hashes is written with one Redis command. The interval is
+  recorded in the registry as Feast records it. See the README for the benchmark.
 
 Both are incremental: a view starts where its last recorded interval ended, or at END - ttl on
 its first run. (Feast's own `materialize_incremental` would start at now - ttl; using the run's
@@ -24,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
-import struct
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -37,17 +35,9 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 from feast import FeatureStore, FeatureView, FileSource
-from feast.infra.key_encoding_utils import _serialize_val, serialize_entity_key_prefix
-from feast.infra.online_stores.helpers import _mmh3, _redis_key
-from feast.infra.online_stores.redis import RedisOnlineStore, RedisType, _versioned_fv_name
-from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-from feast.type_map import PYTHON_SCALAR_VALUE_TYPE_TO_PROTO_VALUE
-from feast.value_type import ValueType
-from google.protobuf.timestamp_pb2 import Timestamp
+from feature_store import feast_internals
+from feature_store.store import get_store
 from mlops_common.errors import UserError
-
-from data_pipeline.feature_store import get_store
 
 logger = logging.getLogger(__name__)
 
@@ -97,12 +87,10 @@ def fast_path_supported(store: FeatureStore, view: FeatureView) -> bool:
     """The fast engine handles parquet FileSources without field mappings on a standalone
     Redis (its multi-key scripts would not run on a Redis cluster)."""
     source = view.batch_source
-    online = store.config.online_store
     return (
         isinstance(source, FileSource)
         and not source.field_mapping
-        and isinstance(store._get_provider().online_store, RedisOnlineStore)
-        and getattr(online, "redis_type", None) == RedisType.redis
+        and feast_internals.is_standalone_redis(store)
     )
 
 
@@ -141,43 +129,6 @@ def _event_nanos(table: pa.Table | pa.RecordBatch, column: str) -> np.ndarray:
     return stamps.to_numpy(zero_copy_only=False) * 1_000
 
 
-def _proto_values(column: pa.Array, value_type: ValueType) -> list[ValueProto]:
-    """COLUMN as Feast ValueProtos, in the proto field Feast's type map assigns VALUE_TYPE
-    (nulls become the empty Value, as in Feast)."""
-    field = PYTHON_SCALAR_VALUE_TYPE_TO_PROTO_VALUE[value_type][0]
-    return [ValueProto() if v is None else ValueProto(**{field: v}) for v in column.to_pylist()]
-
-
-def _serialized_values(column: pa.Array, value_type: ValueType) -> list[bytes]:
-    """COLUMN as serialized ValueProtos (see `_proto_values`), each distinct value built once
-    (counts and clipped rates repeat a lot)."""
-    field = PYTHON_SCALAR_VALUE_TYPE_TO_PROTO_VALUE[value_type][0]
-    built: dict[object, bytes] = {}
-    out = []
-    for value in column.to_pylist():
-        serialized = built.get(value)
-        if serialized is None:
-            proto = ValueProto() if value is None else ValueProto(**{field: value})
-            serialized = built[value] = proto.SerializeToString()
-        out.append(serialized)
-    return out
-
-
-def _serialized_timestamps(nanos: np.ndarray) -> list[bytes]:
-    """Event times (ns since the epoch) as serialized protobuf Timestamps, as Feast stores them;
-    most rows of a run share the run's last hour, so each distinct time is built once."""
-    built: dict[int, bytes] = {}
-    out = []
-    for value in nanos.tolist():
-        serialized = built.get(value)
-        if serialized is None:
-            seconds, remainder = divmod(value, 1_000_000_000)
-            stamp = Timestamp(seconds=seconds, nanos=remainder)
-            serialized = built[value] = stamp.SerializeToString()
-        out.append(serialized)
-    return out
-
-
 @contextlib.contextmanager
 def _gc_paused() -> Iterator[None]:
     """Pause the cyclic garbage collector: a batch allocates ~10 small, acyclic objects per row,
@@ -189,33 +140,6 @@ def _gc_paused() -> Iterator[None]:
     finally:
         if enabled:
             gc.enable()
-
-
-def _redis_keys(
-    project: str, join_keys: list[str], entity_values: list[list[ValueProto]], version: int
-) -> list[bytes]:
-    """The Redis keys of the entities, as Feast's `_redis_key` builds them.
-
-    `_redis_key` costs ~11 us per key (a third of the write). For the common single join key,
-    the key is Feast's `serialize_entity_key_prefix` + the value's type, length and
-    `_serialize_val` bytes + the project; the first key is checked against `_redis_key`, and any
-    difference (a future Feast layout) falls back to `_redis_key` for every key.
-    """
-
-    def feast_key(values: Sequence[ValueProto]) -> bytes:
-        entity = EntityKeyProto(join_keys=join_keys, entity_values=list(values))
-        return _redis_key(project, entity, entity_key_serialization_version=version)
-
-    rows = list(zip(*entity_values, strict=True))
-    if len(join_keys) != 1 or not rows:
-        return [feast_key(values) for values in rows]
-    prefix = serialize_entity_key_prefix(join_keys, entity_key_serialization_version=version)
-    suffix = project.encode("utf-8")
-    keys = []
-    for (value,) in rows:
-        body, value_type = _serialize_val(value.WhichOneof("val"), value, version)
-        keys.append(b"".join((prefix, struct.pack("<II", value_type, len(body)), body, suffix)))
-    return keys if keys[0] == feast_key(rows[0]) else [feast_key(values) for values in rows]
 
 
 # Batched as Lua scripts: one command per batch instead of one parsed reply per key (a
@@ -244,10 +168,7 @@ return #KEYS
 
 def _is_newer(nanos: int, stored: bytes | None) -> bool:
     """Feast's rule: write a row only if its event time is after the stored one."""
-    if stored is None:
-        return True
-    previous = Timestamp.FromString(stored)
-    return nanos > previous.seconds * 1_000_000_000 + previous.nanos
+    return stored is None or nanos > feast_internals.timestamp_nanos(stored)
 
 
 def write_online(
@@ -260,16 +181,14 @@ def write_online(
     not newer than the stored one.
     """
     config = store.config
-    online_store = store._get_provider().online_store
-    assert isinstance(online_store, RedisOnlineStore)
-    client = online_store._get_client(config.online_store)
+    client = feast_internals.online_store_client(store)
     read_timestamps = client.register_script(_READ_TIMESTAMPS)
     write_hashes = client.register_script(_WRITE_HASHES)
-    view_name = _versioned_fv_name(view, config)
-    ts_field = f"_ts:{view_name}".encode()
+    view_name = feast_internals.stored_view_name(view, store)
+    ts_field = feast_internals.timestamp_field(view_name)
     join_keys = {c.name: c.dtype.to_value_type() for c in view.entity_columns}
     features = {f.name: f.dtype.to_value_type() for f in view.features}
-    fields = {name: _mmh3(f"{view_name}:{name}") for name in features}
+    fields = {name: feast_internals.hash_field(view_name, name) for name in features}
     version = config.entity_key_serialization_version
     key_ttl = config.online_store.key_ttl_seconds
     assert view.batch_source is not None
@@ -277,14 +196,18 @@ def write_online(
     written = 0
     with _gc_paused():
         for batch in table.combine_chunks().to_batches(max_chunksize=batch_rows):
-            entity_values = [_proto_values(batch.column(k), t) for k, t in join_keys.items()]
-            keys = _redis_keys(config.project, list(join_keys), entity_values, version)
+            entity_values = [
+                feast_internals.proto_values(batch.column(k), t) for k, t in join_keys.items()
+            ]
+            keys = feast_internals.redis_keys(
+                config.project, list(join_keys), entity_values, version
+            )
             values = {
-                fields[name]: _serialized_values(batch.column(name), t)
+                fields[name]: feast_internals.serialized_values(batch.column(name), t)
                 for name, t in features.items()
             }
             nanos = _event_nanos(batch, timestamp_field)
-            stamps = _serialized_timestamps(nanos)
+            stamps = feast_internals.serialized_timestamps(nanos)
             stored = read_timestamps(keys=keys, args=[ts_field])
             newer = [i for i in range(len(keys)) if _is_newer(int(nanos[i]), stored[i])]
             if not newer:
@@ -335,8 +258,7 @@ def materialize(
             rows = table.num_rows
             written = write_online(store, view, table)
             logger.info("%s: %d of %d rows newer than Redis's, written", view.name, written, rows)
-            store.registry.apply_materialization(view, store.project, start, end)
-            store._precompute_affected_services([view.name])
+            feast_internals.record_materialization(store, view, start, end)
         else:
             if engine == "fast":
                 logger.warning("%s: source not supported by the fast path; using Feast", view.name)

@@ -24,13 +24,12 @@ import pyarrow as pa_arrow
 import pyarrow.parquet as pq
 from mlops_common.errors import UserError
 from mlops_common.files import atomic_path, write_json
-from mlops_common.paths import run_dir
 
+from data_pipeline.run_files import raw_dir, validation_report_path
 from data_pipeline.settings import get_data_settings
 
 logger = logging.getLogger(__name__)
 
-PIPELINE = "data_pipeline"
 BATCH_ROWS = 500_000
 MAX_EXAMPLES = 3
 UTC_NS = pd.DatetimeTZDtype("ns", "UTC")
@@ -198,11 +197,6 @@ def validate_file(path: Path, spec: DatasetSpec) -> list[Problem]:
     return list(problems.values())
 
 
-def raw_dir(run_id: str) -> Path:
-    """Where `ingest` puts a run's unvalidated batch."""
-    return run_dir(PIPELINE, run_id) / "raw"
-
-
 def published_paths() -> dict[str, Path]:
     """The published (validated) file for each dataset name."""
     settings = get_data_settings()
@@ -219,7 +213,7 @@ def validate_and_publish(run_id: str) -> dict[str, Path]:
     leaves the published files untouched. Writes `validation_report.json` to the run dir.
     """
     source = raw_dir(run_id)
-    report_path = run_dir(PIPELINE, run_id) / "validation_report.json"
+    report_path = validation_report_path(run_id)
     problems: list[Problem] = []
     for spec in dataset_specs():
         problems += validate_file(source / spec.name, spec)

@@ -8,7 +8,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @contextlib.contextmanager
@@ -37,3 +40,16 @@ def write_json(target: Path, payload: Any) -> Path:
 
 def read_json(source: Path) -> Any:
     return json.loads(source.read_text())
+
+
+def write_parquet(table: pa.Table, target: Path, **options: Any) -> Path:
+    """Write TABLE to TARGET atomically with `pyarrow.parquet.write_table(**OPTIONS)`.
+
+    Equal tables give byte-identical files: the layout is fixed by the options and the writer
+    adds no time of its own.
+    """
+    import pyarrow.parquet as pq
+
+    with atomic_path(target) as tmp:
+        pq.write_table(table, tmp, **options)
+    return target

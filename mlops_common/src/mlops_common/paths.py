@@ -23,9 +23,16 @@ def run_dir(pipeline: str, run_id: str) -> Path:
     return get_path_settings().artifact_root / safe_name(pipeline) / safe_name(run_id)
 
 
-def data_dir() -> Path:
-    return get_path_settings().data_dir
+def driver_stats_path() -> Path:
+    """The offline store: hourly driver statistics, the source of the Feast feature view."""
+    return get_path_settings().data_dir / "driver_stats.parquet"
 
 
-def state_dir() -> Path:
-    return get_path_settings().state_dir
+def orders_path() -> Path:
+    """Labelled orders (driver_id, event_timestamp, trip_completed), training's entity rows."""
+    return get_path_settings().data_dir / "orders.parquet"
+
+
+def batch_requests_path() -> Path:
+    """The default batch scoring request file (driver_id, event_timestamp)."""
+    return get_path_settings().data_dir / "batch_requests.parquet"

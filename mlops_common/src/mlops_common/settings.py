@@ -41,7 +41,9 @@ def project_root() -> Path:
     return Path.cwd().resolve()
 
 
-def _config(prefix: str) -> SettingsConfigDict:
+def settings_config(prefix: str) -> SettingsConfigDict:
+    """The configuration every settings model of the project uses: environment variables with
+    PREFIX, then the project's `.env`, unknown keys ignored."""
     return SettingsConfigDict(
         env_prefix=prefix,
         env_file=project_root() / ".env",
@@ -57,7 +59,7 @@ def _under_root(path: Path) -> Path:
 class PathSettings(BaseSettings):
     """Where the project keeps generated state; relative paths are under the repository root."""
 
-    model_config = _config("MLOPS_")
+    model_config = settings_config("MLOPS_")
 
     state_dir: Path = Field(Path(".platform"), description="Local platform state and logs.")
     artifact_root: Path = Field(Path(".artifacts"), description="Task hand-off files per run.")
@@ -72,7 +74,7 @@ class PathSettings(BaseSettings):
 class RedisSettings(BaseSettings):
     """The Redis server behind Feast's online store."""
 
-    model_config = _config("REDIS_")
+    model_config = settings_config("REDIS_")
 
     host: str = "127.0.0.1"
     port: int = Field(16379, ge=1, le=65535)
@@ -90,7 +92,7 @@ class RedisSettings(BaseSettings):
 class MlflowSettings(BaseSettings):
     """The MLflow tracking server and the registered model that serving follows."""
 
-    model_config = _config("MLFLOW_")
+    model_config = settings_config("MLFLOW_")
 
     host: str = "127.0.0.1"
     port: int = Field(5500, ge=1, le=65535)
@@ -111,7 +113,7 @@ class MlflowSettings(BaseSettings):
 class FeastSettings(BaseSettings):
     """Where the single Feast feature repo and its registry live."""
 
-    model_config = _config("FEAST_")
+    model_config = settings_config("FEAST_")
 
     repo_path: Path = Field(Path("data_pipeline/feature_repo"))
     registry_path: Path | None = Field(None, description="Defaults to DATA_DIR/registry.db.")
@@ -127,7 +129,7 @@ class FeastSettings(BaseSettings):
 class AirflowSettings(BaseSettings):
     """The local Airflow 3 platform (api-server, scheduler, dag-processor)."""
 
-    model_config = _config("AIRFLOW_")
+    model_config = settings_config("AIRFLOW_")
 
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=1, le=65535)
@@ -143,7 +145,7 @@ class AirflowSettings(BaseSettings):
 class TaskSettings(BaseSettings):
     """How DAG tasks run: the same CLI command locally or in the pipeline's image."""
 
-    model_config = _config("MLOPS_TASK_")
+    model_config = settings_config("MLOPS_TASK_")
 
     mode: Literal["local", "containers"] = "local"
     venv: Path = Field(Path(".venv"), description="The pipelines' environment (local mode).")

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
 from pathlib import Path
 
 import typer
+from feature_store.apply import feast_apply_command
 from mlops_common.errors import cli_app
 from mlops_common.logs import configure_logging
 
+from model_serving.online.cli import serve_app
 from model_serving.settings import Engine
 
 app = cli_app("Batch predictions and online serving of the champion model.", no_args_is_help=True)
+app.command("feast-apply")(feast_apply_command)
 
 RUN_ID = typer.Option(..., "--run-id", help="The DAG run this task belongs to (output key).")
 REQUESTS = typer.Option(
@@ -40,15 +41,6 @@ def _main() -> None:
     configure_logging()
 
 
-@app.command("feast-apply")
-def feast_apply_command(run_id: str = RUN_ID) -> None:
-    """Register the feature repo's definitions in the Feast registry (idempotent)."""
-    from data_pipeline.feature_store import apply_repo
-
-    apply_repo()
-    typer.echo(f"feast apply done (run {run_id})")
-
-
 @app.command("extract")
 def extract_command(
     run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: Engine | None = ENGINE
@@ -62,8 +54,8 @@ def extract_command(
 @app.command("predict")
 def predict_command(run_id: str = RUN_ID) -> None:
     """Score the extracted rows with models:/<name>@champion; write output and summary."""
-    from model_serving.batch.outputs import summary_path
     from model_serving.batch.predict import predict_batch
+    from model_serving.batch.run_files import summary_path
 
     predict_batch(run_id)
     typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))
@@ -75,20 +67,12 @@ def batch_command(
 ) -> None:
     """extract + predict in one process (what the DAG does in two tasks)."""
     from model_serving.batch.extract import extract_features
-    from model_serving.batch.outputs import summary_path
     from model_serving.batch.predict import predict_batch
+    from model_serving.batch.run_files import summary_path
 
     extract_features(run_id, _requests_path(requests), engine)
     predict_batch(run_id)
     typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))
 
 
-def _mount_online_service() -> None:
-    """`model-serving serve ...` from the online service's sub-app, once that module exists."""
-    if importlib.util.find_spec("model_serving.online.cli") is None:
-        return
-    online = importlib.import_module("model_serving.online.cli")
-    app.add_typer(online.serve_app, name="serve")
-
-
-_mount_online_service()
+app.add_typer(serve_app, name="serve")  # `model-serving serve`: the online service

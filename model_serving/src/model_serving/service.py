@@ -1,6 +1,6 @@
 """The online driver-ranking service (BentoML 1.4): `POST /inference` ranks candidate drivers.
 
-Start it with `model-serving-online serve` (or `bentoml serve model_serving.service:DriverRanking`).
+Start it with `model-serving serve` (or `bentoml serve model_serving.service:DriverRanking`).
 At start-up the worker resolves `models:/<name>@champion` in MLflow (retrying with backoff, then
 exiting with a clear message), loads that version once, lays out the Feast feature service's
 Redis keys from the registry, and starts a thread that re-checks the alias every
@@ -49,7 +49,7 @@ class DriverRanking:
     """Ranks candidate drivers with the champion model on their Feast online features."""
 
     def __init__(self) -> None:
-        from data_pipeline.feature_store import get_store
+        from feature_store.store import get_store
         from mlops_common.settings import (
             get_feast_settings,
             get_mlflow_settings,

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Literal
 
-from mlops_common.settings import cached_settings, project_root
+from mlops_common.settings import cached_settings, settings_config
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 Engine = Literal["sorted", "duckdb", "feast"]
 
@@ -14,9 +14,7 @@ Engine = Literal["sorted", "duckdb", "feast"]
 class BatchSettings(BaseSettings):
     """How the batch serving tasks join features and how much of the machine they may use."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="BATCH_", env_file=project_root() / ".env", extra="ignore"
-    )
+    model_config = settings_config("BATCH_")
 
     engine: Engine = Field(
         "sorted",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from feature_store.apply import feast_apply_command
 from mlops_common.errors import cli_app
 from mlops_common.logs import configure_logging
 
@@ -11,6 +12,8 @@ app = cli_app(
     no_args_is_help=True,
 )
 
+app.command("feast-apply")(feast_apply_command)
+
 RunId = typer.Option(..., "--run-id", help="The DAG run (or any name) this run's files go under.")
 
 
@@ -18,14 +21,6 @@ RunId = typer.Option(..., "--run-id", help="The DAG run (or any name) this run's
 def main() -> None:
     """Configure logging for every command."""
     configure_logging()
-
-
-@app.command("feast-apply")
-def feast_apply(run_id: str = RunId) -> None:
-    """Apply the Feast feature repo to the registry."""
-    from training_pipeline.feast_apply import apply_feature_repo
-
-    apply_feature_repo()
 
 
 @app.command()
@@ -71,7 +66,7 @@ def evaluate(run_id: str = RunId) -> None:
     from training_pipeline.evaluate import evaluate_model
 
     evaluation = evaluate_model(run_id)
-    typer.echo(" ".join(f"{k}={v:.4f}" for k, v in evaluation["model"].items()))
+    typer.echo(" ".join(f"{k}={v:.4f}" for k, v in evaluation.model.items()))
 
 
 @app.command()
@@ -80,11 +75,12 @@ def register(run_id: str = RunId) -> None:
     from training_pipeline.register import register_model
 
     report = register_model(run_id)
-    typer.echo(f"{report['model_name']} version {report['registered_version']} is champion")
+    typer.echo(f"{report.model_name} version {report.registered_version} is champion")
 
 
 @app.command()
 def run(run_id: str = RunId) -> None:
     """Every task in order, in this process (what the DAG does, without Airflow)."""
-    for step in (feast_apply, extract, validate, prepare, train, evaluate, register):
+    feast_apply_command(run_id=run_id)
+    for step in (extract, validate, prepare, train, evaluate, register):
         step(run_id=run_id)

@@ -3,54 +3,52 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
-from mlops_common.files import read_json, write_json
 
+from training_pipeline.inputs import model_inputs
 from training_pipeline.metrics import scores
-from training_pipeline.prepare import model_inputs
-from training_pipeline.run_files import LABEL, RunFiles
+from training_pipeline.run_files import LABEL, Evaluation, RunFiles
 from training_pipeline.tracking import connect_mlflow
 
 logger = logging.getLogger(__name__)
 
 
-def evaluate_model(run_id: str) -> dict[str, Any]:
+def evaluate_model(run_id: str) -> Evaluation:
     """Score the run's trained model and the training-mean baseline on the test split.
 
     Writes `evaluation.json` in the run dir and logs `test_*` metrics to the MLflow run. Same
     inputs, same file: the model is loaded from the run, not refitted.
     """
     files = RunFiles.of(run_id)
-    training = read_json(files.require(files.training, "train"))
+    training = files.training_result()
     test = pd.read_parquet(files.require(files.test_split, "prepare"))
     train_label = pd.read_parquet(files.require(files.train_split, "prepare"), columns=[LABEL])
-    features = training["features"]
+    features = training.features
 
     client = connect_mlflow()
-    model = mlflow.sklearn.load_model(training["model_uri"])
+    model = mlflow.sklearn.load_model(training.model_uri)
     label = test[LABEL].to_numpy()
     predicted = model.predict(model_inputs(test, features))
     baseline_value = float(train_label[LABEL].mean())
     model_scores = scores(label, predicted)
     baseline_scores = scores(label, np.full(len(test), baseline_value))
-    evaluation = {
-        "mlflow_run_id": training["mlflow_run_id"],
-        "model_uri": training["model_uri"],
-        "data_fingerprint": training["data_fingerprint"],
-        "test_rows": len(test),
-        "model": model_scores,
-        "baseline": {"constant": baseline_value, **baseline_scores},
-    }
-    write_json(files.evaluation, evaluation)
+    evaluation = Evaluation(
+        mlflow_run_id=training.mlflow_run_id,
+        model_uri=training.model_uri,
+        data_fingerprint=training.data_fingerprint,
+        test_rows=len(test),
+        model=model_scores,
+        baseline={"constant": baseline_value, **baseline_scores},
+    )
+    evaluation.write(files.evaluation)
 
     metrics = [Metric(f"test_{k}", v, 0, 0) for k, v in model_scores.items()]
     metrics += [Metric(f"baseline_test_{k}", v, 0, 0) for k, v in baseline_scores.items()]
-    client.log_batch(training["mlflow_run_id"], metrics=metrics)
+    client.log_batch(training.mlflow_run_id, metrics=metrics)
     logger.info(
         "test metrics %s (baseline %s) on %d rows -> %s",
         {k: round(v, 4) for k, v in model_scores.items()},

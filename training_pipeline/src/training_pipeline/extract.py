@@ -8,35 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
-from data_pipeline.settings import get_data_settings
 from mlops_common.errors import UserError
-from mlops_common.files import atomic_path, write_json
+from mlops_common.files import write_parquet
+from mlops_common.paths import orders_path
 from mlops_common.settings import get_feast_settings
 
-from training_pipeline.run_files import ENTITY, LABEL, TIMESTAMP, RunFiles
+from training_pipeline.run_files import ENTITY, LABEL, TIMESTAMP, FeatureList, RunFiles
 
 logger = logging.getLogger(__name__)
 
 _ROW = "_order_row"
-
-
-def feature_service_features(store: object, service_name: str) -> list[tuple[str, str]]:
-    """(feature view, feature) pairs of the feature service, in the service's order."""
-    from feast.errors import FeatureServiceNotFoundException
-
-    try:
-        service = store.get_feature_service(service_name)  # type: ignore[attr-defined]
-    except FeatureServiceNotFoundException as exc:
-        raise UserError(
-            f"feature service {service_name!r} is not in the Feast registry "
-            f"({get_feast_settings().registry_path}); run `training-pipeline feast-apply` first"
-        ) from exc
-    return [
-        (projection.name_to_use(), field.name)
-        for projection in service.feature_view_projections
-        for field in projection.features
-    ]
+APPLY_COMMAND = "training-pipeline feast-apply"
 
 
 def read_orders(path: Path) -> pd.DataFrame:
@@ -61,41 +43,31 @@ def extract_training_set(run_id: str) -> Path:
     (before a driver's first report, or older than the view's ttl) stay null: validation
     measures them and preparation drops them.
     """
-    from data_pipeline.feature_store import get_store
+    from feature_store.layout import feature_refs, feature_service
+    from feature_store.store import get_store, require_registry
 
     files = RunFiles.of(run_id)
-    orders = read_orders(get_data_settings().orders_path)
+    orders = read_orders(orders_path())
     service_name = get_feast_settings().feature_service
-    registry = get_feast_settings().registry_path
-    if registry is None or not registry.is_file():
-        raise UserError(
-            f"the Feast registry {registry} does not exist; run `training-pipeline feast-apply` "
-            "first"
-        )
+    require_registry(APPLY_COMMAND)
     store = get_store()
-    refs = feature_service_features(store, service_name)
+    service = feature_service(store, service_name, APPLY_COMMAND)
+    refs = feature_refs(service)
     features = [name for _, name in refs]
 
     entity_df = orders.assign(**{_ROW: range(len(orders))})
-    job = store.get_historical_features(
-        entity_df=entity_df, features=store.get_feature_service(service_name)
-    )
+    job = store.get_historical_features(entity_df=entity_df, features=service)
     joined = job.to_df()
     joined = joined.sort_values(_ROW, kind="stable").reset_index(drop=True)
     training_set = joined[[ENTITY, TIMESTAMP, *features, LABEL]].copy()
     training_set[TIMESTAMP] = pd.to_datetime(training_set[TIMESTAMP], utc=True).dt.as_unit("ns")
 
-    table = pa.Table.from_pandas(training_set, preserve_index=False)
-    with atomic_path(files.training_set) as tmp:
-        pq.write_table(table, tmp)
-    write_json(
-        files.features,
-        {
-            "feature_service": service_name,
-            "features": features,
-            "feature_refs": [f"{view}:{name}" for view, name in refs],
-        },
-    )
+    write_parquet(pa.Table.from_pandas(training_set, preserve_index=False), files.training_set)
+    FeatureList(
+        feature_service=service_name,
+        features=features,
+        feature_refs=[f"{view}:{name}" for view, name in refs],
+    ).write(files.features)
     logger.info(
         "extracted %d orders x %d features (%s) to %s",
         len(training_set),

@@ -4,63 +4,42 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlflow.exceptions import MlflowException
+from mlops_common.champion import champion_or_none
 from mlops_common.errors import UserError
-from mlops_common.files import read_json, write_json
 from mlops_common.settings import get_mlflow_settings
 
+from training_pipeline.inputs import model_inputs
 from training_pipeline.metrics import scores
-from training_pipeline.prepare import model_inputs
-from training_pipeline.run_files import LABEL, RunFiles
+from training_pipeline.run_files import LABEL, Evaluation, Gate, GateReport, RunFiles
 from training_pipeline.settings import TrainSettings, get_train_settings
 from training_pipeline.tracking import connect_mlflow, git_commit
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class Gate:
-    """One release check: passed, the measured value, the limit and why."""
-
-    name: str
-    passed: bool
-    value: float | None
-    limit: float | None
-    detail: str
-
-
-def _champion_version(client: mlflow.MlflowClient, name: str, alias: str) -> Any | None:
-    try:
-        return client.get_model_version_by_alias(name, alias)
-    except MlflowException:  # no registered model yet, or no alias
-        return None
-
-
 def champion_scores(
-    client: mlflow.MlflowClient, test: pd.DataFrame, features: list[str]
+    tracking_uri: str, test: pd.DataFrame, features: list[str]
 ) -> tuple[str, dict[str, float]] | None:
     """(version, scores) of the current champion on TEST, or None when there is none."""
-    settings = get_mlflow_settings()
-    version = _champion_version(client, settings.model_name, settings.champion_alias)
-    if version is None:
+    champion = champion_or_none(tracking_uri)
+    if champion is None:
         return None
-    model = mlflow.pyfunc.load_model(f"models:/{settings.model_name}/{version.version}")
+    model = mlflow.pyfunc.load_model(champion.uri)
     predicted = model.predict(model_inputs(test, features))
-    return str(version.version), scores(test[LABEL].to_numpy(), predicted)
+    return champion.version, scores(test[LABEL].to_numpy(), predicted)
 
 
 def check_gates(
-    evaluation: dict[str, Any],
+    evaluation: Evaluation,
     champion: tuple[str, dict[str, float]] | None,
     settings: TrainSettings,
 ) -> list[Gate]:
     """Every release gate for a candidate's EVALUATION (model and baseline test scores)."""
-    model, baseline = evaluation["model"], evaluation["baseline"]
+    model, baseline = evaluation.model, evaluation.baseline
     rmse, mae, auc = model["rmse"], model["mae"], model["roc_auc"]
     baseline_limit = baseline["rmse"] * (1 - settings.min_baseline_improvement)
     gates = [
@@ -119,7 +98,7 @@ def _existing_version(client: mlflow.MlflowClient, name: str, mlflow_run_id: str
     return min(found, key=lambda v: int(v.version)) if found else None
 
 
-def register_model(run_id: str) -> dict[str, Any]:
+def register_model(run_id: str) -> GateReport:
     """Gate the run's model; on success register it (once) and move `champion` to it.
 
     Writes `gates.json` in the run dir either way. A rejected model raises UserError naming the
@@ -127,46 +106,45 @@ def register_model(run_id: str) -> dict[str, Any]:
     """
     train_settings = get_train_settings()
     files = RunFiles.of(run_id)
-    evaluation = read_json(files.require(files.evaluation, "evaluate"))
-    training = read_json(files.require(files.training, "train"))
+    evaluation = files.evaluation_result()
+    training = files.training_result()
     test = pd.read_parquet(files.require(files.test_split, "prepare"))
     settings = get_mlflow_settings()
     client = connect_mlflow()
 
-    champion = champion_scores(client, test, training["features"])
+    champion = champion_scores(settings.resolved_tracking_uri, test, training.features)
     gates = check_gates(evaluation, champion, train_settings)
     passed = all(g.passed for g in gates)
-    report: dict[str, Any] = {
-        "run_id": run_id,
-        "mlflow_run_id": training["mlflow_run_id"],
-        "model_name": settings.model_name,
-        "passed": passed,
-        "gates": [asdict(g) for g in gates],
-        "champion_before": None if champion is None else {"version": champion[0], **champion[1]},
-        "registered_version": None,
-    }
+    report = GateReport(
+        run_id=run_id,
+        mlflow_run_id=training.mlflow_run_id,
+        model_name=settings.model_name,
+        passed=passed,
+        gates=gates,
+        champion_before=None if champion is None else {"version": champion[0], **champion[1]},
+    )
     if not passed:
-        write_json(files.gates, report)
+        report.write(files.gates)
         failed = "; ".join(g.detail for g in gates if not g.passed)
         keeps = "no champion yet" if champion is None else f"champion stays v{champion[0]}"
         raise UserError(f"model rejected by the release gates: {failed} ({keeps}; {files.gates})")
 
-    version = _existing_version(client, settings.model_name, training["mlflow_run_id"])
+    version = _existing_version(client, settings.model_name, training.mlflow_run_id)
     if version is None:
         tags = {
             "pipeline_run_id": run_id,
-            "mlflow_run_id": training["mlflow_run_id"],
-            "data_fingerprint": training["data_fingerprint"],
+            "mlflow_run_id": training.mlflow_run_id,
+            "data_fingerprint": training.data_fingerprint,
         }
         commit = git_commit()
         if commit:
             tags["git_commit"] = commit
-        version = mlflow.register_model(training["model_uri"], settings.model_name, tags=tags)
+        version = mlflow.register_model(training.model_uri, settings.model_name, tags=tags)
         logger.info("registered %s version %s", settings.model_name, version.version)
     else:
         logger.info("run already registered as %s version %s", settings.model_name, version.version)
     client.set_registered_model_alias(settings.model_name, settings.champion_alias, version.version)
-    report["registered_version"] = str(version.version)
-    write_json(files.gates, report)
+    report = report.model_copy(update={"registered_version": str(version.version)})
+    report.write(files.gates)
     logger.info("%s now points at version %s", settings.champion_uri, version.version)
     return report

@@ -1,13 +1,20 @@
-"""The files one training run hands from task to task, all under `run_dir(PIPELINE, run_id)`."""
+"""The files one training run hands from task to task, all under `run_dir(PIPELINE, run_id)`.
+
+Every hand-off is a typed model with its reader and writer here: a task reads what the task
+before it wrote as that model, never as a bare dict, so a renamed or missing field fails where
+it is read, with the file's name.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 
 from mlops_common.errors import UserError
-from mlops_common.files import read_json
+from mlops_common.files import read_json, write_json
 from mlops_common.paths import run_dir
+from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
 
 from training_pipeline.settings import PIPELINE
 
@@ -15,10 +22,110 @@ LABEL = "trip_completed"
 ENTITY = "driver_id"
 TIMESTAMP = "event_timestamp"
 
+Params = dict[str, float | int | str]
+
+
+class HandOff(BaseModel):
+    """A JSON file one task writes and a later one reads."""
+
+    model_config = ConfigDict(frozen=True)
+
+    @classmethod
+    def read(cls, path: Path) -> Self:
+        try:
+            return cls.model_validate(read_json(path))
+        except (ValidationError, ValueError) as exc:
+            raise UserError(
+                f"{path} is not a valid {cls.__name__} ({exc.__class__.__name__}); re-run the "
+                "task that writes it"
+            ) from exc
+
+    def write(self, path: Path) -> Path:
+        """Write atomically; equal contents give byte-identical files."""
+        return write_json(path, self.model_dump(mode="json"))
+
+
+class FeatureList(HandOff):
+    """`features.json` (extract): the feature service's features, in its order."""
+
+    feature_service: str
+    features: list[str]
+    feature_refs: list[str]
+
+
+class ValidationReport(HandOff):
+    """`validation.json` (validate): what was checked and every problem found."""
+
+    rows: int
+    columns: list[str]
+    null_share: dict[str, float]
+    positive_rate: float | None
+    problems: list[str] = []
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+
+class Preparation(HandOff):
+    """`preparation.json` (prepare): how many rows went where."""
+
+    rows_in: int
+    rows_dropped_null_features: int
+    train_rows: int
+    test_rows: int
+    seed: int
+    test_size: float
+
+
+class TrainingResult(HandOff):
+    """`training.json` (train): where the trained model is tracked."""
+
+    mlflow_run_id: str
+    model_uri: str
+    data_fingerprint: str
+    params: Params
+    features: list[str]
+
+
+class Evaluation(HandOff):
+    """`evaluation.json` (evaluate): the model's and the constant baseline's test scores."""
+
+    mlflow_run_id: str
+    model_uri: str
+    data_fingerprint: str
+    test_rows: int
+    model: dict[str, float]
+    baseline: dict[str, float]  # "constant" (the predicted value) and its scores
+
+
+@dataclass(frozen=True)
+class Gate:
+    """One release check: passed, the measured value, the limit and why."""
+
+    name: str
+    passed: bool
+    value: float | None
+    limit: float | None
+    detail: str
+
+
+class GateReport(HandOff):
+    """`gates.json` (register): every gate, the champion compared with, the version made."""
+
+    run_id: str
+    mlflow_run_id: str
+    model_name: str
+    passed: bool
+    gates: list[Gate]
+    champion_before: dict[str, float | str] | None
+    registered_version: str | None = None
+
 
 @dataclass(frozen=True)
 class RunFiles:
-    """Named paths of one run's hand-off files (nothing is created here)."""
+    """Named paths of one run's hand-off files and their typed readers (nothing is created)."""
 
     run_id: str
     root: Path
@@ -72,6 +179,18 @@ class RunFiles:
             )
         return path
 
+    def feature_list(self) -> FeatureList:
+        return FeatureList.read(self.require(self.features, "extract"))
+
     def feature_names(self) -> list[str]:
         """The feature service's features, in its order, as recorded by `extract`."""
-        return list(read_json(self.require(self.features, "extract"))["features"])
+        return self.feature_list().features
+
+    def validation_report(self) -> ValidationReport:
+        return ValidationReport.read(self.require(self.validation, "validate"))
+
+    def training_result(self) -> TrainingResult:
+        return TrainingResult.read(self.require(self.training, "train"))
+
+    def evaluation_result(self) -> Evaluation:
+        return Evaluation.read(self.require(self.evaluation, "evaluate"))

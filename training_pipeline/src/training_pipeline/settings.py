@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from mlops_common.errors import UserError
-from mlops_common.settings import cached_settings, project_root
+from mlops_common.settings import cached_settings, settings_config
 from pydantic import Field, ValidationError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 PIPELINE = "training_pipeline"
 
@@ -13,9 +13,7 @@ PIPELINE = "training_pipeline"
 class TrainSettings(BaseSettings):
     """How the training set is split, the model fitted and a new version accepted."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="TRAIN_", env_file=project_root() / ".env", extra="ignore"
-    )
+    model_config = settings_config("TRAIN_")
 
     seed: int = Field(42, description="Seed of the train/test split and the estimator.")
     test_size: float = Field(0.2, gt=0, lt=1, description="Share of rows held out for tests.")

@@ -5,36 +5,23 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from mlops_common.files import read_json, write_json
 from mlops_common.settings import get_mlflow_settings
 from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from training_pipeline import plots
+from training_pipeline.inputs import model_inputs
 from training_pipeline.metrics import scores
-from training_pipeline.prepare import model_inputs
-from training_pipeline.run_files import LABEL, RunFiles
+from training_pipeline.run_files import LABEL, Params, RunFiles, TrainingResult
 from training_pipeline.settings import PIPELINE, TrainSettings, get_train_settings
 from training_pipeline.tracking import connect_mlflow, git_commit
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TrainingResult:
-    """Where the trained model is tracked: the hand-off to evaluate and register."""
-
-    mlflow_run_id: str
-    model_uri: str
-    data_fingerprint: str
-    params: dict[str, float | int | str]
-    features: list[str]
 
 
 def fit_model(features: pd.DataFrame, label: pd.Series, settings: TrainSettings) -> Pipeline:
@@ -72,9 +59,6 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-Params = dict[str, float | int | str]
-
-
 def _params(settings: TrainSettings, features: list[str], rows: int) -> Params:
     return {
         "estimator": "StandardScaler+ElasticNet",
@@ -98,7 +82,7 @@ def _reusable(files: RunFiles, fingerprint: str, params: Params) -> TrainingResu
     """The run's earlier training, when it used the same data and parameters and finished."""
     if not files.training.is_file():
         return None
-    previous = TrainingResult(**read_json(files.training))
+    previous = TrainingResult.read(files.training)
     if previous.data_fingerprint != fingerprint or previous.params != params:
         return None
     client = connect_mlflow()
@@ -171,7 +155,7 @@ def train_model(run_id: str) -> TrainingResult:
         params=params,
         features=features,
     )
-    write_json(files.training, asdict(result))
+    result.write(files.training)
     logger.info(
         "trained %s on %d rows; coefficients %s; MLflow run %s (logged model %s)",
         params["estimator"],

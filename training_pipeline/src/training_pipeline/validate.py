@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 from mlops_common.errors import UserError
-from mlops_common.files import write_json
 from pandas.api import types as ptypes
 
-from training_pipeline.run_files import ENTITY, LABEL, TIMESTAMP, RunFiles
+from training_pipeline.run_files import ENTITY, LABEL, TIMESTAMP, RunFiles, ValidationReport
 from training_pipeline.settings import TrainSettings, get_train_settings
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class ValidationReport:
-    """What was checked and every problem found (empty problems = valid)."""
-
-    rows: int
-    columns: list[str]
-    null_share: dict[str, float]
-    positive_rate: float | None
-    problems: list[str] = field(default_factory=list)
-
-    @property
-    def valid(self) -> bool:
-        return not self.problems
 
 
 def check_training_set(
@@ -81,7 +64,13 @@ def check_training_set(
             positive_rate = round(float(label.mean()), 6)
     if len(frame) < settings.min_rows:
         problems.append(f"only {len(frame)} rows, TRAIN_MIN_ROWS={settings.min_rows} are needed")
-    return ValidationReport(len(frame), list(frame.columns), null_share, positive_rate, problems)
+    return ValidationReport(
+        rows=len(frame),
+        columns=list(frame.columns),
+        null_share=null_share,
+        positive_rate=positive_rate,
+        problems=problems,
+    )
 
 
 def validate_training_set(run_id: str) -> ValidationReport:
@@ -90,7 +79,7 @@ def validate_training_set(run_id: str) -> ValidationReport:
     files = RunFiles.of(run_id)
     frame = pd.read_parquet(files.require(files.training_set, "extract"))
     report = check_training_set(frame, files.feature_names(), settings)
-    write_json(files.validation, {**asdict(report), "valid": report.valid})
+    report.write(files.validation)
     if not report.valid:
         raise UserError(
             f"training set of run {run_id!r} is invalid: {'; '.join(report.problems)} "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from training_pipeline.register import check_gates
+from training_pipeline.run_files import Evaluation
 from training_pipeline.settings import TrainSettings
 
 SETTINGS = TrainSettings(
@@ -17,8 +18,15 @@ SETTINGS = TrainSettings(
 BASELINE = {"constant": 0.46, "rmse": 0.4986, "mae": 0.4972, "r2": 0.0, "roc_auc": 0.5}
 
 
-def evaluation(rmse: float, mae: float = 0.38, auc: float = 0.79) -> dict[str, Any]:
-    return {"model": {"rmse": rmse, "mae": mae, "r2": 0.2, "roc_auc": auc}, "baseline": BASELINE}
+def evaluation(rmse: float, mae: float = 0.38, auc: float = 0.79) -> Evaluation:
+    return Evaluation(
+        mlflow_run_id="run",
+        model_uri="runs:/run/model",
+        data_fingerprint="f",
+        test_rows=100,
+        model={"rmse": rmse, "mae": mae, "r2": 0.2, "roc_auc": auc},
+        baseline=BASELINE,
+    )
 
 
 def failed(gates: list[Any]) -> set[str]:

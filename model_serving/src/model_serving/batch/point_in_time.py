@@ -23,8 +23,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feast import FeatureService, FeatureStore
+from feature_store.layout import ViewSource
 
-from model_serving.batch.definitions import ViewSource
 from model_serving.batch.requests import TIMESTAMP_COLUMN
 from model_serving.settings import BatchSettings
 

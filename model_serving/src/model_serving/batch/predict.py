@@ -13,18 +13,20 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from mlops_common.champion import resolve_champion
 from mlops_common.errors import UserError
-from mlops_common.files import read_json, write_json
 from mlops_common.settings import get_mlflow_settings
 
-from model_serving.batch.extract import write_parquet
-from model_serving.batch.outputs import (
+from model_serving.batch.point_in_time import HAS_FEATURES
+from model_serving.batch.run_files import (
+    BatchSummary,
+    ExtractReport,
     extract_report_path,
     features_path,
     predictions_path,
     summary_path,
+    write_table,
 )
-from model_serving.batch.point_in_time import HAS_FEATURES
 
 logger = logging.getLogger(__name__)
 
@@ -45,38 +47,25 @@ def load_champion() -> Champion:
     """Resolve `models:/<name>@champion` to a version once and load that version, so the
     whole run scores with one model even if the alias moves meanwhile."""
     import mlflow
-    from mlflow.exceptions import MlflowException
 
-    settings = get_mlflow_settings()
-    client = mlflow.MlflowClient(tracking_uri=settings.resolved_tracking_uri)
-    try:
-        version = client.get_model_version_by_alias(settings.model_name, settings.champion_alias)
-    except MlflowException as exc:
-        if exc.error_code in {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}:
-            raise UserError(
-                f"no champion model: {settings.champion_uri} is not registered at "
-                f"{settings.resolved_tracking_uri} ({exc.message}); run the training DAG "
-                "(training_pipeline) first, it registers the model and sets the alias"
-            ) from exc
-        raise
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    tracking_uri = get_mlflow_settings().resolved_tracking_uri
+    version = resolve_champion(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
     # suppress_warnings skips comparing the model's pip requirements with this environment
     # (seconds per load); the task's environment is the locked workspace anyway.
-    model = mlflow.pyfunc.load_model(
-        f"models:/{settings.model_name}/{version.version}", suppress_warnings=True
-    )
+    model = mlflow.pyfunc.load_model(version.uri, suppress_warnings=True)
     schema = model.metadata.get_input_schema()
     if schema is None:
         raise UserError(
-            f"{settings.model_name} version {version.version} has no input signature; "
+            f"{version.name} version {version.version} has no input signature; "
             "register it with a signature (the training pipeline does)"
         )
     inputs = schema.input_names()
     # One row through predict now: a model that cannot score fails before any data is read,
     # and pyfunc's lazy set-up on the first call (~0.25 s) is paid with the loading.
     model.predict(pd.DataFrame(np.zeros((1, len(inputs))), columns=inputs))
-    logger.info("loaded %s version %s", settings.model_name, version.version)
-    return Champion(settings.model_name, str(version.version), model, inputs)
+    logger.info("loaded %s version %s", version.name, version.version)
+    return Champion(version.name, version.version, model, inputs)
 
 
 def score(features: pa.Table, champion: Champion) -> pa.Array:
@@ -121,32 +110,31 @@ def predict_batch(run_id: str, champion: Champion | None = None) -> Path:
         .append_column("model_version", _constant(champion.version, features.num_rows))
         .append_column("run_id", _constant(run_id, features.num_rows))
     )
-    target = write_parquet(output, predictions_path(run_id))
+    target = write_table(output, predictions_path(run_id))
     finished = time.perf_counter()
     predict_seconds, predict_data_seconds = finished - started, finished - data_started
-    report = extract_report_path(run_id)
-    extract = read_json(report) if report.exists() else {}
-    seconds = predict_seconds + float(extract.get("seconds", 0.0))
-    data_seconds = predict_data_seconds + float(extract.get("data_seconds", 0.0))
+    report_path = extract_report_path(run_id)
+    extract = ExtractReport.read(report_path) if report_path.exists() else None
+    seconds = predict_seconds + (extract.seconds if extract else 0.0)
+    data_seconds = predict_data_seconds + (extract.data_seconds if extract else 0.0)
     predicted = int(pc.sum(features.column(HAS_FEATURES)).as_py() or 0)
-    summary = {
-        "run_id": run_id,
-        "output": str(target),
-        "requests_path": extract.get("requests_path"),
-        "engine": extract.get("engine"),
-        "rows_in": output.num_rows,
-        "rows_predicted": predicted,
-        "rows_without_features": output.num_rows - predicted,
-        "model_name": champion.name,
-        "model_version": champion.version,
-        "extract_seconds": extract.get("seconds"),
-        "predict_seconds": round(predict_seconds, 3),
-        "seconds": round(seconds, 3),
-        "rows_per_second": round(output.num_rows / seconds) if seconds > 0 else None,
-        # join + predict + write only: without registry and model loading (fixed costs)
-        "data_seconds": round(data_seconds, 3),
-        "data_rows_per_second": round(output.num_rows / data_seconds) if data_seconds else None,
-    }
-    write_json(summary_path(run_id), summary)
+    summary = BatchSummary(
+        run_id=run_id,
+        output=str(target),
+        requests_path=extract.requests_path if extract else None,
+        engine=extract.engine if extract else None,
+        rows_in=output.num_rows,
+        rows_predicted=predicted,
+        rows_without_features=output.num_rows - predicted,
+        model_name=champion.name,
+        model_version=champion.version,
+        extract_seconds=extract.seconds if extract else None,
+        predict_seconds=round(predict_seconds, 3),
+        seconds=round(seconds, 3),
+        rows_per_second=round(output.num_rows / seconds) if seconds > 0 else None,
+        data_seconds=round(data_seconds, 3),
+        data_rows_per_second=round(output.num_rows / data_seconds) if data_seconds else None,
+    )
+    summary.write(summary_path(run_id))
     logger.info("batch summary: %s", summary)
     return target

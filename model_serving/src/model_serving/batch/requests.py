@@ -12,13 +12,13 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
-from feast.infra.offline_stores.offline_utils import DEFAULT_ENTITY_DF_EVENT_TIMESTAMP_COL
+from feature_store.feast_internals import ENTITY_TIMESTAMP_COLUMN
 from mlops_common.errors import UserError
 
 logger = logging.getLogger(__name__)
 
 # Feast's name for the request time of an entity row; the offline store joins "as of" it.
-TIMESTAMP_COLUMN = DEFAULT_ENTITY_DF_EVENT_TIMESTAMP_COL
+TIMESTAMP_COLUMN = ENTITY_TIMESTAMP_COLUMN
 SUPPORTED_SUFFIXES = (".parquet", ".pq", ".csv")
 
 

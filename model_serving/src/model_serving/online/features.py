@@ -3,9 +3,9 @@
 `store.get_online_features` costs a few hundred microseconds of Python per call (response
 protos, type conversion, a dict of lists); at 1,000 requests per second that is the budget of
 the whole request. This reader does the same lookup with the same keys: the layout is taken
-from Feast's registry (feature service -> feature views -> features) and the keys are built
-with Feast's own helpers (`serialize_entity_key`, `_mmh3`), so it follows Feast rather than
-copying it. A test asserts it returns exactly what `get_online_features` returns.
+from Feast's registry (`feature_store.layout.online_views`) and keys and values go through
+`feature_store.feast_internals` (Feast's own helpers), so it follows Feast rather than copying
+it. A test asserts it returns exactly what `get_online_features` returns.
 """
 
 from __future__ import annotations
@@ -14,11 +14,12 @@ import logging
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 import redis
+from feature_store import feast_internals
+from feature_store.layout import OnlineView, online_views
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
@@ -56,32 +57,6 @@ class FeatureSource(Protocol):
     def ping(self) -> bool: ...
 
 
-@dataclass(frozen=True)
-class _ViewLayout:
-    """Where one feature view's requested features live in Redis."""
-
-    name: str
-    hash_fields: tuple[bytes, ...]
-
-
-def _decode(raw: bytes | None) -> float | None:
-    """A serialized Feast `ValueProto` as a float (None when absent or null)."""
-    if not raw:
-        return None
-    from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-
-    proto = ValueProto.FromString(raw)
-    kind = proto.WhichOneof("val")
-    if kind is None or kind == "null_val":
-        return None
-    value = getattr(proto, kind)
-    if isinstance(value, bool):
-        return float(value)
-    if isinstance(value, int | float):
-        return float(value)
-    raise TypeError(f"feature value of type {kind} is not numeric; the model needs numbers")
-
-
 class RedisFeatureReader:
     """Reads a Feast feature service's values for driver ids straight from Feast's Redis store.
 
@@ -97,33 +72,15 @@ class RedisFeatureReader:
         project: str,
         join_key: str,
         entity_key_serialization_version: int,
-        views: Sequence[_ViewLayout],
+        views: Sequence[OnlineView],
         feature_names: Sequence[str],
     ) -> None:
-        from feast.infra.key_encoding_utils import serialize_entity_key
-        from feast.protos.feast.types.EntityKey_pb2 import EntityKey as EntityKeyProto
-        from feast.protos.feast.types.Value_pb2 import Value as ValueProto
-
         self._client = client
         self._views = tuple(views)
         self.feature_names = tuple(feature_names)
-        project_bytes = project.encode("utf-8")
-
-        # Keys are pure functions of the id: cache them (a few microseconds each otherwise).
-        @lru_cache(maxsize=200_000)
-        def redis_key(driver_id: int) -> bytes:
-            entity_key = EntityKeyProto(
-                join_keys=[join_key], entity_values=[ValueProto(int64_val=driver_id)]
-            )
-            return (
-                serialize_entity_key(
-                    entity_key,
-                    entity_key_serialization_version=entity_key_serialization_version,
-                )
-                + project_bytes
-            )
-
-        self._redis_key = redis_key
+        self._redis_key = feast_internals.int64_key_builder(
+            project, join_key, entity_key_serialization_version
+        )
 
     @classmethod
     def from_store(
@@ -138,26 +95,10 @@ class RedisFeatureReader:
         connect_timeout: float,
     ) -> RedisFeatureReader:
         """Lay out FEATURE_SERVICE's features from STORE's registry and open a Redis client."""
-        from feast.infra.online_stores.helpers import _mmh3, compute_versioned_name
-
-        service = store.get_feature_service(feature_service)
+        views = online_views(store, store.get_feature_service(feature_service))
+        names = [name for view in views for name in view.features]
+        join_keys = {key for view in views for key in view.join_keys}
         config = store.config
-        versioning = bool(getattr(config.registry, "enable_online_feature_view_versioning", False))
-        views: list[_ViewLayout] = []
-        names: list[str] = []
-        join_keys: set[str] = set()
-        for projection in service.feature_view_projections:
-            view = store.get_feature_view(projection.name)
-            join_keys.update(view.join_keys)
-            stored_name = compute_versioned_name(view, versioning)
-            features = [feature.name for feature in projection.features]
-            views.append(
-                _ViewLayout(
-                    name=stored_name,
-                    hash_fields=tuple(_mmh3(f"{stored_name}:{name}") for name in features),
-                )
-            )
-            names.extend(features)
         if len(join_keys) != 1:
             raise ValueError(
                 f"feature service {feature_service!r} spans join keys {sorted(join_keys)}; "
@@ -204,7 +145,7 @@ class RedisFeatureReader:
             row: list[float] = []
             for view_index in range(len(self._views)):
                 for raw in replies[view_index * n + index]:
-                    value = _decode(raw)
+                    value = feast_internals.decode_number(raw)
                     row.append(math.nan if value is None else value)
             if any(math.isnan(value) for value in row):
                 missing.append(driver_id)

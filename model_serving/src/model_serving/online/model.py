@@ -159,10 +159,9 @@ class ChampionHolder:
 
     def resolve_version(self) -> str:
         """The version the alias points at now (one registry call)."""
-        from mlflow import MlflowClient
+        from mlops_common.champion import resolve_champion
 
-        client = MlflowClient(tracking_uri=self.tracking_uri, registry_uri=self.tracking_uri)
-        return str(client.get_model_version_by_alias(self.name, self.alias).version)
+        return resolve_champion(self.tracking_uri, name=self.name, alias=self.alias).version
 
     def refresh(self) -> bool:
         """Re-check the alias; load and swap in a new version. True when the model changed.

@@ -6,17 +6,15 @@ Read from the environment (prefix `SERVING_`) and `.env`; the defaults are safe 
 
 from __future__ import annotations
 
-from mlops_common.settings import cached_settings, project_root
+from mlops_common.settings import cached_settings, settings_config
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings
 
 
 class OnlineSettings(BaseSettings):
     """How the BentoML service behaves; one instance per process (see `get_online_settings`)."""
 
-    model_config = SettingsConfigDict(
-        env_prefix="SERVING_", env_file=project_root() / ".env", extra="ignore"
-    )
+    model_config = settings_config("SERVING_")
 
     host: str = Field("127.0.0.1", description="Bind address; 0.0.0.0 only behind a proxy.")
     port: int = Field(3000, ge=1, le=65535)

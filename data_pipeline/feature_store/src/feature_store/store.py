@@ -1,18 +1,17 @@
-"""Access to the one Feast feature repo, configured from the project settings."""
+"""The project's `FeatureStore`, configured from settings (never from the caller's shell)."""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import sys
 from collections.abc import Iterator
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from feast import FeatureStore
+from mlops_common.errors import UserError
 from mlops_common.settings import get_feast_settings, get_redis_settings
 
-logger = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from feast import FeatureStore
 
 
 def feast_environment() -> dict[str, str]:
@@ -45,43 +44,24 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
 
 def get_store() -> FeatureStore:
     """A FeatureStore on the project's repo, registry and Redis (from settings, not the shell)."""
+    from feast import FeatureStore
+
     feast = get_feast_settings()
     assert feast.registry_path is not None
+    if not (feast.repo_path / "feature_store.yaml").is_file():
+        raise UserError(
+            f"no Feast feature repo at {feast.repo_path}; set FEAST_REPO_PATH to the repo folder"
+        )
     feast.registry_path.parent.mkdir(parents=True, exist_ok=True)
     # feature_store.yaml is read (and its ${...} expanded) once, here.
     with _environment(feast_environment()):
         return FeatureStore(repo_path=str(feast.repo_path))
 
 
-@contextlib.contextmanager
-def _importable_repo(repo_path: Path) -> Iterator[None]:
-    """Let Feast import the repo's modules fresh, as `feast apply` does from the repo folder.
-
-    Feast imports `features.py` as the top-level module `features`: put the repo on sys.path,
-    and drop any cached copy so the definitions see the current settings (paths), then restore
-    the working directory Feast changes.
-    """
-    modules = {path.stem for path in repo_path.glob("*.py")}
-    cwd = os.getcwd()
-    sys.path.insert(0, str(repo_path))
-    for name in modules:
-        sys.modules.pop(name, None)
-    try:
-        yield
-    finally:
-        os.chdir(cwd)
-        with contextlib.suppress(ValueError):
-            sys.path.remove(str(repo_path))
-        for name in modules:
-            sys.modules.pop(name, None)
-
-
-def apply_repo() -> None:
-    """`feast apply` for the project's repo: register entities, sources, views and services."""
-    from feast.repo_operations import apply_total
-
-    store = get_store()
-    repo_path = get_feast_settings().repo_path
-    with _importable_repo(repo_path):
-        apply_total(store.config, repo_path, skip_source_validation=True)
-    logger.info("applied the feature repo %s to %s", repo_path, store.config.registry.path)
+def require_registry(apply_command: str = "data-pipeline feast-apply") -> None:
+    """A UserError naming APPLY_COMMAND when `feast apply` has not created the registry yet."""
+    registry = get_feast_settings().registry_path
+    if registry is None or not registry.is_file():
+        raise UserError(
+            f"the Feast registry {registry} does not exist; run `{apply_command}` first"
+        )

@@ -1,7 +1,8 @@
-"""What the fast point-in-time join needs to know, read from the Feast registry.
+"""What a feature service is made of, read from the Feast registry: the one description that
+training extraction, the batch engines and the online reader all work from.
 
-Source file, timestamp and created columns, ttl, join keys and feature columns all come from
-the applied feature service, so the fast path cannot drift from the feature repo.
+Source files, timestamp and created columns, ttl, join keys, features and their types all come
+from the applied feature service, so no reader can drift from the feature repo.
 """
 
 from __future__ import annotations
@@ -9,12 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
-from feast import FeatureService, FeatureStore, FileSource
-from feast.errors import FeastObjectNotFoundException
-from feast.types import from_feast_to_pyarrow_type
 from mlops_common.errors import UserError
+
+from feature_store import feast_internals
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureStore
 
 
 @dataclass(frozen=True)
@@ -39,27 +43,58 @@ class ViewSource:
     features: tuple[FeatureColumn, ...]
 
 
-def feature_service(store: FeatureStore, name: str) -> FeatureService:
-    """The applied feature service NAME, or a UserError saying to run `feast-apply`."""
+@dataclass(frozen=True)
+class OnlineView:
+    """Where one feature view's served features live in the Redis online store."""
+
+    stored_name: str
+    join_keys: tuple[str, ...]
+    features: tuple[str, ...]
+    hash_fields: tuple[bytes, ...]
+
+
+def feature_service(
+    store: FeatureStore, name: str, apply_command: str = "data-pipeline feast-apply"
+) -> FeatureService:
+    """The applied feature service NAME, or a UserError saying to run APPLY_COMMAND."""
+    from feast.errors import FeastObjectNotFoundException
+
     try:
         return store.get_feature_service(name)
     except FeastObjectNotFoundException as exc:
         raise UserError(
             f"feature service {name!r} is not in the Feast registry "
-            f"({store.config.registry.path}); run `model-serving feast-apply` first"
+            f"({store.config.registry.path}); run `{apply_command}` first"
         ) from exc
+
+
+def feature_refs(service: FeatureService) -> list[tuple[str, str]]:
+    """(feature view, feature) pairs of SERVICE, in the service's order."""
+    return [
+        (projection.name_to_use(), field.name)
+        for projection in service.feature_view_projections
+        for field in projection.features
+    ]
+
+
+def feature_names(service: FeatureService) -> list[str]:
+    """SERVICE's feature names in its order (the model's input columns)."""
+    return [name for _, name in feature_refs(service)]
 
 
 def service_sources(store: FeatureStore, service: FeatureService) -> list[ViewSource]:
     """The file sources behind SERVICE's feature views, in the service's order."""
+    from feast import FileSource
+    from feast.types import from_feast_to_pyarrow_type
+
     sources = []
     for projection in service.feature_view_projections:
         view = store.get_feature_view(projection.name)
         source = view.batch_source
         if not isinstance(source, FileSource):
             raise UserError(
-                f"feature view {view.name!r} reads {type(source).__name__}, which the duckdb "
-                "engine does not support; run with --engine feast"
+                f"feature view {view.name!r} reads {type(source).__name__}, which the fast "
+                "engines do not support; run with --engine feast"
             )
         # field_mapping renames source columns to feature names: invert it to read the file.
         to_source = {feature: column for column, feature in source.field_mapping.items()}
@@ -95,3 +130,21 @@ def request_join_keys(sources: list[ViewSource]) -> list[str]:
     for source in sources:
         keys += [k for k in source.join_keys.values() if k not in keys]
     return keys
+
+
+def online_views(store: FeatureStore, service: FeatureService) -> list[OnlineView]:
+    """SERVICE's feature views as the Redis online store holds them, in the service's order."""
+    views = []
+    for projection in service.feature_view_projections:
+        view = store.get_feature_view(projection.name)
+        stored = feast_internals.stored_view_name(view, store)
+        features = tuple(feature.name for feature in projection.features)
+        views.append(
+            OnlineView(
+                stored_name=stored,
+                join_keys=tuple(view.join_keys),
+                features=features,
+                hash_fields=tuple(feast_internals.hash_field(stored, name) for name in features),
+            )
+        )
+    return views

@@ -1,0 +1,11 @@
+"""Access to the project's one Feast feature repo, owned by the data side.
+
+- `store`: the `FeatureStore` factory, configured from the project settings.
+- `apply`: `feast apply` of the repo, and the one `feast-apply` command every pipeline CLI mounts.
+- `layout`: what a feature service is made of (views, features, join keys, sources), read from
+  the registry; training extraction, batch scoring and the online reader all read it here.
+- `feast_internals`: every Feast-internal detail the fast paths rely on (Redis key layout,
+  value (de)serialization, private store calls), each beside the Feast function it mirrors.
+
+Pipelines import this package; it imports only `mlops_common` and Feast.
+"""
