@@ -1,3 +1,4 @@
-"""Repository-wide pytest plugins: real-service fixtures shared by every pipeline's tests."""
+"""Repository-wide pytest plugins: real-service fixtures shared by every pipeline's tests
+(the dev-only `mlops_testing` package in tests/support)."""
 
-pytest_plugins = ["mlops_common.testing"]
+pytest_plugins = ["mlops_testing"]

@@ -10,15 +10,15 @@ import json
 import sys
 
 from airflow.dag_processing.dagbag import DagBag
-from mlops_common.airflow_env import PIPELINES
 from mlops_common.settings import project_root
 
 
 def inventory() -> dict[str, object]:
     dags: dict[str, object] = {}
     errors: dict[str, str] = {}
-    for pipeline in PIPELINES:
-        folder = project_root() / pipeline / "dags"
+    # Every pipeline folder's `dags/`, as the local platform configures its DAG bundles.
+    for folder in sorted(project_root().glob("*/dags")):
+        pipeline = folder.parent.name
         bag = DagBag(folder, bundle_path=folder, bundle_name=pipeline)
         errors.update({path: str(err) for path, err in bag.import_errors.items()})
         for dag_id, dag in bag.dags.items():

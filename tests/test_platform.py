@@ -12,7 +12,7 @@ import httpx
 import pytest
 import redis
 from mlops_common.settings import project_root
-from mlops_common.testing import free_port
+from mlops_testing import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 

@@ -15,50 +15,15 @@ import argparse
 import os
 import shutil
 import statistics
-import subprocess
 import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import redis
+from mlops_platform.processes import free_port, start_redis_server, stop_process
 
 END = datetime(2026, 11, 20, 12, tzinfo=UTC)
-
-
-def start_redis(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
-    from mlops_common.testing import free_port
-
-    binary = shutil.which("redis-server")
-    if binary is None:
-        raise SystemExit("redis-server is not installed (apt-get install -y redis-server)")
-    port = free_port()
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--logfile",
-            str(workdir / "redis.log"),
-        ],
-    )
-    client = redis.Redis(port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            return process, port
-        except redis.ConnectionError:
-            time.sleep(0.1)
-    process.terminate()
-    raise SystemExit("redis-server did not start")
 
 
 def run_once(engine: str, client: redis.Redis) -> tuple[float, float, int, dict[bytes, dict]]:
@@ -92,7 +57,8 @@ def main() -> None:
     args = parser.parse_args()
 
     workdir = Path(tempfile.mkdtemp(prefix="bench_materialize_"))
-    process, port = start_redis(workdir)
+    port = free_port()
+    process = start_redis_server(workdir, port)
     try:
         os.environ.update(
             MLOPS_DATA_DIR=str(workdir / "data"),
@@ -138,8 +104,7 @@ def main() -> None:
         )
         print(f"identical Redis contents: {contents['fast'] == contents['feast']}")
     finally:
-        process.terminate()
-        process.wait(timeout=10)
+        stop_process(process)
         shutil.rmtree(workdir, ignore_errors=True)
 
 

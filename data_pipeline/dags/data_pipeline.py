@@ -3,10 +3,10 @@
 from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag
-from mlops_common.orchestration import RUN_ID, RUN_TIME, pipeline_task
+from mlops_airflow.orchestration import RUN_ID, RUN_TIME, pipeline_task
+from mlops_airflow.tasks import feast_apply_task, materialize_task
 
 PIPELINE = "data_pipeline"
-CLI = "data-pipeline"
 
 
 @dag(
@@ -33,24 +33,11 @@ def data_pipeline() -> None:
       default, `feast` for Feast's own path; trigger param `engine`).
     """
     ingest = pipeline_task(
-        PIPELINE, "ingest", [CLI, "ingest", "--run-id", RUN_ID, "--end-time", RUN_TIME]
+        PIPELINE, "ingest", ["ingest", "--run-id", RUN_ID, "--end-time", RUN_TIME]
     )
-    validate = pipeline_task(PIPELINE, "validate", [CLI, "validate", "--run-id", RUN_ID])
-    feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
-    materialize = pipeline_task(
-        PIPELINE,
-        "materialize",
-        [
-            CLI,
-            "materialize",
-            "--run-id",
-            RUN_ID,
-            "--end-time",
-            RUN_TIME,
-            "--engine",
-            "{{ params.engine }}",
-        ],
-    )
+    validate = pipeline_task(PIPELINE, "validate", ["validate", "--run-id", RUN_ID])
+    feast_apply = feast_apply_task(PIPELINE)
+    materialize = materialize_task()
     ingest >> validate >> feast_apply >> materialize
 
 

@@ -3,10 +3,7 @@
 from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag
-from mlops_common.orchestration import RUN_ID, RUN_TIME, pipeline_task
-
-PIPELINE = "data_pipeline"
-CLI = "data-pipeline"
+from mlops_airflow.tasks import feast_apply_task, materialize_task
 
 
 @dag(
@@ -26,21 +23,8 @@ def materialize() -> None:
     still loads exactly its interval. No catchup: a missed hour is covered by the next run's
     interval. Trigger param `engine`: `fast` (default) or `feast` (Feast's own path).
     """
-    feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
-    load = pipeline_task(
-        PIPELINE,
-        "materialize",
-        [
-            CLI,
-            "materialize",
-            "--run-id",
-            RUN_ID,
-            "--end-time",
-            RUN_TIME,
-            "--engine",
-            "{{ params.engine }}",
-        ],
-    )
+    feast_apply = feast_apply_task("data_pipeline")
+    load = materialize_task()
     feast_apply >> load
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from mlops_common.settings import reset_settings_cache
-from mlops_common.testing import prefer_installed_package
+from mlops_testing import prefer_installed_package
 
 prefer_installed_package("data_pipeline")
 

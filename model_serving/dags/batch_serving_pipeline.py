@@ -3,10 +3,10 @@
 from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag
-from mlops_common.orchestration import RUN_ID, pipeline_task
+from mlops_airflow.orchestration import RUN_ID, pipeline_task
+from mlops_airflow.tasks import feast_apply_task
 
 PIPELINE = "model_serving"
-CLI = "model-serving"
 
 
 @dag(
@@ -39,12 +39,11 @@ def batch_serving_pipeline() -> None:
     prediction. Trigger params: `requests_path` (csv or parquet; empty = the data pipeline's
     batch_requests.parquet) and `engine` (`sorted`, `duckdb` or the reference `feast`).
     """
-    feast_apply = pipeline_task(PIPELINE, "feast_apply", [CLI, "feast-apply", "--run-id", RUN_ID])
+    feast_apply = feast_apply_task(PIPELINE)
     extract = pipeline_task(
         PIPELINE,
         "extract",
         [
-            CLI,
             "extract",
             "--run-id",
             RUN_ID,
@@ -54,7 +53,7 @@ def batch_serving_pipeline() -> None:
             "{{ params.engine }}",
         ],
     )
-    predict = pipeline_task(PIPELINE, "predict", [CLI, "predict", "--run-id", RUN_ID])
+    predict = pipeline_task(PIPELINE, "predict", ["predict", "--run-id", RUN_ID])
     feast_apply >> extract >> predict
 
 

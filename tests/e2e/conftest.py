@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mlops_common.settings import project_root
-from mlops_common.testing import free_port
+from mlops_testing import free_port
 
 PLATFORM = project_root() / ".venv" / "bin" / "mlops-platform"
 SCREENSHOTS = project_root() / "test-artifacts" / "screenshots"

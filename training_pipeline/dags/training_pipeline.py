@@ -23,11 +23,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import chain, dag
-from mlops_common.orchestration import RUN_ID, pipeline_task
+from mlops_airflow.orchestration import RUN_ID, pipeline_task
+from mlops_airflow.tasks import feast_apply_task
 
 PIPELINE = "training_pipeline"
-CLI = "training-pipeline"
-STEPS = ("feast-apply", "extract", "validate", "prepare", "train", "evaluate", "register")
+STEPS = ("extract", "validate", "prepare", "train", "evaluate", "register")
 
 
 @dag(
@@ -42,10 +42,8 @@ STEPS = ("feast-apply", "extract", "validate", "prepare", "train", "evaluate", "
 def training_pipeline() -> None:
     """Train, evaluate, gate and register the driver ranking model."""
     chain(
-        *(
-            pipeline_task(PIPELINE, step.replace("-", "_"), [CLI, step, "--run-id", RUN_ID])
-            for step in STEPS
-        )
+        feast_apply_task(PIPELINE),
+        *(pipeline_task(PIPELINE, step, [step, "--run-id", RUN_ID]) for step in STEPS),
     )
 
 

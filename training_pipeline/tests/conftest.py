@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from mlops_common.settings import reset_settings_cache
-from mlops_common.testing import MlflowServer, RedisServer, prefer_installed_package
+from mlops_testing import MlflowServer, RedisServer, prefer_installed_package
 
 prefer_installed_package("training_pipeline")
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import jinja2
 import pytest
-from mlops_common.orchestration import RUN_TIME
+from mlops_airflow.orchestration import RUN_TIME
 from mlops_common.settings import project_root
 
 # Airflow renders task templates with StrictUndefined: a missing name is an error, not "".
@@ -32,9 +32,9 @@ def test_run_time_falls_back_to_run_after_without_a_logical_date(context: dict) 
 
 
 QUOTING = """
-from mlops_common.orchestration import pipeline_task
+from mlops_airflow.orchestration import pipeline_task
 try:
-    pipeline_task("model_serving", "t", ["model-serving", "x", "{{ params.p or '' }}"])
+    pipeline_task("model_serving", "t", ["x", "{{ params.p or '' }}"])
     print("ACCEPTED")
 except ValueError as error:
     print("REFUSED", error)

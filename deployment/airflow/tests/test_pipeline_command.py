@@ -10,7 +10,7 @@ from mlops_common.settings import project_root
 SCRIPT = """
 import json
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
-from mlops_common.pipeline_command import PipelineCommandOperator
+from mlops_airflow.pipeline_command import PipelineCommandOperator
 outcomes = {}
 for code in (0, 1, 2, 3):
     op = PipelineCommandOperator(task_id="t", bash_command=f"echo 'Error: bad'; exit {code}")

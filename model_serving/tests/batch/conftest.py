@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from mlops_common.testing import prefer_installed_package
+from mlops_testing import prefer_installed_package
 
 prefer_installed_package("model_serving")
 

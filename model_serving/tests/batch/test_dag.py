@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from mlops_common.files import read_json
 from mlops_common.settings import get_path_settings, reset_settings_cache
-from mlops_common.testing import DagsTest, MlflowServer, register_tiny_champion
+from mlops_testing import DagsTest, MlflowServer, register_tiny_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlops_common.settings import reset_settings_cache
-from mlops_common.testing import (
+from mlops_testing import (
     ChampionModel,
     MlflowServer,
     RedisServer,

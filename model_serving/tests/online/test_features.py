@@ -6,7 +6,7 @@ import math
 from pathlib import Path
 
 import pytest
-from mlops_common.testing import RedisServer
+from mlops_testing import RedisServer
 
 from .conftest import KNOWN_IDS, materialize_features
 

@@ -7,7 +7,7 @@ import uuid
 import numpy as np
 import pandas as pd
 import pytest
-from mlops_common.testing import MlflowServer, register_tiny_champion
+from mlops_testing import MlflowServer, register_tiny_champion
 
 pytestmark = pytest.mark.integration
 

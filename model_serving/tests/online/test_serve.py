@@ -14,7 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from mlops_common.testing import free_port, register_tiny_champion
+from mlops_testing import free_port, register_tiny_champion
 
 from .conftest import KNOWN_IDS, OnlineEnv, materialize_features
 

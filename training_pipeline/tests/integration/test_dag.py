@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlops_common.files import read_json
-from mlops_common.testing import DagsTest, RedisServer
+from mlops_testing import DagsTest, RedisServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -1,9 +1,10 @@
 """The operator factory: one DAG task = one pipeline CLI command, run locally or in an image.
 
-DAG files call `pipeline_task(...)`; the mode comes from `MLOPS_TASK_MODE` (an environment
-variable, not an Airflow Variable, so `airflow dags test` and the scheduler agree). Building
-an operator reads settings only: no database or network access at DAG parse time.
-Imported by DAG files in Airflow's environment, so it imports Airflow; task code never does.
+DAG files call `pipeline_task(pipeline, task_id, [subcommand, args...])`; the CLI is the
+pipeline's (`data_pipeline` -> `data-pipeline`). The mode comes from `MLOPS_TASK_MODE` (an
+environment variable, not an Airflow Variable, so `airflow dags test` and the scheduler agree).
+Building an operator reads settings only: no database or network access at DAG parse time.
+Imported by DAG files in Airflow's environment; task code never imports this package.
 """
 
 from __future__ import annotations
@@ -33,15 +34,20 @@ RUN_TIME = (
 RUN_ID = "{{ run_id }}"
 
 
+def pipeline_cli(pipeline: str) -> str:
+    """The console script of PIPELINE's package, which is also its image's entry point."""
+    return pipeline.replace("_", "-")
+
+
 def pipeline_task(
     pipeline: str,
     task_id: str,
-    command: Sequence[str],
+    arguments: Sequence[str],
     *,
     env: Mapping[str, str] | None = None,
     **operator_kwargs: Any,
 ) -> BaseOperator:
-    """Build the operator that runs COMMAND (`[cli, subcommand, args...]`) for PIPELINE.
+    """Build the operator that runs PIPELINE's CLI with ARGUMENTS (`[subcommand, args...]`).
 
     Containers mode: a DockerOperator in the pipeline's image with the shared artifact volume.
     Local mode: a BashOperator running the same command from the pipelines' virtualenv; a
@@ -50,14 +56,15 @@ def pipeline_task(
     """
     # Local mode shell-quotes the command before Airflow renders its templates, so a single
     # quote inside a template would be mangled; refused in both modes so DAG files stay portable.
-    for argument in command:
+    for argument in arguments:
         if "{{" in argument and "'" in argument:
             raise ValueError(f"task {task_id}: use double quotes inside the template {argument!r}")
     settings = get_task_settings()
     operator_kwargs.setdefault("retries", settings.retries)
     operator_kwargs.setdefault("retry_delay", timedelta(seconds=settings.retry_delay_seconds))
     if settings.mode == "containers":
-        return _docker_task(settings, pipeline, task_id, command, env or {}, operator_kwargs)
+        return _docker_task(settings, pipeline, task_id, arguments, env or {}, operator_kwargs)
+    command = [pipeline_cli(pipeline), *arguments]
     return _local_task(settings, task_id, command, env or {}, operator_kwargs)
 
 
@@ -68,7 +75,7 @@ def _local_task(
     env: Mapping[str, str],
     kwargs: dict[str, Any],
 ) -> BaseOperator:
-    from mlops_common.pipeline_command import PipelineCommandOperator
+    from mlops_airflow.pipeline_command import PipelineCommandOperator
 
     executable = settings.venv / "bin" / command[0]
     bash_command = shlex.join([str(executable), *command[1:]])
@@ -100,7 +107,7 @@ def _docker_task(
     settings: TaskSettings,
     pipeline: str,
     task_id: str,
-    command: Sequence[str],
+    arguments: Sequence[str],
     env: Mapping[str, str],
     kwargs: dict[str, Any],
 ) -> BaseOperator:
@@ -111,7 +118,7 @@ def _docker_task(
         task_id=task_id,
         image=settings.image_for(pipeline),
         # The image's entry point is the pipeline CLI: pass only its arguments.
-        command=list(command[1:]),
+        command=list(arguments),
         docker_url=settings.docker_url,
         network_mode=settings.docker_network,
         mounts=[

@@ -12,8 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
-
 from mlops_common.errors import UserError
+
+from mlops_platform.processes import wait_for
 
 FINISHED = {"success", "failed"}
 
@@ -55,17 +56,15 @@ class AirflowClient:
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
         """Wait until the dag-processor has parsed DAG_ID (new files take a refresh interval)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            response = self._http.get(f"/api/v2/dags/{dag_id}")
-            if response.status_code == 200:
-                return
-            if time.monotonic() > deadline:
-                raise UserError(
-                    f"DAG {dag_id!r} is not known to Airflow after {timeout:.0f} s; check "
-                    "`make airflow ARGS='dags list-import-errors'`"
-                )
-            time.sleep(2)
+        wait_for(
+            lambda: self._http.get(f"/api/v2/dags/{dag_id}").status_code == 200,
+            timeout=timeout,
+            interval=2,
+            timeout_error=lambda: UserError(
+                f"DAG {dag_id!r} is not known to Airflow after {timeout:.0f} s; check "
+                "`make airflow ARGS='dags list-import-errors'`"
+            ),
+        )
 
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
@@ -93,17 +92,25 @@ class AirflowClient:
         """Poll the run until it succeeds or fails; report task states as they change."""
         started = time.monotonic()
         last: dict[str, str | None] = {}
-        while True:
+        state = "unknown"
+
+        def finished() -> DagRunResult | None:
+            nonlocal last, state
             state = self.run_state(dag_id, run_id)
             tasks = self.task_states(dag_id, run_id)
             if tasks != last and on_progress is not None:
                 on_progress(tasks)
             last = tasks
-            if state in FINISHED:
-                return DagRunResult(dag_id, run_id, state, time.monotonic() - started, tasks)
-            if time.monotonic() - started > timeout:
-                raise UserError(
-                    f"DAG run {dag_id}/{run_id} still {state} after {timeout:.0f} s; "
-                    f"follow it in the Airflow UI at {self.url}"
-                )
-            time.sleep(2)
+            if state not in FINISHED:
+                return None
+            return DagRunResult(dag_id, run_id, state, time.monotonic() - started, tasks)
+
+        return wait_for(
+            finished,
+            timeout=timeout,
+            interval=2,
+            timeout_error=lambda: UserError(
+                f"DAG run {dag_id}/{run_id} still {state} after {timeout:.0f} s; "
+                f"follow it in the Airflow UI at {self.url}"
+            ),
+        )

@@ -13,11 +13,13 @@ from dataclasses import dataclass
 
 import httpx
 import typer
-
-from mlops_common.airflow_client import AirflowClient, DagRunResult
 from mlops_common.errors import UserError
 from mlops_common.paths import run_dir
 from mlops_common.settings import get_airflow_settings, get_mlflow_settings
+
+from mlops_platform import lifecycle
+from mlops_platform.airflow_client import AirflowClient, DagRunResult
+from mlops_platform.airflow_env import wait_for_admin_password
 
 EXAMPLE_REQUEST = {"request_id": "uuid-1", "driver_ids": [1001, 1002, 1003, 1004, 1005]}
 
@@ -95,19 +97,17 @@ def run_dags(client: AirflowClient) -> dict[str, DagRunResult]:
 
 def run_demo() -> None:
     """Bring the platform up, run every DAG through the scheduler, then serve and ask."""
-    from mlops_common import local_platform
-
     started = time.monotonic()
-    local_platform.up()
+    lifecycle.up()
     airflow = get_airflow_settings()
-    password = local_platform.wait_for_admin_password()
+    password = wait_for_admin_password()
     client = AirflowClient(airflow.url, airflow.admin_user, password)
     try:
         results = run_dags(client)
     finally:
         client.close()
     typer.echo("starting the online service ...")
-    serving_url = local_platform.start_online_service()
+    serving_url = lifecycle.start_online_service()
     response = httpx.post(f"{serving_url}/inference", json=EXAMPLE_REQUEST, timeout=30)
     typer.echo(f"POST {serving_url}/inference {json.dumps(EXAMPLE_REQUEST)}")
     typer.echo(f"-> {response.status_code} {json.dumps(response.json(), indent=2)}")

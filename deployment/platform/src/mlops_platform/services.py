@@ -1,0 +1,148 @@
+"""What the local platform runs: each program's command line, port and health check."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from mlops_common.settings import get_airflow_settings, get_mlflow_settings, get_redis_settings
+
+from mlops_platform.airflow_env import airflow_bin
+from mlops_platform.processes import (
+    http_ok,
+    mlflow_server_command,
+    redis_answers,
+    redis_server_command,
+)
+from mlops_platform.state import state_dir
+
+logger = logging.getLogger(__name__)
+
+ONLINE_SERVICE = "online-service"
+
+
+@dataclass(frozen=True)
+class Service:
+    """One supervised program and how to tell that it is up."""
+
+    name: str
+    command: list[str]
+    health: Callable[[], bool]
+    url: str
+    port: int | None = None
+    port_key: str | None = None
+    start_timeout: float = 60
+    stop_seconds: int = 20
+    # Started by `up` (True) or on demand, e.g. the online service once a champion exists.
+    autostart: bool = True
+
+
+def is_healthy(service: Service) -> bool:
+    """SERVICE's health check; a check that cannot connect (yet) means "not healthy"."""
+    try:
+        return service.health()
+    except (OSError, ValueError, httpx.HTTPError) as error:
+        logger.debug("%s health check: %s", service.name, error)
+        return False
+
+
+def _airflow_component_healthy(component: str) -> bool:
+    response = httpx.get(f"{get_airflow_settings().url}/api/v2/monitor/health", timeout=3)
+    response.raise_for_status()
+    status: dict[str, Any] = response.json().get(component) or {}
+    return bool(status.get("status") == "healthy")
+
+
+def _redis() -> Service:
+    settings = get_redis_settings()
+    password = settings.password.get_secret_value() if settings.password else None
+    return Service(
+        name="redis",
+        command=redis_server_command(
+            settings.port,
+            state_dir() / "redis",
+            host=settings.host,
+            persist=True,
+            password=password,
+        ),
+        health=lambda: redis_answers(settings.host, settings.port, password),
+        url=f"redis://{settings.host}:{settings.port}",
+        port=settings.port,
+        port_key="REDIS_PORT",
+        start_timeout=20,
+    )
+
+
+def _mlflow() -> Service:
+    mlflow = get_mlflow_settings()
+    return Service(
+        name="mlflow",
+        command=mlflow_server_command(state_dir() / "mlflow", host=mlflow.host, port=mlflow.port),
+        health=lambda: http_ok(f"{mlflow.resolved_tracking_uri}/health"),
+        url=f"http://{mlflow.host}:{mlflow.port}",
+        port=mlflow.port,
+        port_key="MLFLOW_PORT",
+        start_timeout=120,
+    )
+
+
+def _airflow() -> list[Service]:
+    airflow = get_airflow_settings()
+    return [
+        Service(
+            name="airflow-api-server",
+            command=[airflow_bin(), "api-server"],
+            health=lambda: _airflow_component_healthy("metadatabase"),
+            url=airflow.url,
+            port=airflow.port,
+            port_key="AIRFLOW_PORT",
+            start_timeout=180,
+        ),
+        Service(
+            name="airflow-scheduler",
+            command=[airflow_bin(), "scheduler"],
+            health=lambda: _airflow_component_healthy("scheduler"),
+            url=f"{airflow.url} (scheduler)",
+            start_timeout=180,
+            stop_seconds=40,
+        ),
+        Service(
+            name="airflow-dag-processor",
+            command=[airflow_bin(), "dag-processor"],
+            health=lambda: _airflow_component_healthy("dag_processor"),
+            url=f"{airflow.url} (dag processor)",
+            start_timeout=180,
+        ),
+    ]
+
+
+def _online_service() -> Service:
+    # The serving package owns the service's settings (SERVING_HOST, SERVING_PORT).
+    from model_serving.online.settings import get_online_settings
+
+    serving = get_online_settings()
+    url = f"http://{serving.host}:{serving.port}"
+    return Service(
+        name=ONLINE_SERVICE,
+        command=[str(Path(sys.executable).parent / "model-serving"), "serve"],
+        health=lambda: http_ok(f"{url}/readyz"),
+        url=url,
+        port=serving.port,
+        port_key="SERVING_PORT",
+        start_timeout=120,
+        autostart=False,
+    )
+
+
+def services() -> list[Service]:
+    """The platform's programs, in start order, built from settings."""
+    return [_redis(), _mlflow(), *_airflow(), _online_service()]
+
+
+def service(name: str) -> Service:
+    return next(program for program in services() if program.name == name)

@@ -1,0 +1,38 @@
+"""Test support, installed only by the root `dev` group: fixtures for real services.
+
+The root `conftest.py` registers this package as a pytest plugin, which makes the fixtures
+imported below available to every test in the repository; tests import the helpers and types.
+Never a dependency of a pipeline, so the pipeline images contain none of it.
+"""
+
+from mlops_platform.processes import free_port
+
+from mlops_testing.dags import DagsTest, airflow_dags_test, airflow_home
+from mlops_testing.imports import prefer_installed_package
+from mlops_testing.models import ChampionModel, register_tiny_champion
+from mlops_testing.services import (
+    MlflowServer,
+    RedisServer,
+    mlflow_env,
+    mlflow_server,
+    project_env,
+    redis_env,
+    redis_server,
+)
+
+__all__ = [
+    "ChampionModel",
+    "DagsTest",
+    "MlflowServer",
+    "RedisServer",
+    "airflow_dags_test",
+    "airflow_home",
+    "free_port",
+    "mlflow_env",
+    "mlflow_server",
+    "prefer_installed_package",
+    "project_env",
+    "redis_env",
+    "redis_server",
+    "register_tiny_champion",
+]

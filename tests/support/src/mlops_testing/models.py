@@ -1,0 +1,58 @@
+"""A tiny registered champion model, for tests and benchmarks that need one in MLflow."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
+
+
+@dataclass
+class ChampionModel:
+    name: str
+    version: str
+    features: tuple[str, ...]
+    model: object  # the fitted scikit-learn estimator
+
+
+def register_tiny_champion(
+    tracking_uri: str, name: str, *, alias: str = "champion", seed: int = 0
+) -> ChampionModel:
+    """Fit a small ElasticNet pipeline on synthetic feature rows, register it under NAME and
+    point ALIAS at it: the same contract the training pipeline fulfils (scikit-learn flavor,
+    float signature over the feature service's columns, prediction = completion score)."""
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.linear_model import ElasticNet
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "conv_rate": rng.uniform(0, 1, 500),
+            "acc_rate": rng.uniform(0, 1, 500),
+            "avg_daily_trips": rng.integers(0, 40, 500).astype("float64"),
+        }
+    )
+    label = (
+        0.5 * frame.conv_rate
+        + 0.4 * frame.acc_rate
+        + 0.005 * frame.avg_daily_trips
+        + rng.normal(0, 0.05, 500)
+    )
+    model = make_pipeline(StandardScaler(), ElasticNet(alpha=0.001, l1_ratio=0.5)).fit(frame, label)
+    client = mlflow.MlflowClient(tracking_uri)
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run():
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            signature=infer_signature(frame, model.predict(frame)),
+            registered_model_name=name,
+        )
+    version = str(info.registered_model_version)
+    client.set_registered_model_alias(name, alias, version)
+    return ChampionModel(name, version, FEATURES, model)

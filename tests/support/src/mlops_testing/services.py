@@ -1,0 +1,99 @@
+"""Fixtures that start real services (Redis, an MLflow tracking server) on free ports.
+
+Each fixture owns its process and data under pytest's temporary directory and stops it at the
+end of the session; the command lines and waits are the platform's (`mlops_platform.processes`).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+from mlops_common.settings import reset_settings_cache
+from mlops_platform.processes import (
+    free_port,
+    start_mlflow_server,
+    start_redis_server,
+    stop_process,
+    stop_process_group,
+)
+
+
+@dataclass
+class RedisServer:
+    host: str
+    port: int
+    workdir: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(host=self.host, port=self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_process(self.process)
+
+    def start(self) -> None:
+        """(Re)start the server on the same port (fault tests stop and restart it)."""
+        self.process = start_redis_server(self.workdir, self.port, host=self.host)
+
+
+@dataclass
+class MlflowServer:
+    uri: str
+    process: subprocess.Popen[bytes]
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    """A real redis-server on a free loopback port."""
+    server = RedisServer("127.0.0.1", free_port(), tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowServer]:
+    """A real MLflow tracking server (SQLite backend, proxied artifacts) on a free port."""
+    port = free_port()
+    # 90 s was not enough on the shared 2-core machine under load.
+    process = start_mlflow_server(
+        tmp_path_factory.mktemp("mlflow"), port, dict(os.environ), timeout=240
+    )
+    yield MlflowServer(f"http://127.0.0.1:{port}", process)
+    stop_process_group(process)
+
+
+@pytest.fixture
+def project_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """Point every path setting at a fresh temporary directory for one test."""
+    monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
+    monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
+    monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
+    reset_settings_cache()
+    yield tmp_path
+    reset_settings_cache()
+
+
+@pytest.fixture
+def redis_env(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> RedisServer:
+    """Settings pointed at the session's Redis, flushed for this test."""
+    monkeypatch.setenv("REDIS_HOST", redis_server.host)
+    monkeypatch.setenv("REDIS_PORT", str(redis_server.port))
+    redis_server.client().flushall()
+    reset_settings_cache()
+    return redis_server
+
+
+@pytest.fixture
+def mlflow_env(mlflow_server: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> MlflowServer:
+    """Settings and the mlflow client pointed at the session's tracking server."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server.uri)
+    reset_settings_cache()
+    return mlflow_server
