@@ -1,8 +1,16 @@
-# Airflow 3 for the compose deployment (api-server, scheduler, dag-processor): Airflow, the
-# docker provider and mlops_common from the lock's `airflow` group, and the three pipelines'
-# DAG folders. Task code is not installed here: DockerOperator runs it in the pipeline images.
+# Airflow 3 for the compose deployment (api-server, scheduler, dag-processor): the lock's
+# `airflow` group (Airflow, the docker provider, mlops-airflow with the operator factory, and
+# mlops-common under it) and the three pipelines' DAG folders. Task code is not installed here:
+# DockerOperator runs it in the pipeline images.
 # psycopg2-binary (the PostgreSQL metadata database driver) is not in uv.lock; pinned here.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
+
+# Only the lock and every workspace member's pyproject.toml (uv reads the whole workspace), so
+# the dependency layer is rebuilt when one of these changes, not when a source file does.
+FROM ${BASE_IMAGE} AS manifests
+COPY . /src
+RUN find /src -type f ! -name pyproject.toml ! -name uv.lock -delete \
+    && find /src -depth -type d -empty -delete
 
 FROM ${BASE_IMAGE} AS builder
 ENV UV_SYSTEM_CERTS=1 \
@@ -15,15 +23,12 @@ ENV UV_SYSTEM_CERTS=1 \
     UV_PROJECT_ENVIRONMENT=/opt/airflow-venv
 RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9
 WORKDIR /src
-COPY pyproject.toml uv.lock ./
-COPY mlops_common/pyproject.toml mlops_common/
-COPY data_pipeline/pyproject.toml data_pipeline/
-COPY training_pipeline/pyproject.toml training_pipeline/
-COPY model_serving/pyproject.toml model_serving/
+COPY --from=manifests /src /src
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --only-group airflow --no-install-workspace \
     && /opt/uv/bin/uv pip install --python /opt/airflow-venv/bin/python psycopg2-binary==2.9.13
 COPY mlops_common/src mlops_common/src
+COPY deployment/airflow/src deployment/airflow/src
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --only-group airflow --no-editable --inexact
 

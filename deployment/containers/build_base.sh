@@ -40,17 +40,32 @@ if [ "$FORCE" -eq 0 ]; then
     log "no registry reachable for $REGISTRY_BASE: building $LOCAL_BASE with debootstrap"
 fi
 
-# The Debian mirror this machine already uses (deb822 or one-line sources), else the default.
+# The Debian mirror this machine's apt already uses for $SUITE (deb822 or one-line sources;
+# other repositories and the security archive are skipped). No fallback: a mirror this machine
+# does not use may well be unreachable from it.
 mirror() {
     local uri
-    uri=$(grep -hE '^URIs:' /etc/apt/sources.list.d/*.sources 2>/dev/null \
-        | awk '{print $2}' | grep -v security | head -1 || true)
+    uri=$(awk -v suite="$SUITE" 'BEGIN { RS = "" }
+        $0 ~ ("Suites:[^\n]*[ \t]" suite "([ \t\n]|$)") && $0 !~ /security/ {
+            if (match($0, /URIs:[ \t]*[^ \t\n]+/)) {
+                uri = substr($0, RSTART, RLENGTH); sub(/URIs:[ \t]*/, "", uri); print uri; exit
+            }
+        }' /etc/apt/sources.list.d/*.sources 2>/dev/null || true)
     if [ -z "$uri" ]; then
-        uri=$(grep -hE '^deb ' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null \
-            | grep -v security | awk '{print $2}' | grep -v '^\[' | head -1 || true)
+        uri=$(awk -v suite="$SUITE" '$1 == "deb" {
+            i = 2
+            if ($i ~ /^\[/) { while (i < NF && $i !~ /\]$/) i++; i++ }
+            if ($(i + 1) == suite && $i !~ /security/) { print $i; exit }
+        }' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null || true)
     fi
-    echo "${uri:-http://deb.debian.org/debian}"
+    echo "$uri"
 }
+
+MIRROR=$(mirror)
+if [ -z "$MIRROR" ]; then
+    echo "[build_base] no Debian mirror in /etc/apt/sources.list or /etc/apt/sources.list.d: add the machine's mirror there, or pass BASE_IMAGE=<image> to build_images.sh" >&2
+    exit 1
+fi
 
 if ! command -v debootstrap >/dev/null; then
     log "installing debootstrap"
@@ -60,7 +75,6 @@ fi
 WORK=$(mktemp -d /var/tmp/driver-ranking-base.XXXXXX)
 trap 'rm -rf "$WORK"' EXIT
 ROOTFS="$WORK/rootfs"
-MIRROR=$(mirror)
 log "debootstrap $SUITE from $MIRROR"
 debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
     "$SUITE" "$ROOTFS" "$MIRROR" >"$WORK/debootstrap.log" 2>&1 \

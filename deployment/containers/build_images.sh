@@ -21,9 +21,11 @@ PIPELINES=(data_pipeline training_pipeline model_serving)
 
 image_name() { echo "${PREFIX}-${1//_/-}:${TAG}"; }
 
+# The three pipeline images come from one Dockerfile: PIPELINE picks the package, the target
+# of the same name its entry point (and, for model_serving, the online service's settings).
 dockerfile_for() {
     case "$1" in
-        data_pipeline | training_pipeline | model_serving) echo "$1/Dockerfile" ;;
+        data_pipeline | training_pipeline | model_serving) echo "deployment/containers/pipeline.Dockerfile" ;;
         redis | mlflow | airflow) echo "deployment/containers/$1.Dockerfile" ;;
         *)
             echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving," \
@@ -35,14 +37,20 @@ dockerfile_for() {
 
 build_one() {
     local name="$1" image dockerfile start seconds size log
+    local pipeline_args=()
     image=$(image_name "$name")
     dockerfile=$(dockerfile_for "$name")
+    case "$name" in
+        data_pipeline | training_pipeline | model_serving)
+            pipeline_args=(--build-arg "PIPELINE=$name" --target "$name") ;;
+    esac
     start=$(date +%s)
     # --format docker keeps HEALTHCHECK (the OCI format drops it); --layers reuses cached layers.
     log="$LOG_DIR/${name}.log"
     if ! podman build --format docker --layers \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" \
         --build-arg "TRAINING_IMAGE=$(image_name training_pipeline)" \
+        "${pipeline_args[@]}" \
         -f "$dockerfile" -t "$image" . >"$log" 2>&1; then
         tail -30 "$log" >&2
         echo "building $image failed; full log: $log" >&2

@@ -46,6 +46,22 @@ def test_image_finds_the_one_feature_repo_from_its_settings(
     assert result.stdout.split() == ["/app/data_pipeline/feature_repo", "True", "/artifacts/data"]
 
 
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_image_holds_no_platform_code_and_no_test_fixtures(
+    engine: Any, images: dict[str, str], pipeline: str
+) -> None:
+    # Only the pipeline's distribution and its locked dependencies are installed.
+    unwanted = ("mlops_platform", "mlops_testing", "mlops_airflow", "supervisor", "pytest")
+    probe = (
+        "import importlib.util, json;"
+        f"print(json.dumps({{m: importlib.util.find_spec(m) is not None for m in {unwanted!r}}}))"
+    )
+    result = engine.podman("run", "--rm", "--entrypoint", "python3", images[pipeline], "-c", probe)
+
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == dict.fromkeys(unwanted, False)
+
+
 def test_images_share_one_base_image(engine: Any, images: dict[str, str]) -> None:
     first_layers = {inspect(engine, image)["RootFS"]["Layers"][0] for image in images.values()}
     assert len(first_layers) == 1
