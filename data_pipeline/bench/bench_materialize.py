@@ -30,8 +30,8 @@ def run_once(engine: str, client: redis.Redis) -> tuple[float, float, int, dict[
     """One materialization on an empty Redis and registry: wall rows/s (as the engine reports
     it), rows per CPU second of this process (insensitive to other load; excludes Redis's own
     CPU), rows, and what Redis holds afterwards."""
-    from data_pipeline.feature_store import apply_repo
     from data_pipeline.materialize import materialize
+    from feature_store.apply import apply_repo
     from mlops_common.settings import get_feast_settings
 
     client.flushall()

@@ -11,8 +11,8 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
 def test_data_pipeline_then_materialize_dags(data_env: Path, redis_env, airflow_dags_test) -> None:
-    from data_pipeline.feature_store import get_store
     from data_pipeline.settings import get_data_settings
+    from feature_store.store import get_store
 
     pipeline = airflow_dags_test("data_pipeline")
     assert pipeline.returncode == 0, (pipeline.stdout[-3000:], pipeline.stderr[-3000:])

@@ -18,7 +18,7 @@ class Baseline:
 
     def __init__(self) -> None:
         import mlflow
-        from data_pipeline.feature_store import get_store
+        from feature_store.store import get_store
         from mlops_common.settings import get_feast_settings, get_mlflow_settings
 
         mlflow_settings = get_mlflow_settings()

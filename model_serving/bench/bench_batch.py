@@ -60,9 +60,9 @@ def generate(workdir: Path, drivers: int, days: int, requests: int) -> float | N
 def prepare(workdir: Path) -> str:
     """Apply the feature repo and register a tiny champion; the champion's version."""
     import mlflow
-    from data_pipeline.feature_store import apply_repo
+    from feature_store.apply import apply_repo
     from mlops_common.settings import get_mlflow_settings
-    from mlops_common.testing import register_tiny_champion
+    from mlops_testing import register_tiny_champion
 
     apply_repo()
     uri = get_mlflow_settings().resolved_tracking_uri

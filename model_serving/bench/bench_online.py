@@ -235,9 +235,9 @@ def main() -> None:
             import redis
 
             wait_for(lambda: redis.Redis(port=redis_port).ping(), "redis", 30, tmp / "redis.log")
-            from data_pipeline.feature_store import apply_repo
             from data_pipeline.materialize import materialize
             from data_pipeline.settings import get_data_settings
+            from feature_store.apply import apply_repo
 
             write_features(get_data_settings().driver_stats_path, args.drivers, first_id)
             apply_repo()
@@ -249,7 +249,7 @@ def main() -> None:
                 300,
                 tmp / "mlflow.log",
             )
-            from mlops_common.testing import register_tiny_champion
+            from mlops_testing import register_tiny_champion
 
             champion = register_tiny_champion(env["MLFLOW_TRACKING_URI"], env["MLFLOW_MODEL_NAME"])
             print(f"registered {champion.name} v{champion.version}", flush=True)

@@ -29,9 +29,9 @@ def small_data(project_env: Path) -> Path:
 @pytest.fixture
 def applied_repo(small_data: Path, redis_env: RedisServer) -> Path:
     """The small data with the Feast repo applied to the test's registry."""
-    from training_pipeline.feast_apply import apply_feature_repo
+    from feature_store.apply import apply_repo
 
-    apply_feature_repo()
+    apply_repo()
     return small_data
 
 

@@ -65,8 +65,8 @@ def edge_requests() -> pd.DataFrame:
 @pytest.fixture
 def feature_repo(project_env: Path) -> Path:
     """The real feature repo applied to a registry in tmp, over the edge-case stats file."""
-    from data_pipeline.feature_store import apply_repo
     from data_pipeline.settings import get_data_settings
+    from feature_store.apply import apply_repo
 
     stats_path = get_data_settings().driver_stats_path
     stats_path.parent.mkdir(parents=True, exist_ok=True)

@@ -37,8 +37,8 @@ def _features(run_id: str, engine: str) -> pd.DataFrame:
 
 
 def test_definitions_are_read_from_the_registry(feature_repo: Path) -> None:
-    from data_pipeline.feature_store import get_store
-    from model_serving.batch.definitions import feature_service, service_sources
+    from feature_store.layout import feature_service, service_sources
+    from feature_store.store import get_store
 
     store = get_store()
     [source] = service_sources(store, feature_service(store, "driver_ranking"))
@@ -94,8 +94,8 @@ def test_rerun_gives_byte_identical_output(requests_file: Path) -> None:
 @pytest.mark.slow
 def test_fast_engines_equal_feast_on_random_data(project_env: Path) -> None:
     """Many drivers, duplicate event times, unordered rows, requests all over the window."""
-    from data_pipeline.feature_store import apply_repo
     from data_pipeline.settings import get_data_settings
+    from feature_store.apply import apply_repo
 
     rng = np.random.default_rng(7)
     n = 6000
@@ -172,7 +172,7 @@ def test_sorted_search_key_layouts(
     +-73,000 years) hands over to DuckDB. Unordered rows, event-time ties, unknown ids and
     ttl edges, against the rule row by row."""
     import pyarrow as pa
-    from model_serving.batch.definitions import ViewSource
+    from feature_store.layout import ViewSource
     from model_serving.batch.point_in_time import _latest_rows
 
     rng = np.random.default_rng(3)

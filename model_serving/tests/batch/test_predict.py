@@ -14,8 +14,8 @@ from mlops_common.errors import UserError
 from mlops_common.files import read_json
 from mlops_common.settings import reset_settings_cache
 from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
-from model_serving.batch.outputs import batch_dir, predictions_path, summary_path
 from model_serving.batch.predict import Champion, load_champion, predict_batch
+from model_serving.batch.run_files import batch_dir, predictions_path, summary_path
 from model_serving.cli import app
 from typer.testing import CliRunner
 

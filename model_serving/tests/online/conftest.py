@@ -62,8 +62,9 @@ def write_driver_stats(path: Path, driver_ids: Sequence[int], seed: int = 0) -> 
 
 def materialize_features(driver_ids: Sequence[int]) -> None:
     """Write the parquet for DRIVER_IDS, `feast apply` and materialize the last two days."""
-    from data_pipeline.feature_store import apply_repo, get_store
     from data_pipeline.settings import get_data_settings
+    from feature_store.apply import apply_repo
+    from feature_store.store import get_store
 
     write_driver_stats(get_data_settings().driver_stats_path, driver_ids)
     apply_repo()

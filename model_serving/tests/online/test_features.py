@@ -15,7 +15,7 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def reader(project_env: Path, redis_env: RedisServer):
-    from data_pipeline.feature_store import get_store
+    from feature_store.store import get_store
     from model_serving.online.features import RedisFeatureReader
 
     materialize_features(KNOWN_IDS)
@@ -33,7 +33,7 @@ def reader(project_env: Path, redis_env: RedisServer):
 
 
 def test_reader_equals_get_online_features(reader) -> None:
-    from data_pipeline.feature_store import get_store
+    from feature_store.store import get_store
 
     store = get_store()
     ids = [1003, 9001, 1001, 1020, 9002, 1010]
@@ -61,7 +61,7 @@ def test_reader_equals_get_online_features(reader) -> None:
 
 
 def test_all_known_drivers_equal_feast(reader) -> None:
-    from data_pipeline.feature_store import get_store
+    from feature_store.store import get_store
 
     store = get_store()
     expected = store.get_online_features(
