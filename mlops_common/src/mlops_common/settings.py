@@ -64,11 +64,15 @@ class PathSettings(BaseSettings):
     state_dir: Path = Field(Path(".platform"), description="Local platform state and logs.")
     artifact_root: Path = Field(Path(".artifacts"), description="Task hand-off files per run.")
     data_dir: Path = Field(Path("data"), description="Generated data and the offline store.")
+    model_cache_dir: Path | None = Field(
+        None, description="Models loaded for scoring, by model id; default ARTIFACT_ROOT/models."
+    )
 
     def model_post_init(self, _context: object) -> None:
         self.state_dir = _under_root(self.state_dir)
         self.artifact_root = _under_root(self.artifact_root)
         self.data_dir = _under_root(self.data_dir)
+        self.model_cache_dir = _under_root(self.model_cache_dir or self.artifact_root / "models")
 
 
 class RedisSettings(BaseSettings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -13,7 +14,7 @@ import pytest
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
 from mlops_common.settings import reset_settings_cache
-from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
+from mlops_testing import ChampionModel, MlflowServer, command_imports, register_tiny_champion
 from model_serving.batch.predict import Champion, load_champion, predict_batch
 from model_serving.batch.run_files import batch_dir, predictions_path, summary_path
 from model_serving.cli import app
@@ -129,3 +130,14 @@ def test_a_failed_predict_leaves_no_output(requests_file: Path, champion: Champi
         "extract.json",
         "features.parquet",
     ]
+
+
+def test_predict_with_a_cached_champion_imports_no_model_framework(
+    requests_file: Path, champion: ChampionModel
+) -> None:
+    _batch("first")  # loads the champion once: downloaded into the model cache
+    code, heavy = command_imports("model_serving.cli", "predict", "--run-id", "first")
+    assert code == 0
+    assert not {"feast", "mlflow", "sklearn", "skops"} & set(heavy), heavy
+    summary = json.loads(summary_path("first").read_text())
+    assert summary["model_version"] == champion.version

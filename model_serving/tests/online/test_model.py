@@ -53,40 +53,6 @@ def test_fast_predict_equals_pyfunc_predict(mlflow_server: MlflowServer) -> None
     np.testing.assert_array_equal(fast, expected)
 
 
-def test_compiled_linear_predict_equals_estimator() -> None:
-    from model_serving.online.fast_predict import compile_linear
-    from sklearn.linear_model import ElasticNet, Lasso, LinearRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(300, 3)) * [1, 5, 40]
-    y = x @ [0.3, -0.2, 0.01] + rng.normal(size=300)
-    rows = rng.normal(size=(50, 3)) * 30
-    for model in (
-        make_pipeline(StandardScaler(), ElasticNet(alpha=0.01)),
-        make_pipeline(StandardScaler(with_mean=False), LinearRegression()),
-        Lasso(alpha=0.01),
-        LinearRegression(),
-    ):
-        model.fit(x, y)
-        compiled = compile_linear(model)
-        assert compiled is not None
-        np.testing.assert_array_equal(compiled(rows), model.predict(rows))
-
-
-def test_non_linear_models_are_not_compiled() -> None:
-    from model_serving.online.fast_predict import compile_linear
-    from sklearn.ensemble import RandomForestRegressor
-    from sklearn.linear_model import ElasticNet
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import MinMaxScaler
-
-    x, y = np.random.default_rng(0).normal(size=(50, 3)), np.arange(50.0)
-    assert compile_linear(RandomForestRegressor(n_estimators=2).fit(x, y)) is None
-    assert compile_linear(make_pipeline(MinMaxScaler(), ElasticNet()).fit(x, y)) is None
-
-
 def test_moved_alias_is_swapped_in_by_refresh(mlflow_server: MlflowServer) -> None:
     name = f"m_{uuid.uuid4().hex[:8]}"
     first = register_tiny_champion(mlflow_server.uri, name, seed=0)

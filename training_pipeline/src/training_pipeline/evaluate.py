@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-import mlflow
 import numpy as np
 import pandas as pd
 from mlflow.entities import Metric
+from mlops_common.models import load_model
+from mlops_common.settings import get_mlflow_settings
 
 from training_pipeline.inputs import model_inputs
 from training_pipeline.metrics import scores
@@ -27,12 +28,11 @@ def evaluate_model(run_id: str) -> Evaluation:
     training = files.training_result()
     test = pd.read_parquet(files.require(files.test_split, "prepare"))
     train_label = pd.read_parquet(files.require(files.train_split, "prepare"), columns=[LABEL])
-    features = training.features
 
     client = connect_mlflow()
-    model = mlflow.sklearn.load_model(training.model_uri)
+    model = load_model(training.model_uri, tracking_uri=get_mlflow_settings().resolved_tracking_uri)
     label = test[LABEL].to_numpy()
-    predicted = model.predict(model_inputs(test, features))
+    predicted = model.predict(model_inputs(test, list(model.input_names)).to_numpy())
     baseline_value = float(train_label[LABEL].mean())
     model_scores = scores(label, predicted)
     baseline_scores = scores(label, np.full(len(test), baseline_value))

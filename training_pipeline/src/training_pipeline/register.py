@@ -10,6 +10,7 @@ import mlflow
 import pandas as pd
 from mlops_common.champion import champion_or_none
 from mlops_common.errors import UserError
+from mlops_common.models import load_model
 from mlops_common.settings import get_mlflow_settings
 
 from training_pipeline.inputs import model_inputs
@@ -21,15 +22,19 @@ from training_pipeline.tracking import connect_mlflow, git_commit
 logger = logging.getLogger(__name__)
 
 
-def champion_scores(
-    tracking_uri: str, test: pd.DataFrame, features: list[str]
-) -> tuple[str, dict[str, float]] | None:
+def champion_scores(tracking_uri: str, test: pd.DataFrame) -> tuple[str, dict[str, float]] | None:
     """(version, scores) of the current champion on TEST, or None when there is none."""
     champion = champion_or_none(tracking_uri)
     if champion is None:
         return None
-    model = mlflow.pyfunc.load_model(champion.uri)
-    predicted = model.predict(model_inputs(test, features))
+    model = load_model(champion.source, tracking_uri=tracking_uri)
+    missing = sorted(set(model.input_names) - set(test.columns))
+    if missing:
+        raise UserError(
+            f"the champion v{champion.version} needs features {missing} that the training set "
+            "lacks; the feature service changed since it was trained"
+        )
+    predicted = model.predict(model_inputs(test, list(model.input_names)).to_numpy())
     return champion.version, scores(test[LABEL].to_numpy(), predicted)
 
 
@@ -112,7 +117,7 @@ def register_model(run_id: str) -> GateReport:
     settings = get_mlflow_settings()
     client = connect_mlflow()
 
-    champion = champion_scores(settings.resolved_tracking_uri, test, training.features)
+    champion = champion_scores(settings.resolved_tracking_uri, test)
     gates = check_gates(evaluation, champion, train_settings)
     passed = all(g.passed for g in gates)
     report = GateReport(

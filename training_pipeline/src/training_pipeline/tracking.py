@@ -8,6 +8,7 @@ import subprocess
 import httpx
 import mlflow
 from mlops_common.errors import UserError
+from mlops_common.mlflow_plugins import skip_feast_request_headers
 from mlops_common.settings import get_mlflow_settings, project_root
 
 logger = logging.getLogger(__name__)
@@ -27,6 +28,7 @@ def connect_mlflow() -> mlflow.MlflowClient:
                 f"MLflow tracking server {uri} is not reachable ({exc.__class__.__name__}); "
                 "start the platform with `make up` or set MLFLOW_TRACKING_URI"
             ) from exc
+    skip_feast_request_headers()
     mlflow.set_tracking_uri(uri)
     return mlflow.MlflowClient(uri)
 

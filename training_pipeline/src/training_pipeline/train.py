@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlops_common.models import cache_fitted
 from mlops_common.settings import get_mlflow_settings
 from sklearn.linear_model import ElasticNet
 from sklearn.pipeline import Pipeline
@@ -147,6 +148,9 @@ def train_model(run_id: str) -> TrainingResult:
             plots.coefficients_plot(coefs, plot_dir / "coefficients.png")
             mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
         mlflow.log_dict({"features": features, "coefficients": coefs}, "model_summary.json")
+    # The logged model never changes: evaluate, register, batch and online scoring load it
+    # from the local cache (plain arrays) instead of downloading and unpickling it again.
+    cache_fitted(info.model_uri, model, features)
 
     result = TrainingResult(
         mlflow_run_id=run.info.run_id,

@@ -15,6 +15,7 @@ declares them, and `has_features` (every feature of the service has a value).
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 import duckdb
 import numpy as np
@@ -22,15 +23,17 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from feast import FeatureService, FeatureStore
 from feature_store.layout import ViewSource
 
 from model_serving.batch.requests import TIMESTAMP_COLUMN
+from model_serving.batch.run_files import HAS_FEATURES
 from model_serving.settings import BatchSettings
+
+if TYPE_CHECKING:  # Feast is imported only by the `feast` engine (about 5 s)
+    from feast import FeatureService, FeatureStore
 
 logger = logging.getLogger(__name__)
 
-HAS_FEATURES = "has_features"
 _ROW = "__request_row"
 
 

@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from mlops_common.champion import resolve_champion
 from mlops_common.errors import UserError
+from mlops_common.models import ModelLoadError, load_model
 from mlops_common.settings import get_mlflow_settings
 
-from model_serving.batch.point_in_time import HAS_FEATURES
 from model_serving.batch.run_files import (
+    HAS_FEATURES,
     BatchSummary,
     ExtractReport,
     extract_report_path,
@@ -39,32 +39,27 @@ class Champion:
 
     name: str
     version: str
-    model: Any  # mlflow.pyfunc.PyFuncModel
+    model: Any  # has predict(rows: float64 array in `inputs` order) -> scores
     inputs: list[str]  # feature columns in the signature's order
 
 
 def load_champion() -> Champion:
-    """Resolve `models:/<name>@champion` to a version once and load that version, so the
-    whole run scores with one model even if the alias moves meanwhile."""
-    import mlflow
-
+    """Resolve `models:/<name>@champion` to a version once and load that version (from the
+    local model cache when it holds it), so the whole run scores with one model even if the
+    alias moves meanwhile."""
     tracking_uri = get_mlflow_settings().resolved_tracking_uri
     version = resolve_champion(tracking_uri)
-    mlflow.set_tracking_uri(tracking_uri)
-    # suppress_warnings skips comparing the model's pip requirements with this environment
-    # (seconds per load); the task's environment is the locked workspace anyway.
-    model = mlflow.pyfunc.load_model(version.uri, suppress_warnings=True)
-    schema = model.metadata.get_input_schema()
-    if schema is None:
+    try:
+        model = load_model(version.source, tracking_uri=tracking_uri)
+    except ModelLoadError as exc:
         raise UserError(
-            f"{version.name} version {version.version} has no input signature; "
-            "register it with a signature (the training pipeline does)"
-        )
-    inputs = schema.input_names()
-    # One row through predict now: a model that cannot score fails before any data is read,
-    # and pyfunc's lazy set-up on the first call (~0.25 s) is paid with the loading.
-    model.predict(pd.DataFrame(np.zeros((1, len(inputs))), columns=inputs))
-    logger.info("loaded %s version %s", version.name, version.version)
+            f"{version.name} version {version.version} cannot be scored: {exc}; register it "
+            "with a signature (the training pipeline does)"
+        ) from exc
+    inputs = list(model.input_names)
+    # One row through predict now: a model that cannot score fails before any data is read.
+    model.predict(np.zeros((1, len(inputs))))
+    logger.info("loaded %s version %s (%s)", version.name, version.version, model.kind)
     return Champion(version.name, version.version, model, inputs)
 
 
@@ -81,8 +76,10 @@ def score(features: pa.Table, champion: Champion) -> pa.Array:
     values = np.full(features.num_rows, np.nan)
     if present.any():
         rows = features.filter(features.column(HAS_FEATURES)).select(champion.inputs)
-        frame = rows.to_pandas().astype("float64")
-        values[present] = np.asarray(champion.model.predict(frame), dtype="float64").ravel()
+        matrix = np.column_stack(
+            [column.to_numpy().astype(np.float64, copy=False) for column in rows.columns]
+        )
+        values[present] = np.asarray(champion.model.predict(matrix), dtype="float64").ravel()
     return pa.array(values, mask=~present)
 
 

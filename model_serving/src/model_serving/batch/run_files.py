@@ -17,6 +17,8 @@ from mlops_common.paths import run_dir
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 PIPELINE = "model_serving"
+# The column every features and predictions file carries: the row had every feature.
+HAS_FEATURES = "has_features"
 
 
 def batch_dir(run_id: str) -> Path:

@@ -1,9 +1,10 @@
 """The champion model in memory: loaded once, re-checked periodically, swapped atomically.
 
 The registry alias (`models:/<name>@champion`) is the hand-off from training. The service
-resolves it to a concrete version, loads that version once and predicts with the estimator
-directly on a float64 array in the signature's column order: the same numbers as the pyfunc
-model (a test asserts it) without building a DataFrame per request. A background thread
+resolves it to a concrete version (`mlops_common.champion`), loads that version once through
+the shared model cache (`mlops_common.models`: a linear pipeline becomes a few numpy
+operations on a float64 array in the signature's column order, the same numbers as the pyfunc
+model, which a test asserts) without building a DataFrame per request. A background thread
 re-reads the alias; a new version is loaded off the request path and published by one
 reference assignment, so a request sees either the old model or the new one, never a mix.
 """
@@ -13,16 +14,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import tempfile
 import threading
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 import numpy as np
+from mlops_common.champion import ChampionVersion, resolve_champion
+from mlops_common.models import ModelLoadError, load_model
 
 logger = logging.getLogger(__name__)
 
@@ -48,83 +48,24 @@ class LoadedModel:
         return np.asarray(self.predict_array(rows[:, self.column_order]), dtype=np.float64)
 
 
-def _sklearn_predictor(
-    estimator: object, names: Sequence[str]
-) -> Callable[[np.ndarray], np.ndarray]:
-    """A predictor on a plain array for ESTIMATOR, fitted on columns NAMES in that order.
-
-    The compiled numpy form when the pipeline is linear (checked against the estimator's own
-    predict on probe rows before use), else the estimator's `predict`.
-    """
-    from model_serving.online.fast_predict import compile_linear
-
-    fitted = getattr(estimator, "feature_names_in_", None)
-    if fitted is not None and tuple(fitted) != tuple(names):
-        raise ModelUnavailableError(
-            f"the model was fitted on columns {list(fitted)} but its signature lists "
-            f"{list(names)}; re-register it with a matching signature"
-        )
-    # The estimator was fitted on a DataFrame; an array in the same column order is the same
-    # input without names, which scikit-learn would warn about on every call. A process-wide
-    # filter (catch_warnings per call is neither cheap nor thread-safe).
-    warnings.filterwarnings(
-        "ignore", message="X does not have valid feature names", category=UserWarning
-    )
-    predict = estimator.predict  # type: ignore[attr-defined]
-    compiled = compile_linear(estimator)
-    if compiled is not None:
-        probe = np.random.default_rng(0).normal(size=(64, len(names))) * 10
-        if np.allclose(compiled(probe), predict(probe), rtol=1e-9, atol=1e-12):
-            return compiled
-        logger.warning("compiled linear predict disagrees with the estimator; not used")
-    return predict
-
-
-def _pyfunc_predictor(model_dir: str, names: Sequence[str]) -> Callable[[np.ndarray], np.ndarray]:
-    """Fallback for a model without the scikit-learn flavor: pyfunc on a DataFrame."""
-    import mlflow.pyfunc
-    import pandas as pd
-
-    model = mlflow.pyfunc.load_model(model_dir)
-
-    def predict_array(rows: np.ndarray) -> np.ndarray:
-        return np.asarray(model.predict(pd.DataFrame(rows, columns=list(names))))
-
-    return predict_array
-
-
 def load_version(
-    tracking_uri: str, name: str, version: str, source_features: Sequence[str]
+    tracking_uri: str, champion: ChampionVersion, source_features: Sequence[str]
 ) -> LoadedModel:
-    """Download and load version VERSION of NAME, mapping SOURCE_FEATURES to its signature."""
-    import mlflow.artifacts
-    from mlflow.models import Model
-
-    with tempfile.TemporaryDirectory(prefix="champion-") as tmp:
-        model_dir = mlflow.artifacts.download_artifacts(
-            artifact_uri=f"models:/{name}/{version}", dst_path=tmp, tracking_uri=tracking_uri
+    """Load CHAMPION (from the local model cache when it holds it), mapping SOURCE_FEATURES
+    to its signature's columns."""
+    try:
+        model = load_model(champion.source, tracking_uri=tracking_uri)
+    except ModelLoadError as exc:
+        raise ModelUnavailableError(f"model {champion.name} v{champion.version}: {exc}") from exc
+    names = model.input_names
+    missing = sorted(set(names) - set(source_features))
+    if missing:
+        raise ModelUnavailableError(
+            f"model {champion.name} v{champion.version} needs features {missing} that the "
+            f"feature service does not serve ({list(source_features)})"
         )
-        meta = Model.load(str(Path(model_dir) / "MLmodel"))
-        signature = meta.signature
-        if signature is None or signature.inputs is None:
-            raise ModelUnavailableError(
-                f"model {name} v{version} has no input signature; log it with one"
-            )
-        names = tuple(signature.inputs.input_names())
-        missing = sorted(set(names) - set(source_features))
-        if missing:
-            raise ModelUnavailableError(
-                f"model {name} v{version} needs features {missing} that the feature service "
-                f"does not serve ({list(source_features)})"
-            )
-        order = tuple(list(source_features).index(n) for n in names)
-        if "sklearn" in meta.flavors:
-            import mlflow.sklearn
-
-            predictor = _sklearn_predictor(mlflow.sklearn.load_model(model_dir), names)
-        else:
-            predictor = _pyfunc_predictor(model_dir, names)
-    return LoadedModel(name, version, names, predictor, order)
+    order = tuple(list(source_features).index(n) for n in names)
+    return LoadedModel(champion.name, champion.version, names, model.predict_array, order)
 
 
 @dataclass
@@ -157,11 +98,17 @@ class ChampionHolder:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.request_timeout_seconds))
 
-    def resolve_version(self) -> str:
+    def resolve(self) -> ChampionVersion:
         """The version the alias points at now (one registry call)."""
-        from mlops_common.champion import resolve_champion
+        return resolve_champion(
+            self.tracking_uri,
+            name=self.name,
+            alias=self.alias,
+            timeout=self.request_timeout_seconds,
+        )
 
-        return resolve_champion(self.tracking_uri, name=self.name, alias=self.alias).version
+    def resolve_version(self) -> str:
+        return self.resolve().version
 
     def refresh(self) -> bool:
         """Re-check the alias; load and swap in a new version. True when the model changed.
@@ -170,10 +117,11 @@ class ChampionHolder:
         serving.
         """
         try:
-            version = self.resolve_version()
+            champion = self.resolve()
+            version = champion.version
             changed = self.current is None or self.current.version != version
             if changed:
-                loaded = load_version(self.tracking_uri, self.name, version, self.source_features)
+                loaded = load_version(self.tracking_uri, champion, self.source_features)
                 previous, self.current = self.current, loaded
                 logger.info(
                     "serving %s v%s (was %s)",

@@ -8,7 +8,7 @@ Never a dependency of a pipeline, so the pipeline images contain none of it.
 from mlops_platform.processes import free_port
 
 from mlops_testing.dags import DagsTest, airflow_dags_test, airflow_home
-from mlops_testing.imports import prefer_installed_package
+from mlops_testing.imports import command_imports, prefer_installed_package
 from mlops_testing.models import ChampionModel, register_tiny_champion
 from mlops_testing.services import (
     MlflowServer,
@@ -27,6 +27,7 @@ __all__ = [
     "RedisServer",
     "airflow_dags_test",
     "airflow_home",
+    "command_imports",
     "free_port",
     "mlflow_env",
     "mlflow_server",

@@ -1,0 +1,300 @@
+"""Registered models loaded for scoring, once per model and cached on local disk.
+
+Batch predict, evaluate, register and the online service all score with the same loader.
+Loading a scikit-learn model through MLflow costs 9-20 s here: `import mlflow` (2-3 s), a
+download, and skops' type scan at unpickling (about 8 s), for a model whose prediction is a
+few numpy operations. So the first load of a logged model (`models:/m-<id>`, which a registered
+version's `source` names) downloads it once into the cache directory and, when the model is a
+linear scikit-learn pipeline (StandardScaler steps + a linear regressor, what training
+produces), stores its fitted parameters as plain arrays (`linear.npz`, no pickle). Later loads
+of that model read the arrays and import only numpy. Other models keep their downloaded MLflow
+directory in the cache and load it with MLflow (no second download). Logged models are
+immutable, so the model id is a safe cache key.
+
+The linear form is the same arithmetic scikit-learn runs, in the same order (subtract mean,
+divide by scale, dot + intercept); it is used only after it matched the estimator's own
+`predict` on probe rows, and a test asserts it equals the MLflow pyfunc model's predictions.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mlops_common.paths import safe_name
+from mlops_common.settings import get_path_settings
+
+logger = logging.getLogger(__name__)
+
+Predictor = Callable[[np.ndarray], np.ndarray]
+_LINEAR = "linear.npz"
+_META = "model.json"
+_MLFLOW_DIR = "mlflow-model"
+
+
+class ModelLoadError(RuntimeError):
+    """The model cannot be scored by this project (no signature, unsupported shape)."""
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A model ready to score float64 rows whose columns follow `input_names`."""
+
+    source: str
+    input_names: tuple[str, ...]
+    predict_array: Predictor
+    kind: str  # "linear" (cached arrays), "sklearn" or "pyfunc"
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        """Scores of ROWS (n x len(input_names)), as float64."""
+        if rows.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        return np.asarray(self.predict_array(rows), dtype=np.float64).ravel()
+
+
+def cache_dir() -> Path:
+    path = get_path_settings().model_cache_dir
+    assert path is not None  # set in PathSettings.model_post_init
+    return path
+
+
+# --- the linear form ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LinearForm:
+    """A fitted linear pipeline's parameters: standardisation steps, then coef and intercept."""
+
+    means: tuple[np.ndarray | None, ...]
+    scales: tuple[np.ndarray | None, ...]
+    coef: np.ndarray
+    intercept: float
+
+    def predict(self, rows: np.ndarray) -> np.ndarray:
+        values = np.array(rows, dtype=np.float64)  # a copy: the steps below work in place
+        for mean, scale in zip(self.means, self.scales, strict=True):
+            if mean is not None:
+                values -= mean
+            if scale is not None:
+                values /= scale
+        return values @ self.coef + self.intercept
+
+    def save(self, path: Path) -> None:
+        arrays: dict[str, np.ndarray] = {"coef": self.coef, "intercept": np.array(self.intercept)}
+        for index, (mean, scale) in enumerate(zip(self.means, self.scales, strict=True)):
+            if mean is not None:
+                arrays[f"mean_{index}"] = mean
+            if scale is not None:
+                arrays[f"scale_{index}"] = scale
+        arrays["steps"] = np.array(len(self.means))
+        with path.open("wb") as out:
+            np.savez(out, **arrays)  # type: ignore[arg-type]  # numpy's stub types the kwargs oddly
+
+    @classmethod
+    def load(cls, path: Path) -> LinearForm:
+        with np.load(path, allow_pickle=False) as data:
+            steps = int(data["steps"])
+            means = tuple(data.get(f"mean_{i}") for i in range(steps))
+            scales = tuple(data.get(f"scale_{i}") for i in range(steps))
+            return cls(means, scales, np.array(data["coef"]), float(data["intercept"]))
+
+
+def linear_form(estimator: object) -> LinearForm | None:
+    """ESTIMATOR's parameters when it is StandardScaler steps + a plain linear regressor,
+    else None (any other step or regressor keeps scikit-learn's own predict)."""
+    from sklearn.linear_model import _base
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    steps = (
+        [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
+    )
+    means: list[np.ndarray | None] = []
+    scales: list[np.ndarray | None] = []
+    for step in steps[:-1]:
+        if step is None or step == "passthrough":
+            continue
+        if type(step) is not StandardScaler:  # exactly: a subclass may transform differently
+            return None
+        scaler: Any = step  # scikit-learn has no type information
+        means.append(np.asarray(scaler.mean_, dtype=np.float64) if scaler.with_mean else None)
+        scales.append(np.asarray(scaler.scale_, dtype=np.float64) if scaler.with_std else None)
+    final = steps[-1]
+    linear_predicts = {
+        getattr(_base, cls).predict
+        for cls in ("LinearModel", "MultiOutputLinearModel")
+        if hasattr(_base, cls)
+    }
+    if (
+        not isinstance(final, _base.LinearModel)
+        or type(final).predict not in linear_predicts
+        or np.ndim(final.coef_) != 1
+    ):
+        return None
+    coef = np.asarray(final.coef_, dtype=np.float64)
+    return LinearForm(tuple(means), tuple(scales), coef, float(final.intercept_))
+
+
+def verified_linear_form(estimator: object, n_inputs: int) -> LinearForm | None:
+    """`linear_form`, used only when it matches the estimator's predict on probe rows."""
+    form = linear_form(estimator)
+    if form is None:
+        return None
+    probe = np.random.default_rng(0).normal(size=(64, n_inputs)) * 10
+    expected = _quiet_predict(estimator.predict, probe)  # type: ignore[attr-defined]
+    if np.allclose(form.predict(probe), expected, rtol=1e-9, atol=1e-12):
+        return form
+    logger.warning("the linear form disagrees with the estimator's predict; not used")
+    return None
+
+
+def _quiet_predict(predict: Predictor, rows: np.ndarray) -> np.ndarray:
+    """PREDICT on a plain array. The estimator was fitted on a DataFrame; an array in the same
+    column order is the same input without names, which scikit-learn would warn about on every
+    call: a process-wide filter (catch_warnings per call is neither cheap nor thread-safe)."""
+    import warnings
+
+    warnings.filterwarnings(
+        "ignore", message="X does not have valid feature names", category=UserWarning
+    )
+    return np.asarray(predict(rows), dtype=np.float64)
+
+
+def sklearn_predictor(estimator: object, names: Sequence[str]) -> Predictor:
+    """A predictor on plain arrays for a fitted scikit-learn ESTIMATOR over columns NAMES."""
+    fitted = getattr(estimator, "feature_names_in_", None)
+    if fitted is not None and tuple(fitted) != tuple(names):
+        raise ModelLoadError(
+            f"the model was fitted on columns {list(fitted)} but its signature lists "
+            f"{list(names)}; re-register it with a matching signature"
+        )
+    form = verified_linear_form(estimator, len(names))
+    if form is not None:
+        return form.predict
+    predict = estimator.predict  # type: ignore[attr-defined]
+    return lambda rows: _quiet_predict(predict, rows)
+
+
+# --- the cache ------------------------------------------------------------------------------
+
+
+def _entry(source: str, root: Path) -> Path:
+    return root / safe_name(source.removeprefix("models:/"))
+
+
+def _publish(staging: Path, entry: Path) -> None:
+    """Move a complete STAGING directory to ENTRY (a concurrent loader may have won)."""
+    try:
+        os.replace(staging, entry)
+    except OSError:
+        if not (entry / _META).is_file():
+            raise
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def cache_fitted(
+    source: str, estimator: object, input_names: Sequence[str], root: Path | None = None
+) -> Path | None:
+    """Store a just-logged model's linear form under SOURCE (training primes the cache with
+    the estimator it fitted, so evaluate and register load arrays). None when not linear."""
+    root = root or cache_dir()
+    entry = _entry(source, root)
+    form = verified_linear_form(estimator, len(input_names))
+    if form is None or (entry / _META).is_file():
+        return None
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    form.save(staging / _LINEAR)
+    meta = {"source": source, "input_names": list(input_names), "kind": "linear"}
+    (staging / _META).write_text(json.dumps(meta, indent=2) + "\n")
+    _publish(staging, entry)
+    return entry
+
+
+def _download(source: str, tracking_uri: str, root: Path) -> Path:
+    """Download SOURCE once into the cache and record its signature and linear form."""
+    import mlflow.artifacts
+    from mlflow.models import Model
+
+    from mlops_common.mlflow_plugins import skip_feast_request_headers
+
+    skip_feast_request_headers()
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
+    try:
+        model_dir = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=source, dst_path=str(staging / _MLFLOW_DIR), tracking_uri=tracking_uri
+            )
+        )
+        meta_model = Model.load(str(model_dir / "MLmodel"))
+        signature = meta_model.signature
+        if signature is None or signature.inputs is None:
+            raise ModelLoadError(f"model {source} has no input signature; log it with one")
+        names = list(signature.inputs.input_names())
+        kind = "sklearn" if "sklearn" in meta_model.flavors else "pyfunc"
+        if kind == "sklearn":
+            import mlflow.sklearn
+
+            form = verified_linear_form(mlflow.sklearn.load_model(str(model_dir)), len(names))
+            if form is not None:
+                form.save(staging / _LINEAR)
+                kind = "linear"
+        meta = {
+            "source": source,
+            "input_names": names,
+            "kind": kind,
+            "model_dir": str(model_dir.relative_to(staging)),
+        }
+        (staging / _META).write_text(json.dumps(meta, indent=2) + "\n")
+        entry = _entry(source, root)
+        _publish(staging, entry)
+        return entry
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
+def load_model(source: str, *, tracking_uri: str, root: Path | None = None) -> ScoringModel:
+    """The model SOURCE (`models:/m-<id>` or `models:/<name>/<version>`) ready to score,
+    from the cache when it holds it, else downloaded once from the tracking server."""
+    root = root or cache_dir()
+    entry = _entry(source, root)
+    if not (entry / _META).is_file():
+        entry = _download(source, tracking_uri, root)
+    meta = json.loads((entry / _META).read_text())
+    names = tuple(meta["input_names"])
+    predict: Predictor
+    if meta["kind"] == "linear":
+        predict = LinearForm.load(entry / _LINEAR).predict
+    elif meta["kind"] == "sklearn":
+        import mlflow.sklearn
+
+        predict = sklearn_predictor(
+            mlflow.sklearn.load_model(str(entry / meta["model_dir"])), names
+        )
+    else:
+        predict = _pyfunc_predictor(entry / meta["model_dir"], names)
+    logger.info("loaded %s (%s) from %s", source, meta["kind"], entry)
+    return ScoringModel(source, names, predict, meta["kind"])
+
+
+def _pyfunc_predictor(model_dir: Path, names: Sequence[str]) -> Predictor:
+    """Fallback for a model without the scikit-learn flavor: pyfunc on a DataFrame."""
+    import mlflow.pyfunc
+    import pandas as pd
+
+    model = mlflow.pyfunc.load_model(str(model_dir), suppress_warnings=True)
+
+    def predict_array(rows: np.ndarray) -> np.ndarray:
+        return np.asarray(model.predict(pd.DataFrame(rows, columns=list(names))))
+
+    return predict_array

@@ -1,0 +1,106 @@
+"""The shared model loader: the linear form equals scikit-learn, the cache equals MLflow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlops_common.models import LinearForm, cache_fitted, linear_form, load_model
+from mlops_testing import MlflowServer, register_tiny_champion
+
+
+def test_linear_form_predicts_exactly_what_the_estimator_predicts(tmp_path: Path) -> None:
+    from sklearn.linear_model import ElasticNet, Lasso, LinearRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(300, 3)) * [1, 5, 40]
+    y = x @ [0.3, -0.2, 0.01] + rng.normal(size=300)
+    rows = rng.normal(size=(50, 3)) * 30
+    for model in (
+        make_pipeline(StandardScaler(), ElasticNet(alpha=0.01)),
+        make_pipeline(StandardScaler(with_mean=False), LinearRegression()),
+        Lasso(alpha=0.01),
+        LinearRegression(),
+    ):
+        model.fit(x, y)
+        form = linear_form(model)
+        assert form is not None
+        np.testing.assert_array_equal(form.predict(rows), model.predict(rows))
+        form.save(tmp_path / "linear.npz")  # and the saved arrays predict the same, exactly
+        np.testing.assert_array_equal(
+            LinearForm.load(tmp_path / "linear.npz").predict(rows), model.predict(rows)
+        )
+
+
+def test_non_linear_models_have_no_linear_form() -> None:
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.linear_model import ElasticNet
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import MinMaxScaler
+
+    x, y = np.random.default_rng(0).normal(size=(50, 3)), np.arange(50.0)
+    assert linear_form(RandomForestRegressor(n_estimators=2).fit(x, y)) is None
+    assert linear_form(make_pipeline(MinMaxScaler(), ElasticNet()).fit(x, y)) is None
+
+
+@pytest.mark.integration
+def test_a_cached_model_is_the_same_model(mlflow_server: MlflowServer, tmp_path: Path) -> None:
+    import mlflow
+    import mlflow.pyfunc
+
+    name = f"m_{uuid.uuid4().hex[:8]}"
+    champion = register_tiny_champion(mlflow_server.uri, name)
+    version = mlflow.MlflowClient(mlflow_server.uri).get_model_version(name, champion.version)
+    cache = tmp_path / "cache"
+    first = load_model(version.source, tracking_uri=mlflow_server.uri, root=cache)
+    assert first.kind == "linear"
+    assert first.input_names == champion.features
+    entries = list(cache.iterdir())
+    assert [p.name for p in entries] == [version.source.removeprefix("models:/")]
+    assert not [p for p in cache.iterdir() if p.name.startswith(".staging")]
+
+    rows = np.random.default_rng(1).uniform(0, 40, size=(20, 3))
+    mlflow.set_tracking_uri(mlflow_server.uri)
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{name}/{champion.version}")
+    expected = np.asarray(pyfunc.predict(pd.DataFrame(rows, columns=list(champion.features))))
+    np.testing.assert_allclose(first.predict(rows), expected, rtol=1e-12, atol=0)
+
+    # A second process loads it from the cache alone: no MLflow, no scikit-learn, same scores.
+    script = (
+        "import json, sys, numpy as np\n"
+        "from mlops_common.models import load_model\n"
+        f"model = load_model({version.source!r}, tracking_uri='http://127.0.0.1:9', "
+        f"root=__import__('pathlib').Path({str(cache)!r}))\n"
+        f"rows = np.array({rows.tolist()!r})\n"
+        "print(json.dumps({'scores': model.predict(rows).tolist(), 'heavy': sorted("
+        "m for m in ('mlflow', 'sklearn', 'feast', 'pandas') if m in sys.modules)}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert answer["heavy"] == []
+    np.testing.assert_array_equal(np.array(answer["scores"]), first.predict(rows))
+
+
+def test_training_primes_the_cache_with_the_fitted_estimator(tmp_path: Path) -> None:
+    from sklearn.linear_model import ElasticNet
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    x = np.random.default_rng(2).normal(size=(100, 2))
+    model = make_pipeline(StandardScaler(), ElasticNet(alpha=0.01)).fit(x, x @ [1.0, -1.0])
+    entry = cache_fitted("models:/m-abc", model, ["a", "b"], root=tmp_path)
+    assert entry is not None
+    # Nothing to download: an unreachable tracking server is never asked.
+    loaded = load_model("models:/m-abc", tracking_uri="http://127.0.0.1:9", root=tmp_path)
+    np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
+    assert loaded.input_names == ("a", "b")
