@@ -9,6 +9,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from data_pipeline.entity_rows import exact_ids, exact_times
 from data_pipeline.settings import get_data_settings
 from mlops_common.errors import UserError
 from mlops_common.files import atomic_path, write_json
@@ -40,7 +41,8 @@ def feature_service_features(store: object, service_name: str) -> list[tuple[str
 
 
 def read_orders(path: Path) -> pd.DataFrame:
-    """The labelled orders (driver_id, event_timestamp, trip_completed)."""
+    """The labelled orders (driver_id, event_timestamp, trip_completed), ids and times read
+    exactly by the rules of batch request files (`data_pipeline.entity_rows`)."""
     if not path.is_file():
         raise UserError(
             f"labelled orders file {path} not found; run `data-pipeline generate` first "
@@ -50,6 +52,8 @@ def read_orders(path: Path) -> pd.DataFrame:
     missing = {ENTITY, TIMESTAMP, LABEL} - set(orders.columns)
     if missing:
         raise UserError(f"orders file {path} lacks columns {sorted(missing)}; regenerate it")
+    orders[ENTITY] = exact_ids(orders[ENTITY], f"orders file {path}")
+    orders[TIMESTAMP] = exact_times(orders[TIMESTAMP], f"orders file {path}")
     return orders[[ENTITY, TIMESTAMP, LABEL]]
 
 
