@@ -15,8 +15,9 @@ Why not `pd.to_datetime(values, utc=True, format="ISO8601")`: it lets a naive va
 offset of the last offset-bearing value above it, and refuses times after 2262 (nanoseconds)
 that a parquet file can hold. Each string is classified by a regular expression (naive or with
 an offset) and each class is parsed by pyarrow's ISO 8601 cast, which refuses what it cannot
-read exactly; both are vectorised (about 0.3 s per million rows here, against 1.2 s for
-`datetime.fromisoformat` per distinct value).
+read exactly; both are vectorised: 0.5-0.6 s per million csv strings here (measured
+2026-12, 2 cores), against 0.8 s for `pd.to_datetime(..., format="ISO8601")` and 1.2 s for
+`datetime.fromisoformat` per distinct value; typed parquet times 0.05 s.
 """
 
 from __future__ import annotations
