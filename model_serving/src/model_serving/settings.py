@@ -1,4 +1,4 @@
-"""Settings of model serving's batch part: which point-in-time engine and its resource limits."""
+"""Settings of model serving's batch part: the point-in-time engine, its rule, its limits."""
 
 from __future__ import annotations
 
@@ -21,6 +21,13 @@ class BatchSettings(BaseSettings):
         description="Point-in-time join: `sorted` (numpy sorted search, fastest), `duckdb` "
         "(ASOF JOIN) or `feast` (Feast's offline store, the reference; slow and memory "
         "hungry on large request files).",
+    )
+    created_cutoff: bool = Field(
+        False,
+        description="Ignore feature rows created after the request time (Feast's "
+        "`filter_by_created_timestamp`), in every engine: a request sees only values known at "
+        "its time, as the online store would have served them, never a later backfill. Off: "
+        "the best values known now (Feast's default), e.g. scoring with corrected data.",
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads; default: cores.")
     duckdb_memory_limit: str = Field(

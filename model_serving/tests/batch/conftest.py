@@ -93,3 +93,30 @@ def stats_frame() -> pd.DataFrame:
 @pytest.fixture
 def requests_frame() -> pd.DataFrame:
     return edge_requests()
+
+
+# --- an independent reference for generated cases (test_request_times, test_created_cutoff) ---
+def brute_force_join(
+    stats: list[dict], requests: list[tuple[int, int]], ttl_us: int, cutoff: bool = False
+) -> list[dict | None]:
+    """Feast's rule in plain Python, one request at a time over every feature row: the row
+    with the greatest (event time, created) such that event time <= t <= event time + ttl and,
+    with the CUTOFF, created <= t (a row without created is never known). Times in µs."""
+    answers: list[dict | None] = []
+    for driver, at in requests:
+        best = None
+        for row in stats:
+            if row["driver_id"] != driver or not row["ts"] <= at <= row["ts"] + ttl_us:
+                continue
+            if cutoff and (row["created"] is None or row["created"] > at):
+                continue
+            rank = (row["ts"], -(2**63) if row["created"] is None else row["created"])
+            if best is None or rank > best[0]:
+                best = (rank, row)
+        answers.append(None if best is None else best[1])
+    return answers
+
+
+@pytest.fixture
+def reference_join():
+    return brute_force_join

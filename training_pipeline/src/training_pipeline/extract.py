@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+from feature_store.entity_rows import exact_ids, exact_times
 from mlops_common.errors import UserError
 from mlops_common.files import write_parquet
 from mlops_common.paths import orders_path
@@ -22,7 +23,8 @@ APPLY_COMMAND = "training-pipeline feast-apply"
 
 
 def read_orders(path: Path) -> pd.DataFrame:
-    """The labelled orders (driver_id, event_timestamp, trip_completed)."""
+    """The labelled orders (driver_id, event_timestamp, trip_completed), ids and times read
+    exactly by the rules of batch request files (`feature_store.entity_rows`)."""
     if not path.is_file():
         raise UserError(
             f"labelled orders file {path} not found; run `data-pipeline generate` first "
@@ -32,6 +34,8 @@ def read_orders(path: Path) -> pd.DataFrame:
     missing = {ENTITY, TIMESTAMP, LABEL} - set(orders.columns)
     if missing:
         raise UserError(f"orders file {path} lacks columns {sorted(missing)}; regenerate it")
+    orders[ENTITY] = exact_ids(orders[ENTITY], f"orders file {path}")
+    orders[TIMESTAMP] = exact_times(orders[TIMESTAMP], f"orders file {path}")
     return orders[[ENTITY, TIMESTAMP, LABEL]]
 
 

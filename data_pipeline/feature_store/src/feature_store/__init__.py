@@ -4,6 +4,8 @@
 - `apply`: `feast apply` of the repo, and the one `feast-apply` command every pipeline CLI mounts.
 - `layout`: what a feature service is made of (views, features, join keys, sources), read from
   the registry; training extraction, batch scoring and the online reader all read it here.
+- `entity_rows`: entity rows (request and order files) read exactly: ids that fit int64,
+  times in every ISO form the README promises, row by row.
 - `feast_internals`: every Feast-internal detail the fast paths rely on (Redis key layout,
   value (de)serialization, private store calls), each beside the Feast function it mirrors.
 

@@ -61,7 +61,8 @@ def extract_features(
     elif engine == "duckdb":
         table = join_duckdb(load_requests(requests_path, join_keys), sources, settings)
     else:
-        table = join_feast(load_requests(requests_path, join_keys), store, service, sources)
+        requests = load_requests(requests_path, join_keys)
+        table = join_feast(requests, store, service, sources, settings)
     target = write_table(table, features_path(run_id))
     finished = time.perf_counter()
     seconds, data_seconds = finished - started, finished - data_started

@@ -8,6 +8,16 @@ a request at time t gets, per join key, the feature row with the greatest
 event timestamp + ttl >= t (inclusive). The fast engines find the latest row at or before t, with
 the created column as tie breaker; if that row is past ttl, every earlier row is too, so the
 features are null. Rows without features are kept and flagged, never dropped.
+
+With the `created` cutoff (`BATCH_CREATED_CUTOFF`, Feast's `filter_by_created_timestamp`) a
+feature row also needs created timestamp <= t (a row without a created time is never known
+in time, as in Feast's SQL, where NULL <= t is not true): a value backfilled after the request
+cannot be seen by it. Views without a created column are unaffected. The sorted engine steps
+back from the latest row at or before t while that row was created after t (bounded; beyond
+the bound it hands over to DuckDB); DuckDB ranks the matching rows per request (a range join);
+Feast gets `filter_by_created_timestamp=True`.
+Request columns named like a feature, an output or an internal column are refused first
+(`check_request_columns`): they would be silently replaced or break the join.
 All return the request columns in request order, the features typed as the registry
 declares them, and `has_features` (every feature of the service has a value).
 """
@@ -25,16 +35,25 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feature_store.layout import ViewSource
 
-from model_serving.batch.requests import TIMESTAMP_COLUMN
+from model_serving.batch.requests import REQUEST_ROW, TIMESTAMP_COLUMN, check_request_columns
 from model_serving.batch.run_files import HAS_FEATURES
-from model_serving.settings import BatchSettings
+from model_serving.settings import BatchSettings, get_batch_settings
 
 if TYPE_CHECKING:  # Feast is imported only by the `feast` engine (about 5 s)
     from feast import FeatureService, FeatureStore
 
 logger = logging.getLogger(__name__)
 
-_ROW = "__request_row"
+_ROW = REQUEST_ROW
+# Most steps back the sorted engine takes past rows created after the request (one step per
+# such row; a backfill can need as many as a ttl holds); beyond it DuckDB joins instead.
+CUTOFF_MAX_STEPS = 64
+
+
+def _check_columns(requests: pd.DataFrame, sources: list[ViewSource]) -> None:
+    check_request_columns(
+        requests.columns, [feature.name for source in sources for feature in source.features]
+    )
 
 
 def _quote(name: str) -> str:
@@ -92,10 +111,47 @@ def _view_query(previous: str, source: ViewSource, index: int, columns: list[str
     )
 
 
+def _cutoff_view_query(previous: str, source: ViewSource, index: int, columns: list[str]) -> str:
+    """As `_view_query`, with the created cutoff: an ASOF join takes one inequality, this needs
+    two (event time and created <= t), so the matching rows (same key, in ttl, known at t) are
+    ranked per request by (event time, created) and the first one is taken."""
+    f, m = f"f{index}", f"m{index}"
+    keys = ", ".join(f"{_quote(src)} AS {_quote(req)}" for src, req in source.join_keys.items())
+    features = ", ".join(
+        f"{_quote(feature.source_column)} AS {_quote(feature.name)}" for feature in source.features
+    )
+    assert source.created_field is not None
+    created = f"CAST({_quote(source.created_field)} AS TIMESTAMPTZ)"
+    event_ts = f"CAST({_quote(source.timestamp_field)} AS TIMESTAMPTZ)"
+    on = [f"q.{_quote(req)} = {f}.{_quote(req)}" for req in source.join_keys.values()]
+    on.append(f"{f}.__ts <= q.{TIMESTAMP_COLUMN}")
+    on.append(f"{f}.__created <= q.{TIMESTAMP_COLUMN}")  # NULL created: never known in time
+    if source.ttl is not None:
+        ttl_us = int(source.ttl.total_seconds() * 1_000_000)
+        on.append(f"{f}.__ts + to_microseconds({ttl_us}) >= q.{TIMESTAMP_COLUMN}")
+    names = [feature.name for feature in source.features]
+    matched = (
+        f"SELECT q.{_ROW} AS __row, {', '.join(f'{f}.{_quote(n)}' for n in names)} "
+        f"FROM requests q JOIN (SELECT {keys}, {event_ts} AS __ts, {created} AS __created, "
+        f"{features} FROM read_parquet({_literal(str(source.path))}) "
+        f"WHERE {event_ts} IS NOT NULL) {f} ON {' AND '.join(on)} "
+        f"QUALIFY row_number() OVER (PARTITION BY q.{_ROW} "
+        f"ORDER BY {f}.__ts DESC, {f}.__created DESC) = 1"
+    )
+    selected = ", ".join(f"r.{_quote(c)}" for c in columns)
+    picked = ", ".join(f"{m}.{_quote(n)} AS {_quote(n)}" for n in names)
+    return (
+        f"SELECT {selected}, {picked} FROM ({previous}) r "
+        f"LEFT JOIN ({matched}) {m} ON r.{_ROW} = {m}.__row"
+    )
+
+
 def join_duckdb(
     requests: pd.DataFrame, sources: list[ViewSource], settings: BatchSettings
 ) -> pa.Table:
-    """Point-in-time features for REQUESTS by ASOF joins over the views' parquet files."""
+    """Point-in-time features for REQUESTS by ASOF joins over the views' parquet files
+    (ranked range joins with the created cutoff)."""
+    _check_columns(requests, sources)
     table = pa.Table.from_pandas(requests, preserve_index=False)
     table = table.append_column(_ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     config: dict[str, str | bool | int | float | list[str]] = {
@@ -109,7 +165,10 @@ def join_duckdb(
         columns = list(table.column_names)
         query = "SELECT * FROM requests"
         for index, source in enumerate(sources):
-            query = _view_query(query, source, index, columns)
+            if settings.created_cutoff and source.created_field:
+                query = _cutoff_view_query(query, source, index, columns)
+            else:
+                query = _view_query(query, source, index, columns)
             columns += [feature.name for feature in source.features]
         joined = con.sql(query).to_arrow_table()
     # The join does not keep the request order; put every row back where it came from.
@@ -169,10 +228,15 @@ def _slots(
 
 
 def _latest_rows(
-    stats: pa.Table, source: ViewSource, ids: np.ndarray, times: np.ndarray
+    stats: pa.Table,
+    source: ViewSource,
+    ids: np.ndarray,
+    times: np.ndarray,
+    created_cutoff: bool = False,
 ) -> pa.Array | None:
     """For each request (IDS, TIMES in µs), the index in STATS of its point-in-time row, null
-    if none; None if the search key would overflow int64 (the caller then uses DuckDB).
+    if none; None if the search key would overflow int64 or the CREATED_CUTOFF needs more than
+    `CUTOFF_MAX_STEPS` steps back (the caller then uses DuckDB).
 
     Rows are keyed slot * stride + time offset (slot: see `_slots`), ordered by (key,
     created); a request's key is searched with side="right", so the last row at or before its
@@ -189,9 +253,14 @@ def _latest_rows(
         return pa.nulls(len(ids), pa.int64())
     row_ids, row_times = _as_int64(id_column), _as_micros(time_column)
     created = _as_micros(stats.column(source.created_field)) if source.created_field else None
+    known_at: np.ndarray | None = None  # with the cutoff: when each row became known (µs)
+    if created_cutoff and created is not None:
+        known_at = created.copy()
+        known_at[created == _MIN_INT64] = np.iinfo(np.int64).max  # no created time: never
     if rows is not None:
         row_ids, row_times = row_ids[rows], row_times[rows]
         created = None if created is None else created[rows]
+        known_at = None if known_at is None else known_at[rows]
     t_min, t_max = int(row_times.min()), int(row_times.max())
     if max(-t_min, t_max) >= _KEY_LIMIT // 2:  # beyond +-73,000 years: sums below could wrap
         return None
@@ -215,12 +284,17 @@ def _latest_rows(
             np.lexsort((created, key)) if created is not None else np.argsort(key, kind="stable")
         )
         key = key[order]
+        known_at = None if known_at is None else known_at[order]
         rows = order if rows is None else rows[order]
     del created
     request_key = request_slot * stride + (np.clip(times, t_min - 1, t_max) - (t_min - 1))
     by_key = np.argsort(request_key)  # sorted queries search much faster (cache locality)
     position = np.empty(len(ids), dtype=np.int64)
     position[by_key] = np.searchsorted(key, request_key[by_key], side="right") - 1
+    if known_at is not None and not _step_back_to_known(
+        position, key, known_at, request_slot, times, stride, t_min, source
+    ):
+        return None
     safe = np.maximum(position, 0)
     found_key = key[safe]
     found_slot = found_key // stride
@@ -229,6 +303,46 @@ def _latest_rows(
         found_time = found_key - found_slot * stride + (t_min - 1)
         valid &= found_time + int(source.ttl.total_seconds() * 1_000_000) >= times
     return pa.array(safe if rows is None else rows[safe], mask=~valid)
+
+
+def _step_back_to_known(
+    position: np.ndarray,
+    key: np.ndarray,
+    known: np.ndarray,
+    request_slot: np.ndarray,
+    times: np.ndarray,
+    stride: int,
+    t_min: int,
+    source: ViewSource,
+) -> bool:
+    """Move each request's POSITION back while its row (same slot, in ttl) was created after
+    the request time: rows are ordered by (event time, created), so the first row known in time
+    met on the way back is the latest (event time, created) among the known ones. False if some
+    request needs more than `CUTOFF_MAX_STEPS` steps (hand-written: numpy has no "previous
+    element satisfying a per-query condition"; each step touches only the requests still
+    stepping)."""
+    ttl_us = None if source.ttl is None else int(source.ttl.total_seconds() * 1_000_000)
+
+    def still_stepping(requests: np.ndarray) -> np.ndarray:
+        at = position[requests]
+        safe = np.maximum(at, 0)
+        found_key = key[safe]
+        found_slot = found_key // stride
+        stepping = (at >= 0) & (found_slot == request_slot[requests])
+        stepping &= known[safe] > times[requests]
+        if ttl_us is not None:  # past ttl: every earlier row is too, the answer is null
+            stepping &= found_key - found_slot * stride + (t_min - 1) + ttl_us >= times[requests]
+        return requests[stepping]
+
+    pending = still_stepping(np.arange(len(position)))
+    for _ in range(CUTOFF_MAX_STEPS):
+        if not len(pending):
+            return True
+        position[pending] -= 1
+        pending = still_stepping(pending)
+    if len(pending):
+        logger.info("%d requests step back past more rows than the bound", len(pending))
+    return not len(pending)
 
 
 def read_views(sources: list[ViewSource]) -> list[pa.Table]:
@@ -252,6 +366,7 @@ def join_sorted(
 ) -> pa.Table:
     """Point-in-time features for REQUESTS by a sorted search per view (numpy, no join).
     VIEWS: `read_views(sources)` if the caller has read them already."""
+    _check_columns(requests, sources)
     if any(len(source.join_keys) != 1 for source in sources):
         logger.info("a view has a compound join key; using the duckdb engine")
         return join_duckdb(requests, sources, settings)
@@ -260,9 +375,12 @@ def join_sorted(
     for source, stats in zip(sources, views or read_views(sources), strict=True):
         [request_key] = source.join_keys.values()
         ids = table.column(request_key).to_numpy().astype(np.int64, copy=False)
-        index = _latest_rows(stats, source, ids, times)
+        index = _latest_rows(stats, source, ids, times, settings.created_cutoff)
         if index is None:
-            logger.info("time range too wide for the sorted search; using the duckdb engine")
+            logger.info(
+                "time range too wide or too many rows created after the requests for "
+                "the sorted search; using the duckdb engine"
+            )
             return join_duckdb(requests, sources, settings)
         for feature in source.features:
             values = pc.take(stats.column(feature.source_column), index)
@@ -275,10 +393,16 @@ def join_feast(
     store: FeatureStore,
     service: FeatureService,
     sources: list[ViewSource],
+    settings: BatchSettings | None = None,
 ) -> pa.Table:
-    """The reference: Feast's offline store `get_historical_features` for the service."""
+    """The reference: Feast's offline store `get_historical_features` for the service (the
+    created cutoff is Feast's own `filter_by_created_timestamp`)."""
+    _check_columns(requests, sources)
+    cutoff = (settings or get_batch_settings()).created_cutoff
     entity_df = requests.assign(**{_ROW: np.arange(len(requests), dtype=np.int64)})
-    frame = store.get_historical_features(entity_df=entity_df, features=service).to_df()
+    frame = store.get_historical_features(
+        entity_df=entity_df, features=service, filter_by_created_timestamp=cutoff
+    ).to_df()
     frame = frame.sort_values(_ROW, kind="stable").drop(columns=[_ROW])
     feature_names = [feature.name for source in sources for feature in source.features]
     frame[TIMESTAMP_COLUMN] = pd.to_datetime(frame[TIMESTAMP_COLUMN], utc=True).dt.as_unit("us")
