@@ -5,7 +5,7 @@ PLATFORM := $(VENV)/mlops-platform
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo serve bentoml_serve test lint format typecheck \
-	bench bench_materialize bench_batch bench_online generate feast_apply materialize train batch \
+	bench bench_materialize bench_batch bench_online bench_tasks generate feast_apply materialize train batch \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers
 
@@ -69,7 +69,7 @@ dags_test: ## Run one DAG once with `airflow dags test` (DAG=<dag_id>)
 airflow: ## Run any Airflow command with the project configuration (ARGS="dags list")
 	@$(PLATFORM) airflow $(ARGS)
 
-bench: bench_materialize bench_batch bench_online ## All benchmarks, ours vs the naive design side by side
+bench: bench_materialize bench_batch bench_online bench_tasks ## All benchmarks, ours vs the naive design side by side
 
 bench_materialize: setup_dev ## Materialization: fast path vs Feast's, 10,000 drivers, real Redis
 	@$(VENV)/python data_pipeline/bench/bench_materialize.py $(ARGS)
@@ -79,6 +79,9 @@ bench_batch: setup_dev ## Batch serving: 1M requests on 7.2M feature rows, each 
 
 bench_online: setup_dev ## Online serving: req/s and latency at 1 and 16 connections vs baseline
 	@$(VENV)/python model_serving/bench/bench_online.py $(ARGS)
+
+bench_tasks: setup_dev ## Fixed costs: each demo DAG task's time, imports and peak RSS; service start
+	@$(VENV)/python deployment/platform/bench/bench_tasks.py $(ARGS)
 
 images: ## Build the base image (if missing) and the three pipeline images with podman
 	@bash deployment/containers/podman.sh install

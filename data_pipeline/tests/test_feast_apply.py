@@ -7,7 +7,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from feature_store.apply import apply_repo
+from feature_store.apply import applied_sources, apply_repo
+from feature_store.layout import service_sources
 from feature_store.store import get_store
 from mlops_common.settings import get_feast_settings, reset_settings_cache
 from mlops_testing import RedisServer, command_imports
@@ -31,6 +32,10 @@ def test_unchanged_definitions_are_not_applied_again(
     registry = get_feast_settings().registry_path
     assert registry is not None
     before = registry.read_bytes()
+    # The layout the fast engines read without Feast is the registry's own.
+    store = get_store()
+    service = store.get_feature_service(get_feast_settings().feature_service)
+    assert applied_sources(service.name) == service_sources(store, service)
 
     # The DAG's task, in a fresh process: skipped, the registry untouched, Feast not imported.
     code, heavy = command_imports("data_pipeline.cli", "feast-apply", "--run-id", "again")
@@ -43,7 +48,9 @@ def test_unchanged_definitions_are_not_applied_again(
     text = definitions.read_text()
     assert "ttl=timedelta(days=2)" in text
     definitions.write_text(text.replace("ttl=timedelta(days=2)", "ttl=timedelta(days=3)"))
+    assert applied_sources(service.name) is None  # stale: read from the registry instead
     assert apply_repo(force=False) is True
+    assert [s.ttl for s in applied_sources(service.name) or []] == [timedelta(days=3)]
     assert get_store().get_feature_view("driver_stats").ttl == timedelta(days=3)
     assert apply_repo(force=False) is False
     # --force applies unchanged definitions anyway.

@@ -132,12 +132,18 @@ def test_a_failed_predict_leaves_no_output(requests_file: Path, champion: Champi
     ]
 
 
-def test_predict_with_a_cached_champion_imports_no_model_framework(
+def test_cached_champion_and_recorded_layout_spare_the_frameworks(
     requests_file: Path, champion: ChampionModel
 ) -> None:
     _batch("first")  # loads the champion once: downloaded into the model cache
     code, heavy = command_imports("model_serving.cli", "predict", "--run-id", "first")
     assert code == 0
     assert not {"feast", "mlflow", "sklearn", "skops"} & set(heavy), heavy
+    # The sorted engine reads the layout the last apply recorded: no Feast either.
+    code, heavy = command_imports("model_serving.cli", "extract", "--run-id", "second")
+    assert code == 0
+    assert "feast" not in heavy, heavy
+    first = pq.read_table(batch_dir("first") / "features.parquet")
+    assert pq.read_table(batch_dir("second") / "features.parquet").equals(first)
     summary = json.loads(summary_path("first").read_text())
     assert summary["model_version"] == champion.version

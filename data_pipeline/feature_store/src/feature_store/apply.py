@@ -19,13 +19,19 @@ import sys
 from collections.abc import Iterator
 from importlib.metadata import version
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+from mlops_common.errors import UserError
 from mlops_common.files import read_json, write_json
 from mlops_common.paths import driver_stats_path
 from mlops_common.settings import get_feast_settings
 
+from feature_store.layout import ViewSource, service_sources, source_from_json, source_to_json
 from feature_store.store import feast_environment, get_store
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureStore
 
 logger = logging.getLogger(__name__)
 
@@ -104,9 +110,35 @@ def apply_repo(*, force: bool = True) -> bool:
     repo_path = get_feast_settings().repo_path
     with _importable_repo(repo_path):
         apply_total(store.config, repo_path, skip_source_validation=True)
-    write_json(applied_record_path(), {"definitions_digest": digest})
+    layouts = {
+        service.name: [source_to_json(s) for s in service_sources(store, service)]
+        for service in store.list_feature_services()
+        if _file_sourced(store, service)
+    }
+    write_json(applied_record_path(), {"definitions_digest": digest, "sources": layouts})
     logger.info("applied the feature repo %s to %s", repo_path, store.config.registry.path)
     return True
+
+
+def _file_sourced(store: FeatureStore, service: FeatureService) -> bool:
+    try:
+        service_sources(store, service)
+    except UserError:  # a view on another kind of source: only the Feast engine reads it
+        return False
+    return True
+
+
+def applied_sources(service_name: str) -> list[ViewSource] | None:
+    """SERVICE_NAME's file sources as the last apply recorded them, when the registry holds
+    exactly the current definitions; None otherwise (then read them from the registry).
+
+    The batch engines that read the parquet sources directly need only this layout: taking
+    it from the record spares them importing Feast (about 5 s).
+    """
+    if not is_applied(definitions_digest()):
+        return None
+    recorded = read_json(applied_record_path()).get("sources", {}).get(service_name)
+    return None if recorded is None else [source_from_json(s) for s in recorded]
 
 
 def feast_apply_command(

@@ -7,10 +7,11 @@ from the applied feature service, so no reader can drift from the feature repo.
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 from mlops_common.errors import UserError
@@ -122,6 +123,38 @@ def service_sources(store: FeatureStore, service: FeatureService) -> list[ViewSo
             )
         )
     return sources
+
+
+def source_to_json(source: ViewSource) -> dict[str, object]:
+    """SOURCE as JSON (arrow types as serialized IPC schemas, exact for any type)."""
+    schema = pa.schema([pa.field(f.name, f.arrow_type) for f in source.features])
+    return {
+        "name": source.name,
+        "path": str(source.path),
+        "timestamp_field": source.timestamp_field,
+        "created_field": source.created_field,
+        "ttl_seconds": None if source.ttl is None else source.ttl.total_seconds(),
+        "join_keys": source.join_keys,
+        "features": [[f.name, f.source_column] for f in source.features],
+        "arrow_schema": base64.b64encode(schema.serialize().to_pybytes()).decode(),
+    }
+
+
+def source_from_json(data: dict[str, Any]) -> ViewSource:
+    """The ViewSource `source_to_json` wrote."""
+    schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(data["arrow_schema"])))
+    return ViewSource(
+        name=data["name"],
+        path=Path(data["path"]),
+        timestamp_field=data["timestamp_field"],
+        created_field=data["created_field"],
+        ttl=None if data["ttl_seconds"] is None else timedelta(seconds=data["ttl_seconds"]),
+        join_keys=dict(data["join_keys"]),
+        features=tuple(
+            FeatureColumn(name, column, schema.field(name).type)
+            for name, column in data["features"]
+        ),
+    )
 
 
 def request_join_keys(sources: list[ViewSource]) -> list[str]:

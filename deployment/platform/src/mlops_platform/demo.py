@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 import typer
+from mlops_common.champion import champion_or_none
 from mlops_common.errors import UserError
 from mlops_common.paths import run_dir
 from mlops_common.settings import get_airflow_settings, get_mlflow_settings
@@ -52,16 +53,9 @@ def _progress(dag_id: str) -> object:
 
 
 def champion_version() -> str | None:
-    """The version the champion alias points at, read from the MLflow REST API."""
-    mlflow = get_mlflow_settings()
-    response = httpx.get(
-        f"{mlflow.resolved_tracking_uri}/api/2.0/mlflow/registered-models/alias",
-        params={"name": mlflow.model_name, "alias": mlflow.champion_alias},
-        timeout=10,
-    )
-    if response.status_code != 200:
-        return None
-    return str(response.json()["model_version"]["version"])
+    """The version the champion alias points at now (None before the first registration)."""
+    champion = champion_or_none()
+    return champion.version if champion else None
 
 
 def run_dags(client: AirflowClient) -> dict[str, DagRunResult]:
