@@ -235,6 +235,44 @@ def _write_parquet(frame: pd.DataFrame, schema: pa.Schema, target: Path) -> Path
     return write_parquet(pa.Table.from_pandas(frame, schema=schema, preserve_index=False), target)
 
 
+def _output_paths(output_dir: Path | None) -> GeneratedData:
+    """Where a generation writes: the settings' paths, or their file names in OUTPUT_DIR."""
+    settings = get_data_settings()
+    published = (settings.driver_stats_path, settings.orders_path, settings.batch_requests_path)
+    stats, orders, requests = (
+        published if output_dir is None else tuple(output_dir / path.name for path in published)
+    )
+    return GeneratedData(stats, orders, requests, stats.with_name("generation_summary.json"))
+
+
+def _stats_batch(
+    ids: np.ndarray,
+    hour_stamps: np.ndarray,
+    conv: np.ndarray,
+    acc: np.ndarray,
+    trips: np.ndarray,
+    present: np.ndarray,
+    delays: np.ndarray,
+) -> pa.RecordBatch:
+    """The reported hours of drivers IDS as rows of the offline store."""
+    driver_idx, hour_idx = np.nonzero(present)
+    stamps = hour_stamps[hour_idx]
+    return pa.RecordBatch.from_arrays(
+        [
+            pa.array(ids[driver_idx]),
+            pa.array(stamps, pa.timestamp("ns")).cast(STATS_SCHEMA.field(1).type),
+            pa.array(
+                stamps + delays[driver_idx, hour_idx].astype("timedelta64[s]"),
+                pa.timestamp("ns"),
+            ).cast(STATS_SCHEMA.field(2).type),
+            pa.array(conv[driver_idx, hour_idx]),
+            pa.array(acc[driver_idx, hour_idx]),
+            pa.array(trips[driver_idx, hour_idx]),
+        ],
+        schema=STATS_SCHEMA,
+    )
+
+
 def generate(
     *,
     n_drivers: int | None = None,
@@ -269,16 +307,8 @@ def generate(
     window_start = np.datetime64(window_start_dt.replace(tzinfo=None), "ns")
     hour_stamps = window_start + np.arange(hours) * HOUR
 
-    if output_dir is None:
-        stats_path = settings.driver_stats_path
-        orders_path = settings.orders_path
-        requests_path = settings.batch_requests_path
-        summary_path = stats_path.with_name("generation_summary.json")
-    else:
-        stats_path = output_dir / settings.driver_stats_path.name
-        orders_path = output_dir / settings.orders_path.name
-        requests_path = output_dir / settings.batch_requests_path.name
-        summary_path = output_dir / "generation_summary.json"
+    paths = _output_paths(output_dir)
+    stats_path, orders_path, requests_path = paths.driver_stats, paths.orders, paths.batch_requests
 
     orders = _requests(seed, 1, n_orders, n_drivers, window_start, hours)
     order_hour = (
@@ -317,22 +347,7 @@ def generate(
             )
             latest_p[in_chunk] = latest[local]
 
-            driver_idx, hour_idx = np.nonzero(present)
-            stamps = hour_stamps[hour_idx]
-            batch = pa.RecordBatch.from_arrays(
-                [
-                    pa.array(ids[driver_idx]),
-                    pa.array(stamps, pa.timestamp("ns")).cast(STATS_SCHEMA.field(1).type),
-                    pa.array(
-                        stamps + delays[driver_idx, hour_idx].astype("timedelta64[s]"),
-                        pa.timestamp("ns"),
-                    ).cast(STATS_SCHEMA.field(2).type),
-                    pa.array(conv[driver_idx, hour_idx]),
-                    pa.array(acc[driver_idx, hour_idx]),
-                    pa.array(trips[driver_idx, hour_idx]),
-                ],
-                schema=STATS_SCHEMA,
-            )
+            batch = _stats_batch(ids, hour_stamps, conv, acc, trips, present, delays)
             writer.write_batch(batch)
             rows += batch.num_rows
             bar.update(len(ids))
@@ -362,6 +377,6 @@ def generate(
         latest_value_auc=round(roc_auc(labels, latest_p), 4),
         orders_without_reported_state=int(unreported.sum()),
     )
-    write_json(summary_path, asdict(summary))
+    write_json(paths.summary, asdict(summary))
     logger.info("wrote %d statistics rows to %s; %s", rows, stats_path, summary)
-    return GeneratedData(stats_path, orders_path, requests_path, summary_path)
+    return paths
