@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from mlops_testing import prefer_installed_package
 
@@ -120,3 +123,26 @@ def brute_force_join(
 @pytest.fixture
 def reference_join():
     return brute_force_join
+
+
+def _write_stats_rows(rows: list[dict], path: Path) -> None:
+    stamp = pa.timestamp("us", tz="UTC")
+    table = pa.table(
+        {
+            "driver_id": pa.array([r["driver_id"] for r in rows], pa.int64()),
+            "event_timestamp": pa.array([r["ts"] for r in rows], pa.int64()).cast(stamp),
+            "created": pa.array([r["created"] for r in rows], pa.int64()).cast(stamp),
+            "conv_rate": pa.array([r["conv_rate"] for r in rows], pa.float32()),
+            "acc_rate": pa.array([r["acc_rate"] for r in rows], pa.float32()),
+            "avg_daily_trips": pa.array([r["avg_daily_trips"] for r in rows], pa.int64()),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path)
+
+
+@pytest.fixture
+def write_stats_rows() -> Callable[[list[dict], Path], None]:
+    """Writes feature rows (`ts` and `created` in microseconds since the epoch, None allowed)
+    as the offline store file at a path."""
+    return _write_stats_rows

@@ -5,6 +5,7 @@ created after the request time and equals the reference rule that also requires
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -65,22 +66,6 @@ def _stat(rng: random.Random, driver: int, ts: int, created: int | None) -> dict
     }
 
 
-def _write_stats(rows: list[dict], path: Path) -> None:
-    stamp = pa.timestamp("us", tz="UTC")
-    table = pa.table(
-        {
-            "driver_id": pa.array([r["driver_id"] for r in rows], pa.int64()),
-            "event_timestamp": pa.array([r["ts"] for r in rows], pa.int64()).cast(stamp),
-            "created": pa.array([r["created"] for r in rows], pa.int64()).cast(stamp),
-            "conv_rate": pa.array([r["conv_rate"] for r in rows], pa.float32()),
-            "acc_rate": pa.array([r["acc_rate"] for r in rows], pa.float32()),
-            "avg_daily_trips": pa.array([r["avg_daily_trips"] for r in rows], pa.int64()),
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
-
-
 def _requests(rng: random.Random, stats: list[dict], n: int) -> list[tuple[int, int]]:
     """Requests right after rows (before and after they were created), at created times
     exactly, inside backfilled days, and at random."""
@@ -96,14 +81,14 @@ def _requests(rng: random.Random, stats: list[dict], n: int) -> list[tuple[int, 
 
 
 @pytest.fixture
-def case(project_env: Path) -> dict:
+def case(project_env: Path, write_stats_rows: Callable[[list[dict], Path], None]) -> dict:
     from data_pipeline.settings import get_data_settings
     from feature_store.apply import apply_repo
     from feature_store.store import get_store
 
     rng = random.Random(1919)
     stats = _stats(rng)
-    _write_stats(stats, get_data_settings().driver_stats_path)
+    write_stats_rows(stats, get_data_settings().driver_stats_path)
     apply_repo()
     assert get_store().get_feature_view("driver_stats").ttl == TTL
     requests = _requests(rng, stats, 1500)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import random
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -61,22 +62,6 @@ def _stat(rng: random.Random, driver: int, at: datetime) -> dict:
         "acc_rate": float(np.float32(rng.random())),
         "avg_daily_trips": rng.randrange(0, 40),
     }
-
-
-def _write_stats(rows: list[dict], path: Path) -> None:
-    stamp = pa.timestamp("us", tz="UTC")
-    table = pa.table(
-        {
-            "driver_id": pa.array([r["driver_id"] for r in rows], pa.int64()),
-            "event_timestamp": pa.array([r["ts"] for r in rows], pa.int64()).cast(stamp),
-            "created": pa.array([r["created"] for r in rows], pa.int64()).cast(stamp),
-            "conv_rate": pa.array([r["conv_rate"] for r in rows], pa.float32()),
-            "acc_rate": pa.array([r["acc_rate"] for r in rows], pa.float32()),
-            "avg_daily_trips": pa.array([r["avg_daily_trips"] for r in rows], pa.int64()),
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, path)
 
 
 def _instants(rng: random.Random, stats: list[dict], n: int) -> list[tuple[int, datetime]]:
@@ -152,7 +137,7 @@ def _write_csv(path: Path, header: list[str], rows: list[list[object]]) -> Path:
 
 
 @pytest.fixture
-def case(project_env: Path) -> dict:
+def case(project_env: Path, write_stats_rows: Callable[[list[dict], Path], None]) -> dict:
     """Generated feature rows applied as the offline store, and request rows over them."""
     from data_pipeline.settings import get_data_settings
     from feature_store.apply import apply_repo
@@ -160,7 +145,7 @@ def case(project_env: Path) -> dict:
 
     rng = random.Random(19)
     stats = _stats(rng)
-    _write_stats(stats, get_data_settings().driver_stats_path)
+    write_stats_rows(stats, get_data_settings().driver_stats_path)
     apply_repo()
     assert get_store().get_feature_view("driver_stats").ttl == TTL
     instants = _instants(rng, stats, 600)

@@ -1,20 +1,18 @@
 """The files one training run hands from task to task, all under `run_dir(PIPELINE, run_id)`.
 
-Every hand-off is a typed model with its reader and writer here: a task reads what the task
-before it wrote as that model, never as a bare dict, so a renamed or missing field fails where
-it is read, with the file's name.
+Every JSON hand-off is a typed model here (`mlops_common.handoff.HandOff`: its reader and
+writer), and `RunFiles` names the paths and reads each one for the task that needs it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Self
 
 from mlops_common.errors import UserError
-from mlops_common.files import read_json, write_json
+from mlops_common.handoff import HandOff
 from mlops_common.paths import run_dir
-from pydantic import BaseModel, ConfigDict, ValidationError, computed_field
+from pydantic import Field, computed_field
 
 from training_pipeline.settings import PIPELINE
 
@@ -23,26 +21,6 @@ ENTITY = "driver_id"
 TIMESTAMP = "event_timestamp"
 
 Params = dict[str, float | int | str]
-
-
-class HandOff(BaseModel):
-    """A JSON file one task writes and a later one reads."""
-
-    model_config = ConfigDict(frozen=True)
-
-    @classmethod
-    def read(cls, path: Path) -> Self:
-        try:
-            return cls.model_validate(read_json(path))
-        except (ValidationError, ValueError) as exc:
-            raise UserError(
-                f"{path} is not a valid {cls.__name__} ({exc.__class__.__name__}); re-run the "
-                "task that writes it"
-            ) from exc
-
-    def write(self, path: Path) -> Path:
-        """Write atomically; equal contents give byte-identical files."""
-        return write_json(path, self.model_dump(mode="json"))
 
 
 class FeatureList(HandOff):
@@ -60,7 +38,7 @@ class ValidationReport(HandOff):
     columns: list[str]
     null_share: dict[str, float]
     positive_rate: float | None
-    problems: list[str] = []
+    problems: list[str] = Field(default_factory=list)
 
     @computed_field  # type: ignore[prop-decorator]
     @property

@@ -8,13 +8,11 @@ parquet files are written by `write_table` (one layout for both).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Self
 
 import pyarrow as pa
-from mlops_common.errors import UserError
-from mlops_common.files import read_json, write_json, write_parquet
+from mlops_common.files import write_parquet
+from mlops_common.handoff import HandOff
 from mlops_common.paths import run_dir
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 PIPELINE = "model_serving"
 # The column every features and predictions file carries: the row had every feature.
@@ -43,23 +41,7 @@ def summary_path(run_id: str) -> Path:
     return batch_dir(run_id) / "summary.json"
 
 
-class _HandOff(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    @classmethod
-    def read(cls, path: Path) -> Self:
-        try:
-            return cls.model_validate(read_json(path))
-        except (ValidationError, ValueError) as exc:
-            raise UserError(
-                f"{path} is not a valid {cls.__name__}; re-run the task that writes it"
-            ) from exc
-
-    def write(self, path: Path) -> Path:
-        return write_json(path, self.model_dump(mode="json"))
-
-
-class ExtractReport(_HandOff):
+class ExtractReport(HandOff):
     """`extract.json`: what extract joined, with which engine, and how long it took."""
 
     run_id: str
@@ -71,7 +53,7 @@ class ExtractReport(_HandOff):
     data_seconds: float  # read + join + write, without the registry set-up
 
 
-class BatchSummary(_HandOff):
+class BatchSummary(HandOff):
     """`summary.json`: the run's result, its model and its figures (both tasks)."""
 
     run_id: str
