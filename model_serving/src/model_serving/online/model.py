@@ -133,6 +133,30 @@ class ModelStatus:
 
     last_check_at: datetime | None = None
     last_check_error: str | None = None
+    last_success_at: datetime | None = None
+    checking_since: datetime | None = None  # set while a re-check is running
+
+    def report(
+        self, now: datetime, refresh_seconds: float, timeout_seconds: float
+    ) -> dict[str, object]:
+        """The registry part of `/readyz`: the last check, the age of the last successful one,
+        and a check running past its timeout reported as an error (MLflow not answering)."""
+        error = self.last_check_error
+        running = (now - self.checking_since).total_seconds() if self.checking_since else None
+        if running is not None and running > timeout_seconds:
+            error = (
+                f"registry check running for {running:.0f} s, past its {timeout_seconds:.0f} s "
+                "timeout: MLflow does not answer"
+            )
+        age = (now - self.last_success_at).total_seconds() if self.last_success_at else None
+        return {
+            "last_check_at": self.last_check_at,
+            "last_check_error": error,
+            "last_success_at": self.last_success_at,
+            "last_success_age_seconds": round(age, 1) if age is not None else None,
+            "check_running_seconds": round(running, 1) if running is not None else None,
+            "refresh_seconds": refresh_seconds,
+        }
 
 
 @dataclass
@@ -171,7 +195,11 @@ class ChampionHolder:
         serving.
         """
         try:
-            version = self.resolve_version()
+            self.status.checking_since = datetime.now(UTC)
+            try:
+                version = self.resolve_version()
+            finally:
+                self.status.checking_since = None
             changed = self.current is None or self.current.version != version
             if changed:
                 loaded = load_version(self.tracking_uri, self.name, version, self.source_features)
@@ -196,7 +224,7 @@ class ChampionHolder:
                 )
             raise
         self.status.last_check_error = None
-        self.status.last_check_at = datetime.now(UTC)
+        self.status.last_check_at = self.status.last_success_at = datetime.now(UTC)
         return changed
 
     def load_with_retries(self, timeout_seconds: float) -> LoadedModel:
