@@ -36,6 +36,7 @@ from model_serving.online.http import (
     BodyRule,
     ObservedMiddleware,
     OwnEndpointsMiddleware,
+    PendingResultMiddleware,
     current_request,
     error_response,
 )
@@ -252,7 +253,7 @@ def _json_response(content: object, status: int = 200) -> Response:
 
 
 def _service() -> DriverRanking | None:
-    return bentoml.get_current_service()  # type: ignore[no-any-return]
+    return bentoml.get_current_service()
 
 
 async def _readyz() -> Response:
@@ -320,3 +321,4 @@ DriverRanking.add_asgi_middleware(  # type: ignore[attr-defined]
     # BentoML adds these for every task; the service offers submit, status and get only.
     hidden=frozenset({"/rank_bulk", "/rank_bulk/retry", "/rank_bulk/cancel"}),
 )
+DriverRanking.add_asgi_middleware(PendingResultMiddleware, path="/rank_bulk/get")  # type: ignore[attr-defined]

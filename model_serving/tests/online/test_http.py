@@ -130,7 +130,7 @@ def test_malformed_request_id_header_is_a_400(client: TestClient) -> None:
         "/inference", json={"driver_ids": [1001]}, headers={"X-Request-ID": "x" * 201}
     )
     assert answer.status_code == 400
-    assert "X-Request-ID" in answer.json()["message"]
+    assert answer.json()["detail"][0]["loc"] == ["header", "X-Request-ID"]
 
 
 def test_body_over_the_limit_is_a_413_before_parsing(
@@ -277,3 +277,11 @@ def test_swagger_ui_and_schema_carry_the_example(client: TestClient) -> None:
         "request_id": "uuid-1",
         "driver_ids": [1001, 1002, 1003, 1004, 1005],
     }
+
+
+def test_a_body_that_is_not_json_is_415(client: TestClient) -> None:
+    answer = client.post(
+        "/inference", content=b"--x--", headers={"Content-Type": "multipart/form-data"}
+    )
+    assert answer.status_code == 415
+    assert answer.json()["error"] == "unsupported_media_type"

@@ -291,7 +291,7 @@ class AsyncRedisFeatureReader(_StoreLayout):
     async def ping(self) -> bool:
         """True when Redis answers within the client timeouts."""
         try:
-            return bool(await self._client.ping())
+            return bool(await self._client.ping())  # type: ignore[misc]  # redis-py types both
         except redis.RedisError:
             return False
 

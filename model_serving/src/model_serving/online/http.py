@@ -106,6 +106,17 @@ def validation_response(exc: ValidationError) -> Response:
     )
 
 
+def _bad_request_id_header() -> Response:
+    """The 400 for a malformed X-Request-ID, in the body every 400 has (`ValidationErrorBody`)."""
+    issue = {
+        "type": "string_pattern_mismatch",
+        "loc": ["header", "X-Request-ID"],
+        "msg": "the X-Request-ID header must be 1-200 visible ASCII characters",
+    }
+    body = {"error": "1 validation error for X-Request-ID", "detail": [issue]}
+    return Response(json.dumps(body), status_code=400, media_type="application/json")
+
+
 def _header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope["headers"]:
         if key == name:
@@ -167,12 +178,7 @@ class ObservedMiddleware:
         if header_id is not None and not REQUEST_ID_PATTERN.fullmatch(header_id):
             state.header_request_id = None
             state.outcome = "invalid_request"
-            response = error_response(
-                400,
-                "invalid_request",
-                "the X-Request-ID header must be 1-200 visible ASCII characters",
-            )
-            await response(scope, receive, observed_send)
+            await _bad_request_id_header()(scope, receive, observed_send)
             return
         token = _current.set(state)
         in_progress = metrics.in_progress.labels(endpoint)
@@ -242,7 +248,8 @@ class BodyRule:
 
 
 class BodyLimitMiddleware:
-    """413 for a body over its path's limit, decided before the body is read or parsed.
+    """413 for a body over its path's limit, decided before the body is read or parsed; 415
+    for a body that is not JSON.
 
     With `Content-Length` (what clients send) the header decides; a chunked body is read up to
     the limit and refused once past it. A path with a model to validate with (the bulk
@@ -261,6 +268,17 @@ class BodyLimitMiddleware:
         rule = self.rules().get(scope["path"])
         if rule is None:
             await self.app(scope, receive, send)
+            return
+        content_type = _header(scope, b"content-type")
+        if content_type is not None and (
+            content_type.split(b";")[0].strip().lower() != b"application/json"
+        ):
+            # BentoML would pick another parser for it (and answer 500 on a multipart body
+            # without boundary); the API takes JSON only.
+            response = error_response(
+                415, "unsupported_media_type", "send the body as Content-Type: application/json"
+            )
+            await response(scope, receive, send)
             return
         length = _header(scope, b"content-length")
         if length is not None and length.isdigit() and int(length) > rule.max_bytes:
@@ -309,6 +327,34 @@ class BodyLimitMiddleware:
             f"request body larger than {rule.max_bytes} bytes; split it or raise {rule.setting}",
         )
         await response(scope, receive, send)
+
+
+class PendingResultMiddleware:
+    """`GET <task>/get` of a task still running: 409 instead of BentoML's 400.
+
+    BentoML answers 400 both for a missing `task_id` and for a task that has not completed;
+    the second is a valid request made too early, so it gets 409 (poll the status first).
+    """
+
+    def __init__(self, app: ASGIApp, *, path: str) -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != self.path
+            or b"task_id=" not in scope.get("query_string", b"")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def conflict_send(message: Message) -> None:
+            if message["type"] == "http.response.start" and message["status"] == 400:
+                message["status"] = 409
+            await send(message)
+
+        await self.app(scope, receive, conflict_send)
 
 
 Handler = Callable[[], Awaitable[Response]]

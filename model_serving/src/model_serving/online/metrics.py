@@ -54,7 +54,9 @@ _OUTCOME_BY_STATUS = {
     401: "unauthorized",
     404: "not_found",
     405: "method_not_allowed",
+    409: "not_completed",
     413: "too_large",
+    415: "unsupported_media_type",
     422: "no_features",
     503: "unavailable",
     504: "timeout",
@@ -194,5 +196,5 @@ def render() -> tuple[bytes, str]:
 
     registry = prom.CollectorRegistry()
     multiprocess.MultiProcessCollector(registry, path=directory)
-    registry.register(WorkerProcessCollector(Path(directory)))  # type: ignore[arg-type]
+    registry.register(WorkerProcessCollector(Path(directory)))
     return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST

@@ -37,6 +37,14 @@ _TASK_STATUS = {
         "executed_at": {"type": "string", "nullable": True},
     },
 }
+_TASK_SUBMITTED = {
+    "type": "object",
+    "required": ["task_id", "status"],
+    "properties": {
+        "task_id": {"type": "string"},
+        "status": {"type": "string", "enum": ["in_progress"]},
+    },
+}
 _TASK_ERROR = {  # BentoML's task endpoints answer their errors with this body
     "type": "object",
     "required": ["error"],
@@ -104,6 +112,7 @@ def build_document(settings: OnlineSettings, *, title: str, description: str) ->
             "ValidationErrorBody": _schema(ValidationErrorBody, components),
             "BulkRankingResponse": _schema(BulkRankingResponse, components),
             "TaskStatus": _TASK_STATUS,
+            "TaskSubmitted": _TASK_SUBMITTED,
             "TaskError": _TASK_ERROR,
         }
     )
@@ -115,7 +124,10 @@ def build_document(settings: OnlineSettings, *, title: str, description: str) ->
     invalid = {
         "400": _json(_ref("ValidationErrorBody"), "Invalid body; `detail[].loc` names the field.")
     }
-    too_large = {"413": _json(error, "Body larger than the configured limit.")}
+    too_large = {
+        "413": _json(error, "Body larger than the configured limit."),
+        "415": _json(error, "Body not sent as application/json."),
+    }
     timeout = {
         "504": _json(_TASK_ERROR, "No answer started within SERVING_REQUEST_TIMEOUT_SECONDS.")
     }
@@ -136,7 +148,8 @@ def build_document(settings: OnlineSettings, *, title: str, description: str) ->
         "400": _json(_TASK_ERROR, "No task_id given, or the task has not completed yet."),
         "404": _json(_TASK_ERROR, "No task with this id."),
     }
-    security = [{"ApiKey": []}] if protected else []
+    not_completed = {"409": _json(_TASK_ERROR, "The task has not completed yet; poll its status.")}
+    security: list[dict[str, list[str]]] = [{"ApiKey": []}] if protected else []
     paths: dict[str, Any] = {
         "/inference": {
             "post": {
@@ -175,7 +188,7 @@ def build_document(settings: OnlineSettings, *, title: str, description: str) ->
                     "content": {"application/json": {"schema": bulk}},
                 },
                 "responses": {
-                    "200": _json(_ref("TaskStatus"), "The task was created."),
+                    "200": _json(_ref("TaskSubmitted"), "The task was created."),
                     **invalid,
                     **(unauthorized if protected else {}),
                     **too_large,
@@ -208,6 +221,7 @@ def build_document(settings: OnlineSettings, *, title: str, description: str) ->
                 "responses": {
                     "200": _json(_ref("BulkRankingResponse"), "One result per request."),
                     **task_errors,
+                    **not_completed,
                     **(unauthorized if protected else {}),
                     **timeout,
                 },
