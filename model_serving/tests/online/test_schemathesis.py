@@ -55,5 +55,7 @@ def test_schemathesis_finds_no_failure(served: str, online_env: OnlineEnv, tmp_p
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-8000:]
     # It really exercised the operations (a run that tests nothing also exits 0).
-    assert "POST /inference" in output, output[-3000:]
-    assert "POST /rank_bulk/submit" in output, output[-3000:]
+    assert "7 selected / 7 total" in output, output[-3000:]
+    report = "".join(path.read_text() for path in tmp_path.glob("junit*.xml"))
+    for operation in ("POST /inference", "POST /rank_bulk/submit", "GET /rank_bulk/get"):
+        assert operation in report, operation
