@@ -13,6 +13,8 @@ share of each reference, and writes the same as JSON.
     .venv/bin/python model_serving/bench/bench_online.py [--drivers 10000] [--duration 10]
     .venv/bin/python model_serving/bench/bench_online.py --soak 600   # ours only, c=16
 
+`--services lean,lean_sync` compares the lean empty endpoint as an async and as a sync method
+(BentoML runs sync methods in its thread pool): the measurement behind the async handler.
 `--soak SECONDS` drives our service alone at 16 connections in one-minute wrk runs and reports
 errors, the service processes' RSS at start and end, and p99 per minute.
 """
@@ -44,6 +46,7 @@ SERVICES = {
     "baseline": "baseline_service:Baseline",
     "empty": "empty_service:Empty",  # BentoML's defaults: the framework as shipped
     "lean": "empty_service:EmptyLean",  # the framework's ceiling with our configuration
+    "lean_sync": "empty_service:EmptyLeanSync",  # the same, sync: the thread hop's cost
 }
 REFERENCES = ("lean", "empty", "baseline")
 WRK_SCRIPT = """

@@ -43,3 +43,15 @@ class EmptyLean:
     @bentoml.api(route="/inference")
     async def inference(self, request: Request, /) -> Answer:
         return Answer(request_id=request.request_id)
+
+
+@bentoml.service(name="empty_lean_sync_reference", **bentoml_config(get_online_settings()))
+class EmptyLeanSync:
+    """`EmptyLean` as a sync method: what BentoML's hop to its thread pool costs (`threads` 1)."""
+
+    def __init__(self) -> None:
+        freeze_heap(get_online_settings())
+
+    @bentoml.api(route="/inference")
+    def inference(self, request: Request, /) -> Answer:
+        return Answer(request_id=request.request_id)
