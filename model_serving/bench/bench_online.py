@@ -1,19 +1,28 @@
-"""Online serving bench: our service vs the course-style baseline, same data, same model.
+"""Online serving bench: our service vs the course-style baseline and two empty endpoints.
 
 Starts everything it needs on free loopback ports under a temporary directory and stops it
 at the end: a redis-server, an MLflow tracking server, N drivers' features materialized into
-Redis, a tiny champion registered in MLflow, then each service with `bentoml serve` (1 worker).
-A third, empty BentoML endpoint gives the framework's ceiling at that moment (the machine is
-shared, so absolute figures move with its load). Load comes from `wrk` (apt: `apt-get install
--y wrk`): every request asks for K random distinct ids among the N drivers. Prints req/s
-and p50/p90/p99 at 1 and 16 connections, and ratios.
+Redis, a tiny champion registered in MLflow, then each service with `bentoml serve`
+(`SERVING_WORKERS`, default 1). Two empty BentoML endpoints give the framework's ceiling at
+that moment (the machine is shared, so absolute figures move with its load): `empty` with
+BentoML's default configuration and `lean` with the online service's own. Load comes from
+`wrk` (apt: `apt-get install -y wrk`): every request asks for K random distinct ids among the
+N drivers. Prints req/s and p50/p90/p99 per connection count with the load average, ours as a
+share of each reference, and writes the same as JSON.
 
     .venv/bin/python model_serving/bench/bench_online.py [--drivers 10000] [--duration 10]
+    .venv/bin/python model_serving/bench/bench_online.py --soak 600   # ours only, c=16
+
+`--services lean,lean_sync` compares the lean empty endpoint as an async and as a sync method
+(BentoML runs sync methods in its thread pool): the measurement behind the async handler.
+`--soak SECONDS` drives our service alone at 16 connections in one-minute wrk runs and reports
+errors, the service processes' RSS at start and end, and p99 per minute.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -24,7 +33,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -35,8 +44,11 @@ BIN = Path(sys.executable).parent
 SERVICES = {
     "ours": "model_serving.service:DriverRanking",
     "baseline": "baseline_service:Baseline",
-    "empty": "empty_service:Empty",  # the framework's ceiling on this machine, for reference
+    "empty": "empty_service:Empty",  # BentoML's defaults: the framework as shipped
+    "lean": "empty_service:EmptyLean",  # the framework's ceiling with our configuration
+    "lean_sync": "empty_service:EmptyLeanSync",  # the same, sync: the thread hop's cost
 }
+REFERENCES = ("lean", "empty", "baseline")
 WRK_SCRIPT = """
 math.randomseed(%(seed)d)
 local n, k, first = %(n)d, %(k)d, %(first)d
@@ -126,6 +138,8 @@ class WrkResult:
     p99_ms: float
     non_2xx: int
     errors: str
+    requests: int
+    load_average: tuple[float, float, float]
 
 
 def _ms(text: str) -> float:
@@ -154,10 +168,12 @@ def run_wrk(url: str, script: Path, connections: int, duration: int) -> WrkResul
         check=True,
         timeout=duration + 60,
     ).stdout
+    load = os.getloadavg()  # the minute that the run just spent, as `uptime` shows it
     percentiles = dict(re.findall(r"^\s+(50|90|99)%\s+(\S+)$", out, re.MULTILINE))
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
     non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     errors = re.search(r"Socket errors:.*", out)
+    total = re.search(r"(\d+) requests in", out)
     return WrkResult(
         rps,
         _ms(percentiles["50"]),
@@ -165,7 +181,84 @@ def run_wrk(url: str, script: Path, connections: int, duration: int) -> WrkResul
         _ms(percentiles["99"]),
         int(non_2xx.group(1)) if non_2xx else 0,
         errors.group(0) if errors else "",
+        int(total.group(1)) if total else 0,
+        (round(load[0], 2), round(load[1], 2), round(load[2], 2)),
     )
+
+
+def socket_errors(result: WrkResult) -> int:
+    """Connect, read, write and timeout errors of one wrk run."""
+    return sum(int(n) for n in re.findall(r"\d+", result.errors))
+
+
+def tree_rss_kib(root_pid: int) -> dict[int, int]:
+    """RSS (KiB) of ROOT_PID and every descendant, by pid (`bentoml serve` forks its workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            children.setdefault(int(fields[1]), []).append(int(entry.name))
+    rss: dict[int, int] = {}
+    pending = [root_pid]
+    while pending:
+        pid = pending.pop()
+        try:
+            status = (Path("/proc") / str(pid) / "status").read_text()
+        except OSError:
+            continue
+        found = re.search(r"^VmRSS:\s+(\d+) kB", status, re.MULTILINE)
+        rss[pid] = int(found.group(1)) if found else 0
+        pending.extend(children.get(pid, []))
+    return rss
+
+
+def print_result(name: str, connections: int, result: WrkResult) -> None:
+    print(
+        f"{name:9s} c={connections:<3d} {result.rps:8.0f} req/s  "
+        f"p50 {result.p50_ms:7.2f} ms  p90 {result.p90_ms:7.2f} ms  "
+        f"p99 {result.p99_ms:7.2f} ms  non-2xx {result.non_2xx} "
+        f"load {result.load_average[0]:.2f} {result.errors}",
+        flush=True,
+    )
+
+
+def soak(url: str, script: Path, seconds: int, server_pid: int) -> dict[str, object]:
+    """Our service at 16 connections for SECONDS, in one-minute wrk runs."""
+    rss_start = tree_rss_kib(server_pid)
+    minutes: list[WrkResult] = []
+    remaining = seconds
+    while remaining > 0:
+        chunk = min(60, remaining)
+        result = run_wrk(url, script, 16, chunk)
+        minutes.append(result)
+        print_result(f"soak {len(minutes):>3d}", 16, result)
+        remaining -= chunk
+    rss_end = tree_rss_kib(server_pid)
+    start_total, end_total = sum(rss_start.values()), sum(rss_end.values())
+    first_p99 = minutes[0].p99_ms
+    summary = {
+        "seconds": seconds,
+        "requests": sum(m.requests for m in minutes),
+        "errors": sum(m.non_2xx + socket_errors(m) for m in minutes),
+        "rss_kib_start": rss_start,
+        "rss_kib_end": rss_end,
+        "rss_growth": (end_total - start_total) / start_total,
+        "p99_ms_per_minute": [m.p99_ms for m in minutes],
+        "worst_p99_over_first": max(m.p99_ms for m in minutes) / first_p99,
+        "minutes": [asdict(m) for m in minutes],
+    }
+    print(
+        f"soak: {summary['requests']} requests, {summary['errors']} errors, RSS "
+        f"{start_total / 1024:.0f} -> {end_total / 1024:.0f} MiB "
+        f"({summary['rss_growth']:+.1%}), p99 per minute "
+        f"{', '.join(f'{p:.1f}' for p in summary['p99_ms_per_minute'])} ms "
+        f"(worst {summary['worst_p99_over_first']:.2f}x the first)",
+        flush=True,
+    )
+    return summary
 
 
 def main() -> None:
@@ -174,8 +267,21 @@ def main() -> None:
     parser.add_argument("--ids-per-request", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="Seconds per wrk run.")
     parser.add_argument("--connections", default="1,16")
-    parser.add_argument("--services", default="ours,baseline,empty")
+    parser.add_argument("--services", default="ours,lean,empty,baseline")
+    parser.add_argument(
+        "--soak", type=int, default=0, metavar="SECONDS", help="Soak our service at c=16."
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="Where to write the results (default bench/results/online-<UTC time>.json).",
+    )
     args = parser.parse_args()
+    if args.soak:
+        args.services = "ours"
+    started_at = datetime.now(UTC)
+    json_path = args.json or HERE / "results" / f"online-{started_at:%Y%m%dT%H%M%SZ}.json"
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: apt-get install -y wrk")
     first_id = 1001
@@ -196,6 +302,7 @@ def main() -> None:
     }
     os.environ.update(env)
     results: dict[tuple[str, int], WrkResult] = {}
+    soak_summary: dict[str, object] | None = None
     try:
         with (
             process(
@@ -274,7 +381,7 @@ def main() -> None:
                     log,
                     env,
                     cwd=HERE,
-                ):
+                ) as server:
                     url = f"http://127.0.0.1:{port}"
                     wait_for(
                         lambda url=url: httpx.get(f"{url}/readyz").status_code == 200,
@@ -283,31 +390,54 @@ def main() -> None:
                         log,
                     )
                     run_wrk(url, script, 4, 3)  # warm-up
+                    if args.soak:
+                        soak_summary = soak(url, script, args.soak, server.pid)
+                        continue
                     for connections in (int(c) for c in args.connections.split(",")):
                         result = run_wrk(url, script, connections, args.duration)
                         results[(name, connections)] = result
-                        print(
-                            f"{name:9s} c={connections:<3d} {result.rps:8.0f} req/s  "
-                            f"p50 {result.p50_ms:7.2f} ms  p90 {result.p90_ms:7.2f} ms  "
-                            f"p99 {result.p99_ms:7.2f} ms  non-2xx {result.non_2xx} "
-                            f"{result.errors}",
-                            flush=True,
-                        )
+                        print_result(name, connections, result)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print("\nservice   conns    req/s   p50 ms   p90 ms   p99 ms")
+    print("\nservice   conns    req/s   p50 ms   p90 ms   p99 ms  load")
     for (name, connections), r in results.items():
         print(
             f"{name:9s} {connections:5d} {r.rps:8.0f} {r.p50_ms:8.2f} {r.p90_ms:8.2f} "
-            f"{r.p99_ms:8.2f}"
+            f"{r.p99_ms:8.2f}  {r.load_average[0]:.2f}"
         )
+    shares: dict[str, dict[str, float]] = {}
     for connections in (int(c) for c in args.connections.split(",")):
-        ours, base = results.get(("ours", connections)), results.get(("baseline", connections))
-        if ours and base:
-            print(
-                f"c={connections}: throughput x{ours.rps / base.rps:.1f}, "
-                f"p99 /{base.p99_ms / ours.p99_ms:.1f}, p50 /{base.p50_ms / ours.p50_ms:.1f}"
-            )
+        ours = results.get(("ours", connections))
+        for reference in REFERENCES:
+            other = results.get((reference, connections))
+            if ours and other:
+                share = ours.rps / other.rps
+                shares.setdefault(f"c={connections}", {})[f"ours/{reference}"] = round(share, 3)
+                print(
+                    f"c={connections}: ours / {reference}: throughput {share:.0%} "
+                    f"(x{share:.2f}), p50 {ours.p50_ms:.2f} vs {other.p50_ms:.2f} ms, "
+                    f"p99 {ours.p99_ms:.2f} vs {other.p99_ms:.2f} ms"
+                )
+    report = {
+        "started_at": started_at.isoformat(),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "cpus": os.cpu_count(),
+        "workers": int(os.environ.get("SERVING_WORKERS", "1")),
+        "drivers": args.drivers,
+        "ids_per_request": args.ids_per_request,
+        "duration_seconds": args.duration,
+        "results": [
+            {"service": name, "connections": connections, **asdict(r)}
+            for (name, connections), r in results.items()
+        ],
+        "throughput_shares": shares,
+        "soak": soak_summary,
+    }
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    partial = json_path.with_suffix(".json.tmp")
+    partial.write_text(json.dumps(report, indent=2))
+    partial.replace(json_path)  # atomic: a reader never sees half a file
+    print(f"results: {json_path}")
 
 
 if __name__ == "__main__":

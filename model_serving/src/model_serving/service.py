@@ -3,29 +3,53 @@
 Start it with `model-serving serve` (or `bentoml serve model_serving.service:DriverRanking`).
 At start-up the worker resolves `models:/<name>@champion` in MLflow (retrying with backoff, then
 exiting with a clear message), loads that version once, lays out the Feast feature service's
-Redis keys from the registry, and starts a thread that re-checks the alias every
-`SERVING_MODEL_REFRESH_SECONDS`. Per request: one pipelined Redis read, one `predict` on a
+Redis keys from the registry, starts a thread that re-checks the alias every
+`SERVING_MODEL_REFRESH_SECONDS`, and freezes the start-up heap. Per request, on the event loop
+(no thread hop): one pipelined Redis read awaited on `redis.asyncio`, one `predict` on a
 float64 array, one JSON answer.
 
-Answers of `POST /inference`:
+Answers of `POST /inference` (the OpenAPI document at `/docs.json` lists them with bodies):
 - 200 `InferenceResponse`: best driver, scores best first, ids without features, model version.
-- 400 invalid body (BentoML's validation error; `detail[].loc` names the field).
+- 400 `ValidationErrorBody`: invalid body (`detail[].loc` names the field), or a bad X-Request-ID.
 - 401 `ErrorBody` `unauthorized`: an API key is configured and X-API-Key is missing or wrong.
+- 413 `ErrorBody` `too_large`: the body is over `SERVING_MAX_BODY_BYTES` (refused unread).
 - 422 `ErrorBody` `no_features`: none of the drivers has online features (all listed).
 - 503 `ErrorBody` `unavailable`: Redis is unreachable (answered within the Redis timeouts).
+Every answer carries `X-Request-ID`. `POST /rank_bulk/submit` ranks many requests as a task
+(`/rank_bulk/status`, `/rank_bulk/get`), each result what `/inference` answers for it.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import bentoml
+from pydantic import BaseModel
 from starlette.responses import Response
 
-from model_serving.online.http import ApiKeyMiddleware, ReadinessMiddleware, error_response
-from model_serving.online.schemas import InferenceRequest, InferenceResponse
+from model_serving.online.http import (
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    BodyRule,
+    ObservedMiddleware,
+    OwnEndpointsMiddleware,
+    PendingResultMiddleware,
+    current_request,
+    error_response,
+)
+from model_serving.online.runtime import bentoml_config, freeze_heap
+from model_serving.online.schemas import (
+    BulkRankingRequest,
+    BulkRankingResponse,
+    BulkRankingResult,
+    ErrorBody,
+    InferenceRequest,
+    InferenceResponse,
+    request_id_of,
+)
 from model_serving.online.settings import get_online_settings
 
 logger = logging.getLogger(__name__)
@@ -34,17 +58,7 @@ access_logger = logging.getLogger("model_serving.online.access")
 _settings = get_online_settings()  # the bind address and worker count are fixed per process
 
 
-@bentoml.service(
-    name="driver_ranking",
-    workers=_settings.workers,
-    http={"host": _settings.host, "port": _settings.port},
-    traffic={"timeout": 30},
-    # Our access line below carries the caller's request id; BentoML's would be a second line.
-    logging={"access": {"enabled": False}},
-    # No span per inference request: spans are not exported here, and creating them cost
-    # ~15% of the request's CPU (py-spy). The access line below carries the request id.
-    tracing={"excluded_urls": ["/inference"]},
-)
+@bentoml.service(name="driver_ranking", **bentoml_config(_settings))
 class DriverRanking:
     """Ranks candidate drivers with the champion model on their Feast online features."""
 
@@ -56,7 +70,7 @@ class DriverRanking:
             get_redis_settings,
         )
 
-        from model_serving.online.features import RedisFeatureReader
+        from model_serving.online.features import AsyncRedisFeatureReader
         from model_serving.online.metrics import get_metrics
         from model_serving.online.model import ChampionHolder
 
@@ -66,7 +80,7 @@ class DriverRanking:
         mlflow_settings = get_mlflow_settings()
         self.settings = settings
         self.metrics = get_metrics()
-        self.features = RedisFeatureReader.from_store(
+        self.features = AsyncRedisFeatureReader.from_store(
             get_store(),
             get_feast_settings().feature_service,
             host=redis_settings.host,
@@ -90,6 +104,7 @@ class DriverRanking:
         )
         self.champion.load_with_retries(settings.model_start_timeout_seconds)
         self.champion.start_refreshing()
+        self._document: dict[str, Any] | None = None
         logger.info(
             "ready: features %s from Redis %s:%s, model %s",
             list(self.features.feature_names),
@@ -97,83 +112,102 @@ class DriverRanking:
             redis_settings.port,
             mlflow_settings.champion_uri,
         )
+        freeze_heap(settings)
 
     # The request model as the one positional-only argument: BentoML passes the validated
     # model through (keyword inputs go through a deprecated pydantic access that warns on
     # every request). The output spec documents the 200 body; answers are built below.
+    # Async: the Redis read is awaited on the event loop, without BentoML's hop to its thread
+    # pool (a CapacityLimiter of `threads`, default 1); measured in the README.
     @bentoml.api(route="/inference", output_spec=InferenceResponse)
-    def inference(self, request: InferenceRequest, /) -> InferenceResponse | Response:
+    async def inference(self, request: InferenceRequest, /) -> InferenceResponse | Response:
         """Rank the request's drivers for one trip: the best, every score, those without features.
 
         422 when none of the drivers has online features, 503 when Redis is unreachable.
         """
-        request_id, driver_ids = request.request_id, request.driver_ids
-        from model_serving.online.features import FeaturesUnavailableError
-        from model_serving.online.ranking import NoFeaturesError, rank_drivers
-
         started = time.perf_counter()
-        model = self.champion.current
-        metrics = self.metrics
-        # A sync method: BentoML runs it in its thread pool, so a slow or hung Redis (bounded by
-        # the client timeouts) holds one thread, never the event loop that serves /readyz.
-        try:
-            if model is None:  # only between a failed start and exit; kept for completeness
-                raise LookupError("no model loaded")
-            ranking = rank_drivers(request_id, driver_ids, self.features, model)
-        except NoFeaturesError as exc:
-            outcome, status = "no_features", 422
-            metrics.drivers_without_features.inc(len(exc.missing_driver_ids))
-            answer = error_response(
-                422,
-                "no_features",
-                str(exc),
-                request_id=request_id,
-                missing_driver_ids=exc.missing_driver_ids,
-            )
-        except FeaturesUnavailableError as exc:
-            outcome, status = "features_unavailable", 503
-            answer = error_response(503, "unavailable", str(exc), request_id=request_id)
-        except LookupError as exc:
-            outcome, status = "model_unavailable", 503
-            answer = error_response(503, "unavailable", str(exc), request_id=request_id)
-        else:
-            outcome, status = "ok", 200
-            response = ranking.response
-            metrics.feature_read_seconds.observe(ranking.feature_seconds)
-            metrics.predict_seconds.observe(ranking.predict_seconds)
-            if response.missing_driver_ids:
-                metrics.drivers_without_features.inc(len(response.missing_driver_ids))
-            answer = Response(
-                response.__pydantic_serializer__.to_json(response), media_type="application/json"
-            )
-        metrics.requests.labels(outcome=outcome).inc()
+        state = current_request()
+        request_id = request_id_of(request, state.header_request_id if state else None)
+        status, body, outcome = await self._rank(request_id, request.driver_ids)
+        if state is not None:
+            state.request_id, state.outcome = request_id, outcome
         if self.settings.access_log:
+            model = self.champion.current
             access_logger.info(
                 "request_id=%s status=%d outcome=%s drivers=%d model_version=%s ms=%.2f",
                 request_id,
                 status,
                 outcome,
-                len(driver_ids),
+                len(request.driver_ids),
                 model.version if model else "-",
                 (time.perf_counter() - started) * 1000,
             )
-        return answer
+        if isinstance(body, InferenceResponse):
+            return Response(
+                body.__pydantic_serializer__.to_json(body), media_type="application/json"
+            )
+        return Response(
+            body.model_dump_json(exclude_none=True),
+            status_code=status,
+            media_type="application/json",
+        )
+
+    @bentoml.task(route="/rank_bulk", output_spec=BulkRankingResponse)
+    async def rank_bulk(self, request: BulkRankingRequest, /) -> Response:
+        """Rank many requests (e.g. a day's trips): each result is what /inference answers."""
+        results = []
+        for item in request.requests:
+            status, body, _ = await self._rank(item.request_id, item.driver_ids)
+            results.append(BulkRankingResult(status=status, body=body))
+        answer = BulkRankingResponse(results=results)
+        return Response(answer.model_dump_json(exclude_none=True), media_type="application/json")
+
+    async def _rank(
+        self, request_id: str, driver_ids: list[int]
+    ) -> tuple[int, InferenceResponse | ErrorBody, str]:
+        """(status, body, outcome) of ranking DRIVER_IDS, as POST /inference answers it."""
+        from model_serving.online.features import FeaturesUnavailableError
+        from model_serving.online.ranking import NoFeaturesError, rank_drivers_async
+
+        metrics = self.metrics
+        model = self.champion.current
+        if model is None:  # only between a failed start and exit; kept for completeness
+            body = ErrorBody(error="unavailable", message="no model loaded", request_id=request_id)
+            return 503, body, "model_unavailable"
+        try:
+            ranking = await rank_drivers_async(request_id, driver_ids, self.features, model)
+        except NoFeaturesError as exc:
+            metrics.drivers_without_features.inc(len(exc.missing_driver_ids))
+            body = ErrorBody(
+                error="no_features",
+                message=str(exc),
+                request_id=request_id,
+                missing_driver_ids=exc.missing_driver_ids,
+            )
+            return 422, body, "no_features"
+        except FeaturesUnavailableError as exc:
+            body = ErrorBody(error="unavailable", message=str(exc), request_id=request_id)
+            return 503, body, "features_unavailable"
+        metrics.feature_read_seconds.observe(ranking.feature_seconds)
+        metrics.predict_seconds.observe(ranking.predict_seconds)
+        response = ranking.response
+        if response.missing_driver_ids:
+            metrics.drivers_without_features.inc(len(response.missing_driver_ids))
+        return 200, response, "ok"
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
         """Ready = a model is loaded and Redis answers; registry trouble is reported only."""
-        import anyio
-
         model = self.champion.current
-        redis_ok = await anyio.to_thread.run_sync(self.features.ping)
-        status = self.champion.status
+        redis_ok = await self.features.ping()
         details: dict[str, Any] = {
             "model": {"name": model.name, "version": model.version} if model else None,
             "redis": "ok" if redis_ok else "unreachable",
-            "registry": {
-                "last_check_at": status.last_check_at,
-                "last_check_error": status.last_check_error,
-                "refresh_seconds": self.champion.refresh_seconds,
-            },
+            "registry": self.champion.status.report(
+                datetime.now(UTC),
+                self.champion.refresh_seconds,
+                # one MLflow call's timeout, plus a second of slack before calling it hung
+                self.settings.mlflow_request_timeout_seconds + 1.0,
+            ),
         }
         return model is not None and redis_ok, details
 
@@ -181,11 +215,21 @@ class DriverRanking:
         ready, _ = await self.readiness()
         return ready
 
+    def openapi_document(self) -> dict[str, Any]:
+        """The OpenAPI document for `/docs.json` (built once per worker)."""
+        if self._document is None:
+            from model_serving.online.openapi import build_document
+
+            self._document = build_document(
+                self.settings, title="driver_ranking", description=__doc__ or ""
+            )
+        return self._document
+
     @bentoml.on_shutdown
-    def close(self) -> None:
+    async def close(self) -> None:
         """Stop the alias re-check thread and close the Redis connections."""
         self.champion.stop()
-        self.features.close()
+        await self.features.close()
 
 
 def _ensure_log_output() -> None:
@@ -200,11 +244,40 @@ def _ensure_log_output() -> None:
         package.setLevel(logging.INFO)
 
 
-async def _current_readiness() -> tuple[bool, dict[str, Any]]:
-    service = bentoml.get_current_service()
+def _json_response(content: object, status: int = 200) -> Response:
+    import json
+
+    return Response(
+        json.dumps(content, default=str), status_code=status, media_type="application/json"
+    )
+
+
+def _service() -> DriverRanking | None:
+    return bentoml.get_current_service()
+
+
+async def _readyz() -> Response:
+    service = _service()
     if service is None:
-        return False, {"error": "starting"}
-    return await service.readiness()
+        return _json_response({"ready": False, "error": "starting"}, 503)
+    ready, details = await service.readiness()
+    return _json_response({"ready": ready, **details}, 200 if ready else 503)
+
+
+async def _metrics() -> Response:
+    import anyio.to_thread
+
+    from model_serving.online.metrics import render
+
+    body, content_type = await anyio.to_thread.run_sync(render)  # reads every worker's files
+    return Response(body, media_type=content_type)
+
+
+async def _docs() -> Response:
+    service = _service()
+    if service is None:
+        return error_response(503, "unavailable", "the service is starting")
+    return _json_response(service.openapi_document())
 
 
 def _api_key() -> str | None:
@@ -212,16 +285,40 @@ def _api_key() -> str | None:
     return key.get_secret_value() if key is not None else None
 
 
-def _count_unauthorized() -> None:
+def _metrics_of_process() -> Any:
     from model_serving.online.metrics import get_metrics
 
-    get_metrics().requests.labels(outcome="unauthorized").inc()
+    return get_metrics()
 
 
-# `@bentoml.service` returns a Service object; mypy still sees the decorated class.
+_rules_cache: dict[int, dict[str, BodyRule]] = {}
+
+
+def _body_rules() -> dict[str, BodyRule]:
+    settings = get_online_settings()  # cached; tests reset it between configurations
+    rules = _rules_cache.get(id(settings))
+    if rules is None:
+        bulk_model: type[BaseModel] = BulkRankingRequest
+        rules = _rules_cache[id(settings)] = {
+            "/inference": BodyRule(settings.max_body_bytes, "SERVING_MAX_BODY_BYTES"),
+            "/rank_bulk/submit": BodyRule(
+                settings.bulk_max_body_bytes, "SERVING_BULK_MAX_BODY_BYTES", bulk_model
+            ),
+        }
+    return rules
+
+
+# `@bentoml.service` returns a Service object; mypy still sees the decorated class. The first
+# added is the outermost: every answer is counted, including the 401/405/413 refusals.
 DriverRanking.add_asgi_middleware(  # type: ignore[attr-defined]
-    ApiKeyMiddleware, key_getter=_api_key, on_reject=_count_unauthorized
+    ObservedMiddleware, metrics=_metrics_of_process
 )
+DriverRanking.add_asgi_middleware(ApiKeyMiddleware, key_getter=_api_key)  # type: ignore[attr-defined]
+DriverRanking.add_asgi_middleware(BodyLimitMiddleware, rules=_body_rules)  # type: ignore[attr-defined]
 DriverRanking.add_asgi_middleware(  # type: ignore[attr-defined]
-    ReadinessMiddleware, report=_current_readiness
+    OwnEndpointsMiddleware,
+    handlers={"/readyz": _readyz, "/metrics": _metrics, "/docs.json": _docs},
+    # BentoML adds these for every task; the service offers submit, status and get only.
+    hidden=frozenset({"/rank_bulk", "/rank_bulk/retry", "/rank_bulk/cancel"}),
 )
+DriverRanking.add_asgi_middleware(PendingResultMiddleware, path="/rank_bulk/get")  # type: ignore[attr-defined]

@@ -89,3 +89,39 @@ def test_unreachable_registry_at_start_gives_a_clear_error() -> None:
     holder = _holder("http://127.0.0.1:9", "driver_ranking")
     with pytest.raises(ModelUnavailableError, match="MLFLOW_TRACKING_URI"):
         holder.load_with_retries(1.5)
+
+
+def test_registry_report_gives_the_age_and_flags_a_hung_check() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from model_serving.online.model import ModelStatus
+
+    now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    status = ModelStatus(last_check_at=now - timedelta(seconds=40))
+    status.last_success_at = status.last_check_at
+    healthy = status.report(now, refresh_seconds=30, timeout_seconds=11)
+    assert healthy["last_check_error"] is None
+    assert healthy["last_success_age_seconds"] == 40
+    # A re-check started 35 s ago and still running: past its timeout, an error.
+    status.checking_since = now - timedelta(seconds=35)
+    hung = status.report(now, refresh_seconds=30, timeout_seconds=11)
+    assert "past its 11 s timeout" in str(hung["last_check_error"])
+    assert hung["check_running_seconds"] == 35
+    # Running but within the timeout: not (yet) an error.
+    status.checking_since = now - timedelta(seconds=5)
+    assert status.report(now, refresh_seconds=30, timeout_seconds=11)["last_check_error"] is None
+
+
+def test_refresh_records_the_last_success(mlflow_server: MlflowServer) -> None:
+    name = f"m_{uuid.uuid4().hex[:8]}"
+    register_tiny_champion(mlflow_server.uri, name)
+    holder = _holder(mlflow_server.uri, name)
+    holder.load_with_retries(30)
+    succeeded = holder.status.last_success_at
+    assert succeeded is not None
+    assert holder.status.checking_since is None
+    holder.tracking_uri = "http://127.0.0.1:9"
+    with pytest.raises(Exception):  # noqa: B017, PT011 - whatever MLflow raises
+        holder.refresh()
+    assert holder.status.last_success_at == succeeded  # a failure keeps the last success
+    assert holder.status.checking_since is None

@@ -5,69 +5,19 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
-from mlops_testing import free_port, register_tiny_champion
+from mlops_testing import register_tiny_champion
+from prometheus_client.parser import text_string_to_metric_families
 
-from .conftest import KNOWN_IDS, OnlineEnv, materialize_features
+from .conftest import KNOWN_IDS, OnlineEnv, materialize_features, metric_value
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 EXAMPLE = {"request_id": "uuid-1", "driver_ids": [1001, 1002, 1003, 1004, 1005]}
-
-
-@pytest.fixture
-def served(online_env: OnlineEnv, tmp_path: Path) -> Iterator[str]:
-    """`bentoml serve model_serving.service:DriverRanking` on a free port; yields its URL."""
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
-    bentoml = Path(sys.executable).parent / "bentoml"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                str(bentoml),
-                "serve",
-                "model_serving.service:DriverRanking",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 240
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                pytest.fail(f"bentoml serve exited:\n{log.read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.5)
-        else:
-            pytest.fail(f"service not ready:\n{log.read_text()[-3000:]}")
-        yield url
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def test_serves_the_example_with_sync_client(served: str, online_env: OnlineEnv) -> None:
@@ -136,3 +86,87 @@ def test_moved_champion_is_served_without_restart(served: str, online_env: Onlin
     assert version == newer.version
     metrics = httpx.get(f"{served}/metrics", timeout=10).text
     assert f'model_version="{newer.version}"' in metrics
+
+
+def test_hung_redis_gives_503_within_the_socket_timeout(served: str, online_env: OnlineEnv) -> None:
+    from mlops_common.settings import get_redis_settings
+
+    socket_timeout = get_redis_settings().socket_timeout
+    assert httpx.post(f"{served}/inference", json=EXAMPLE, timeout=10).status_code == 200
+    pid = online_env.redis.process.pid
+    os.kill(pid, signal.SIGSTOP)  # the process is there, its socket accepts, nothing answers
+    try:
+        started = time.monotonic()
+        answer = httpx.post(f"{served}/inference", json=EXAMPLE, timeout=10)
+        elapsed = time.monotonic() - started
+        assert answer.status_code == 503
+        assert answer.json()["error"] == "unavailable"
+        # One socket timeout (a timeout is not retried) plus the request's own handling.
+        assert elapsed < socket_timeout + 1.0, elapsed
+        # The event loop is not held: readiness answers (not ready) meanwhile.
+        assert httpx.get(f"{served}/readyz", timeout=10).status_code == 503
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    deadline = time.monotonic() + 30
+    status = 0
+    while time.monotonic() < deadline and status != 200:
+        status = httpx.post(f"{served}/inference", json=EXAMPLE, timeout=10).status_code
+        time.sleep(0.1)
+    assert status == 200  # recovered by itself
+
+
+def test_bulk_task_equals_one_by_one_inference(served: str, online_env: OnlineEnv) -> None:
+    requests = [
+        {"request_id": "trip-1", "driver_ids": [1001, 1002, 1003, 1004, 1005]},
+        {"request_id": "trip-2", "driver_ids": [9001, 1007, 9002]},
+        {"request_id": "trip-3", "driver_ids": [9001, 9002]},  # 422 no_features
+        {"request_id": "trip-4", "driver_ids": list(KNOWN_IDS)},
+    ]
+    one_by_one = [httpx.post(f"{served}/inference", json=r, timeout=10) for r in requests]
+    submitted = httpx.post(f"{served}/rank_bulk/submit", json={"requests": requests}, timeout=10)
+    assert submitted.status_code == 200, submitted.text
+    task_id = submitted.json()["task_id"]
+    deadline = time.monotonic() + 60
+    status = "in_progress"
+    while time.monotonic() < deadline and status == "in_progress":
+        time.sleep(0.2)
+        answer = httpx.get(f"{served}/rank_bulk/status", params={"task_id": task_id}, timeout=10)
+        assert answer.status_code == 200, answer.text
+        status = answer.json()["status"]
+    assert status == "completed"
+    results = httpx.get(f"{served}/rank_bulk/get", params={"task_id": task_id}, timeout=10)
+    assert results.status_code == 200
+    got = results.json()["results"]
+    assert [item["status"] for item in got] == [a.status_code for a in one_by_one]
+    assert [item["body"] for item in got] == [a.json() for a in one_by_one]
+    assert [item["status"] for item in got] == [200, 200, 422, 200]
+
+
+def test_bulk_submission_is_validated_before_a_task_exists(served: str) -> None:
+    invalid = {"requests": [{"driver_ids": [1001]}, {"driver_ids": [1001, 1001]}]}
+    answer = httpx.post(f"{served}/rank_bulk/submit", json=invalid, timeout=10)
+    assert answer.status_code == 400
+    assert "task_id" not in answer.json()
+    assert any(issue["loc"][:2] == ["requests", 1] for issue in answer.json()["detail"])
+    unknown = httpx.get(f"{served}/rank_bulk/status", params={"task_id": "nope"}, timeout=10)
+    assert unknown.status_code == 404
+
+
+def test_metrics_of_the_served_worker(served: str) -> None:
+    httpx.post(f"{served}/inference", json=EXAMPLE, timeout=10)
+    text = httpx.get(f"{served}/metrics", timeout=10).text
+    ok = metric_value(
+        text, "driver_ranking_requests_total", endpoint="/inference", status="200", outcome="ok"
+    )
+    assert ok is not None
+    assert ok >= 1
+    assert "driver_ranking_inference_seconds_bucket" in text
+    memory = [
+        sample.labels
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "process_resident_memory_bytes"
+    ]
+    assert memory
+    assert all(labels["pid"].isdigit() for labels in memory)
+    assert "bentoml_service_request_total" not in text  # BentoML's middleware is off

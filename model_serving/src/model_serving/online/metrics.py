@@ -1,4 +1,11 @@
-"""The service's own Prometheus metrics, exported on `/metrics` next to BentoML's.
+"""The service's Prometheus metrics and the `/metrics` answer.
+
+BentoML's own HTTP metrics middleware is off (`online/runtime.py`: it cost a fifth of an empty
+endpoint's throughput); these metrics cover the same ground for a Prometheus user: requests by
+endpoint, status and outcome, in-flight requests, the `/inference` latency histogram, the
+feature-read and predict histograms, the model version served, and process metrics of every
+worker. Not covered (said in the README): BentoML's `service_name`/`service_version`/
+`worker_index` labels and duration histograms of the non-inference endpoints.
 
 Created on first use, inside the worker: BentoML sets `PROMETHEUS_MULTIPROC_DIR` when a worker
 starts (after the service module is imported), and metrics created before that would be
@@ -7,8 +14,12 @@ invisible on `/metrics`. One set per process (re-creating them would register du
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 # Requests are sub-millisecond when healthy; the tail buckets catch Redis timeouts.
@@ -27,23 +38,56 @@ LATENCY_BUCKETS = (
     0.5,
     1.0,
 )
-OUTCOMES = (
-    "ok",
-    "no_features",
-    "unauthorized",
-    "features_unavailable",
-    "model_unavailable",
-    "error",
+# The outcomes of POST /inference exported as zeros from the start, so rates exist before
+# errors do: (status, outcome).
+INFERENCE_OUTCOMES = (
+    ("200", "ok"),
+    ("400", "invalid_request"),
+    ("401", "unauthorized"),
+    ("413", "too_large"),
+    ("422", "no_features"),
+    ("503", "features_unavailable"),
+    ("503", "model_unavailable"),
 )
+_OUTCOME_BY_STATUS = {
+    400: "invalid_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "not_completed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "no_features",
+    503: "unavailable",
+    504: "timeout",
+}
 
 
-@dataclass(frozen=True)
+def outcome_of(status: int) -> str:
+    """The outcome label of an answer whose handler did not name one."""
+    if status < 400:
+        return "ok"
+    return _OUTCOME_BY_STATUS.get(status, "client_error" if status < 500 else "error")
+
+
+@dataclass
 class ServiceMetrics:
     requests: Any
+    in_progress: Any
+    inference_seconds: Any
     drivers_without_features: Any
     feature_read_seconds: Any
     predict_seconds: Any
     model_info: Any
+    _children: dict[tuple[str, str, str], Any] = field(default_factory=dict)
+
+    def count_request(self, endpoint: str, status: int, outcome: str) -> None:
+        """One answered request (labelled children cached: `labels()` costs microseconds)."""
+        key = (endpoint, str(status), outcome)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = self.requests.labels(*key)
+        child.inc()
 
     def served_model(self, name: str, version: str, previous: str | None) -> None:
         """Mark NAME vVERSION as served (1) and the previous version as no longer served (0)."""
@@ -58,12 +102,25 @@ def get_metrics() -> ServiceMetrics:
     import prometheus_client as prom
 
     requests = prom.Counter(
-        "driver_ranking_requests", "Inference requests by outcome.", ["outcome"]
+        "driver_ranking_requests",
+        "Answered HTTP requests by endpoint, status and outcome.",
+        ["endpoint", "status", "outcome"],
     )
-    for outcome in OUTCOMES:  # export zeros from the start, so rates exist before errors do
-        requests.labels(outcome=outcome)
+    for status, outcome in INFERENCE_OUTCOMES:
+        requests.labels("/inference", status, outcome)
     return ServiceMetrics(
         requests=requests,
+        in_progress=prom.Gauge(
+            "driver_ranking_requests_in_progress",
+            "Requests being answered now, by endpoint.",
+            ["endpoint"],
+            multiprocess_mode="livesum",
+        ),
+        inference_seconds=prom.Histogram(
+            "driver_ranking_inference_seconds",
+            "POST /inference latency, from the request's arrival in the service to its answer.",
+            buckets=LATENCY_BUCKETS,
+        ),
         drivers_without_features=prom.Counter(
             "driver_ranking_drivers_without_features",
             "Requested driver ids that had no online features.",
@@ -83,3 +140,61 @@ def get_metrics() -> ServiceMetrics:
             multiprocess_mode="livemax",
         ),
     )
+
+
+# prometheus_client names its multiprocess files `<kind>_<pid>.db`.
+_PID_FILE = re.compile(r"_(\d+)\.db$")
+
+
+class WorkerProcessCollector:
+    """Process metrics (CPU, memory, open files, start time) of every live worker, by `pid`.
+
+    In multiprocess mode prometheus_client exports only the metric files, not process
+    metrics; each worker writes files named after its pid, so the pids come from there and
+    the figures from prometheus_client's own `ProcessCollector` reading `/proc`.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def _pids(self) -> list[int]:
+        pids = {
+            int(m.group(1)) for p in self.directory.glob("*.db") if (m := _PID_FILE.search(p.name))
+        }
+        return sorted(pid for pid in pids if Path(f"/proc/{pid}").exists())
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client import ProcessCollector
+        from prometheus_client.core import Metric
+
+        families: dict[str, Metric] = {}
+        for pid in self._pids():
+            collector = ProcessCollector(pid=_constant(pid), registry=None)
+            for family in collector.collect():
+                merged = families.get(family.name)
+                if merged is None:
+                    merged = families[family.name] = Metric(
+                        family.name, family.documentation, family.type
+                    )
+                for sample in family.samples:
+                    merged.add_sample(sample.name, {**sample.labels, "pid": str(pid)}, sample.value)
+        yield from families.values()
+
+
+def _constant(value: int) -> Callable[[], int]:
+    return lambda: value
+
+
+def render() -> tuple[bytes, str]:
+    """The `/metrics` body and content type: all workers' metrics plus their process metrics."""
+    import prometheus_client as prom
+
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not directory:  # one process (in-process tests): the default registry has it all
+        return prom.generate_latest(), prom.CONTENT_TYPE_LATEST
+    from prometheus_client import multiprocess
+
+    registry = prom.CollectorRegistry()
+    multiprocess.MultiProcessCollector(registry, path=directory)
+    registry.register(WorkerProcessCollector(Path(directory)))
+    return prom.generate_latest(registry), prom.CONTENT_TYPE_LATEST

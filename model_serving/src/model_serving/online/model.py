@@ -15,7 +15,6 @@ import contextlib
 import logging
 import os
 import threading
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +22,7 @@ from datetime import UTC, datetime
 import numpy as np
 from mlops_common.champion import ChampionVersion, resolve_champion
 from mlops_common.models import ModelLoadError, load_model
+from tenacity import Retrying, stop_after_delay, wait_exponential
 
 logger = logging.getLogger(__name__)
 
@@ -74,6 +74,30 @@ class ModelStatus:
 
     last_check_at: datetime | None = None
     last_check_error: str | None = None
+    last_success_at: datetime | None = None
+    checking_since: datetime | None = None  # set while a re-check is running
+
+    def report(
+        self, now: datetime, refresh_seconds: float, timeout_seconds: float
+    ) -> dict[str, object]:
+        """The registry part of `/readyz`: the last check, the age of the last successful one,
+        and a check running past its timeout reported as an error (MLflow not answering)."""
+        error = self.last_check_error
+        running = (now - self.checking_since).total_seconds() if self.checking_since else None
+        if running is not None and running > timeout_seconds:
+            error = (
+                f"registry check running for {running:.0f} s, past its {timeout_seconds:.0f} s "
+                "timeout: MLflow does not answer"
+            )
+        age = (now - self.last_success_at).total_seconds() if self.last_success_at else None
+        return {
+            "last_check_at": self.last_check_at,
+            "last_check_error": error,
+            "last_success_at": self.last_success_at,
+            "last_success_age_seconds": round(age, 1) if age is not None else None,
+            "check_running_seconds": round(running, 1) if running is not None else None,
+            "refresh_seconds": refresh_seconds,
+        }
 
 
 @dataclass
@@ -117,7 +141,11 @@ class ChampionHolder:
         serving.
         """
         try:
-            champion = self.resolve()
+            self.status.checking_since = datetime.now(UTC)
+            try:
+                champion = self.resolve()
+            finally:
+                self.status.checking_since = None
             version = champion.version
             changed = self.current is None or self.current.version != version
             if changed:
@@ -143,32 +171,32 @@ class ChampionHolder:
                 )
             raise
         self.status.last_check_error = None
-        self.status.last_check_at = datetime.now(UTC)
+        self.status.last_check_at = self.status.last_success_at = datetime.now(UTC)
         return changed
 
     def load_with_retries(self, timeout_seconds: float) -> LoadedModel:
         """Load the champion at start-up, retrying with backoff for up to TIMEOUT_SECONDS."""
-        deadline = time.monotonic() + timeout_seconds
-        delay = 0.5
-        while True:
-            try:
-                self.refresh()
-                assert self.current is not None
-                return self.current
-            except Exception as exc:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise ModelUnavailableError(
-                        f"could not load {self.name}@{self.alias} from MLflow at "
-                        f"{self.tracking_uri} within {timeout_seconds:.0f} s ({exc}). Start the "
-                        "tracking server (`make up`) or set MLFLOW_TRACKING_URI, and make sure "
-                        f"a version carries the alias `{self.alias}` (run training)."
-                    ) from exc
-                logger.warning(
-                    "champion not loadable yet (%s); retrying in %.1f s", exc, min(delay, remaining)
-                )
-                time.sleep(min(delay, remaining))
-                delay = min(delay * 2, 10.0)
+        retrying = Retrying(
+            stop=stop_after_delay(timeout_seconds),
+            wait=wait_exponential(multiplier=0.5, max=10),
+            before_sleep=lambda state: logger.warning(
+                "champion not loadable yet (%s); retrying in %.1f s",
+                state.outcome.exception() if state.outcome else None,
+                state.next_action.sleep if state.next_action else 0,
+            ),
+            reraise=True,
+        )
+        try:
+            retrying(self.refresh)
+        except Exception as exc:
+            raise ModelUnavailableError(
+                f"could not load {self.name}@{self.alias} from MLflow at "
+                f"{self.tracking_uri} within {timeout_seconds:.0f} s ({exc}). Start the "
+                "tracking server (`make up`) or set MLFLOW_TRACKING_URI, and make sure "
+                f"a version carries the alias `{self.alias}` (run training)."
+            ) from exc
+        assert self.current is not None
+        return self.current
 
     def start_refreshing(self) -> None:
         """Re-check the alias every `refresh_seconds` in a daemon thread until `stop`."""

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_serving.online.features import FeatureSource
+from model_serving.online.features import AsyncRedisFeatureReader, FeatureRows, FeatureSource
 from model_serving.online.model import LoadedModel
 from model_serving.online.schemas import DriverScore, InferenceResponse
 
@@ -47,11 +47,27 @@ def rank_drivers(
     """
     started = time.perf_counter()
     rows = source.read(driver_ids)
-    read_done = time.perf_counter()
+    return rank_rows(request_id, rows, model, time.perf_counter() - started)
+
+
+async def rank_drivers_async(
+    request_id: str, driver_ids: Sequence[int], source: AsyncRedisFeatureReader, model: LoadedModel
+) -> Ranking:
+    """`rank_drivers` with an awaited feature read (the service's request path)."""
+    started = time.perf_counter()
+    rows = await source.read(driver_ids)
+    return rank_rows(request_id, rows, model, time.perf_counter() - started)
+
+
+def rank_rows(
+    request_id: str, rows: FeatureRows, model: LoadedModel, feature_seconds: float
+) -> Ranking:
+    """Score ROWS with MODEL; the best driver first (`NoFeaturesError` when ROWS is empty)."""
     if not rows.driver_ids:
         raise NoFeaturesError(rows.missing_driver_ids)
+    started = time.perf_counter()
     scores = model.predict(rows.values)
-    predict_done = time.perf_counter()
+    predict_seconds = time.perf_counter() - started
 
     order = np.argsort(-scores, kind="stable")  # ties keep the request order
     ranked = [DriverScore(driver_id=rows.driver_ids[i], score=float(scores[i])) for i in order]
@@ -63,4 +79,4 @@ def rank_drivers(
         model_name=model.name,
         model_version=model.version,
     )
-    return Ranking(response, read_done - started, predict_done - read_done)
+    return Ranking(response, feature_seconds, predict_seconds)

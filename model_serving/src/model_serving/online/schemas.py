@@ -7,8 +7,9 @@ return made BentoML rebuild a JSON schema for every response).
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -32,7 +33,39 @@ def _unique_and_bounded(driver_ids: list[int]) -> list[int]:
     return driver_ids
 
 
+def _bulk_bounded(requests: list[InferenceRequest]) -> list[InferenceRequest]:
+    limit = get_online_settings().bulk_max_requests
+    if len(requests) > limit:
+        raise ValueError(
+            f"at most {limit} requests per bulk task (got {len(requests)}); "
+            "split the submission or raise SERVING_BULK_MAX_REQUESTS"
+        )
+    return requests
+
+
+def new_request_id() -> str:
+    """A request id for a caller that sent none (neither in the body nor as X-Request-ID)."""
+    return uuid.uuid4().hex
+
+
 DriverId = Annotated[int, Field(strict=True, ge=1, le=INT64_MAX)]
+# Visible ASCII only: the id is echoed as the X-Request-ID header, and an HTTP header holds
+# no control characters and nothing beyond Latin-1 (such an id used to end in a 500).
+REQUEST_ID_PATTERN = r"^[!-~]{1,200}$"
+RequestId = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=200,
+        pattern=REQUEST_ID_PATTERN,
+        description=(
+            "The caller's id for this request (1-200 visible ASCII characters, no spaces); "
+            "echoed back (body and X-Request-ID) and logged. Optional: taken from the "
+            "X-Request-ID header, else generated."
+        ),
+        examples=["uuid-1"],
+    ),
+]
 
 
 class InferenceRequest(BaseModel):
@@ -45,15 +78,9 @@ class InferenceRequest(BaseModel):
         json_schema_extra={"example": {"request_id": "uuid-1", "driver_ids": [*EXAMPLE_IDS]}},
     )
 
-    request_id: Annotated[
-        str,
-        Field(
-            min_length=1,
-            max_length=200,
-            description="The caller's id for this request; echoed back and logged.",
-            examples=["uuid-1"],
-        ),
-    ]
+    # A default factory, not `None`: the field stays a plain string in the schema, and
+    # `model_fields_set` still tells an absent id (the service then takes X-Request-ID).
+    request_id: RequestId = Field(default_factory=new_request_id)
     driver_ids: Annotated[
         list[DriverId],
         Field(
@@ -63,6 +90,7 @@ class InferenceRequest(BaseModel):
                 "(default 1,000)."
             ),
             examples=[EXAMPLE_IDS],
+            json_schema_extra={"uniqueItems": True},
         ),
         AfterValidator(_unique_and_bounded),
     ]
@@ -89,9 +117,80 @@ class InferenceResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The body of every error this service answers itself (401, 422, 503)."""
+    """The body of every error this service answers itself (401, 404, 413, 422, 503, 504)."""
 
-    error: str = Field(description="A stable code: unauthorized, no_features, unavailable.")
+    error: str = Field(
+        description="A stable code: unauthorized, not_found, too_large, no_features, "
+        "unavailable, timeout."
+    )
     message: str
     request_id: str | None = None
     missing_driver_ids: list[int] | None = None
+
+
+class ValidationIssue(BaseModel):
+    """One problem of an invalid body, as pydantic reports it."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: str = Field(description="pydantic's error type, e.g. missing, int_type, value_error.")
+    loc: list[str | int] = Field(description="Where: the field names and list positions.")
+    msg: str
+
+
+class ValidationErrorBody(BaseModel):
+    """The 400 body: BentoML's validation answer (`detail[].loc` names the field)."""
+
+    error: str = Field(description='"N validation error(s) for <model>".')
+    detail: list[ValidationIssue]
+
+
+class BulkRankingRequest(BaseModel):
+    """Many ranking requests at once (for example a day's trips), answered by a task."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "example": {
+                "requests": [
+                    {"request_id": "trip-1", "driver_ids": [1001, 1002, 1003]},
+                    {"request_id": "trip-2", "driver_ids": [1004, 1005]},
+                ]
+            }
+        },
+    )
+
+    requests: Annotated[
+        list[InferenceRequest],
+        Field(
+            min_length=1,
+            description="Each one validated as a POST /inference body; at most "
+            "SERVING_BULK_MAX_REQUESTS (default 10,000).",
+        ),
+        AfterValidator(_bulk_bounded),
+    ]
+
+
+class BulkRankingResult(BaseModel):
+    """What POST /inference answers for one of the requests: its status and its body."""
+
+    status: int = Field(description="200, 422 (no_features) or 503 (unavailable).")
+    body: InferenceResponse | ErrorBody
+
+
+class BulkRankingResponse(BaseModel):
+    """The task's result: one entry per submitted request, in submission order."""
+
+    results: list[BulkRankingResult]
+
+
+def request_id_of(request: InferenceRequest, header_id: str | None) -> str:
+    """The body's request id when given, else the X-Request-ID header's, else a new one."""
+    if header_id is not None and "request_id" not in request.model_fields_set:
+        return header_id
+    return request.request_id
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """MODEL's JSON schema with references into the OpenAPI components."""
+    return model.model_json_schema(ref_template="#/components/schemas/{model}")

@@ -36,6 +36,34 @@ class OnlineSettings(BaseSettings):
         0.25, gt=0, description="Connect timeout of the feature reads' Redis client."
     )
     access_log: bool = Field(True, description="One log line per inference request.")
+    tracing_sample_rate: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of requests traced by OpenTelemetry (0 = no spans). Raise it only "
+        "with an exporter configured (BentoML's `tracing` settings): a span per request costs "
+        "a third of an empty endpoint's throughput.",
+    )
+    request_timeout_seconds: float = Field(
+        2.0,
+        gt=0,
+        description="An answer must start within this many seconds, else 504. Short on "
+        "purpose: BentoML keeps one timer per request alive this long.",
+    )
+    max_body_bytes: int = Field(
+        65_536, ge=1024, description="Largest POST /inference body; larger ones get 413."
+    )
+    bulk_max_requests: int = Field(
+        10_000, ge=1, description="Most ranking requests in one bulk task."
+    )
+    bulk_max_body_bytes: int = Field(
+        33_554_432, ge=1024, description="Largest bulk submission body; larger ones get 413."
+    )
+    gc_freeze: bool = Field(
+        True,
+        description="Move the start-up heap out of the garbage collector's reach "
+        "(`gc.freeze()`), so full collections scan only what requests allocate.",
+    )
 
     @field_validator("api_key")
     @classmethod
