@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pytest
 from mlops_testing import register_tiny_champion
-from prometheus_client.parser import text_string_to_metric_families
 
 from .conftest import KNOWN_IDS, OnlineEnv, materialize_features, metric_value
 
@@ -153,6 +152,10 @@ def test_bulk_submission_is_validated_before_a_task_exists(served: str) -> None:
 
 
 def test_metrics_of_the_served_worker(served: str) -> None:
+    # Imported here, not at module level: prometheus_client picks its value store when first
+    # imported, and the in-process service tests need it imported after BentoML set it up.
+    from prometheus_client.parser import text_string_to_metric_families
+
     httpx.post(f"{served}/inference", json=EXAMPLE, timeout=10)
     text = httpx.get(f"{served}/metrics", timeout=10).text
     ok = metric_value(
