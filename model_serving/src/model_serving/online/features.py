@@ -21,6 +21,8 @@ import redis
 from feature_store import feast_internals
 from feature_store.layout import OnlineView, online_views
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 if TYPE_CHECKING:
@@ -31,6 +33,11 @@ logger = logging.getLogger(__name__)
 
 class FeaturesUnavailableError(RuntimeError):
     """The online store could not be read (Redis down, timed out or refused the call)."""
+
+
+# What a read can raise when Redis (or the cluster node serving a key's slot) is unavailable;
+# the cluster client's own errors (no node for a slot) do not derive from RedisError.
+_REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 @dataclass(frozen=True)
@@ -60,14 +67,17 @@ class FeatureSource(Protocol):
 class RedisFeatureReader:
     """Reads a Feast feature service's values for driver ids straight from Feast's Redis store.
 
-    Built once from the registry (`from_store`); each `read` is one pipelined HMGET round trip.
-    Redis errors surface as `FeaturesUnavailableError` within the client timeouts (no hang),
-    and the connection pool reconnects by itself once Redis is back.
+    Built once from the registry (`from_store`); each `read` is one pipelined HMGET round trip
+    (on a Redis Cluster, one pipeline per node serving the keys' slots, with MOVED/ASK and
+    topology changes followed by redis-py's cluster client). Redis errors surface as
+    `FeaturesUnavailableError` within the client timeouts (no hang), and the connection pool
+    reconnects by itself once Redis is back; on a cluster only the requests whose keys live on
+    an unavailable node fail.
     """
 
     def __init__(
         self,
-        client: redis.Redis,
+        client: redis.Redis | RedisCluster,
         *,
         project: str,
         join_key: str,
@@ -94,7 +104,9 @@ class RedisFeatureReader:
         socket_timeout: float,
         connect_timeout: float,
     ) -> RedisFeatureReader:
-        """Lay out FEATURE_SERVICE's features from STORE's registry and open a Redis client."""
+        """Lay out FEATURE_SERVICE's features from STORE's registry and open a Redis client:
+        at HOST:PORT for a standalone store, or a cluster client on the startup nodes of
+        STORE's connection string when its `redis_type` is `redis_cluster`."""
         views = online_views(store, store.get_feature_service(feature_service))
         names = [name for view in views for name in view.features]
         join_keys = {key for view in views for key in view.join_keys}
@@ -106,16 +118,25 @@ class RedisFeatureReader:
             )
         if len(set(names)) != len(names):
             raise ValueError(f"feature service {feature_service!r} repeats a feature name")
-        client = redis.Redis(
-            host=host,
-            port=port,
-            password=password,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-            # One immediate retry replaces a pooled connection that died with a Redis restart.
-            retry=Retry(NoBackoff(), 1),
-            health_check_interval=0,
-        )
+        client: redis.Redis | RedisCluster
+        if feast_internals.redis_topology(store) == "cluster":
+            client = _cluster_client(
+                feast_internals.redis_startup_nodes(store),
+                password=password,
+                socket_timeout=socket_timeout,
+                connect_timeout=connect_timeout,
+            )
+        else:
+            client = redis.Redis(
+                host=host,
+                port=port,
+                password=password,
+                socket_timeout=socket_timeout,
+                socket_connect_timeout=connect_timeout,
+                # One immediate retry replaces a pooled connection that died with a restart.
+                retry=Retry(NoBackoff(), 1),
+                health_check_interval=0,
+            )
         return cls(
             client,
             project=config.project,
@@ -134,7 +155,7 @@ class RedisFeatureReader:
                     for key in keys:
                         pipe.hmget(key, view.hash_fields)  # type: ignore[arg-type]
                 replies = pipe.execute()
-        except redis.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             raise FeaturesUnavailableError(f"online store (Redis) unavailable: {exc}") from exc
 
         n = len(keys)
@@ -156,11 +177,50 @@ class RedisFeatureReader:
         return FeatureRows(self.feature_names, found_ids, values, missing)
 
     def ping(self) -> bool:
-        """True when Redis answers within the client timeouts."""
+        """True when Redis answers within the client timeouts (on a cluster: when one of its
+        masters does; a node that is down fails only the requests for its slots)."""
+        client = self._client
         try:
-            return bool(self._client.ping())
-        except redis.RedisError:
+            if isinstance(client, RedisCluster):
+                return any(_node_answers(client, node) for node in client.get_primaries())
+            return bool(client.ping())
+        except _REDIS_ERRORS:
             return False
 
     def close(self) -> None:
         self._client.close()
+
+
+def _cluster_client(
+    nodes: Sequence[tuple[str, int]],
+    *,
+    password: str | None,
+    socket_timeout: float,
+    connect_timeout: float,
+) -> RedisCluster:
+    """A redis-py cluster client on the startup NODES, failing within the timeouts.
+
+    It learns the slot map from the first node that answers at once; when no node answers it
+    raises `FeaturesUnavailableError` (the service's start-up fails with that message).
+    """
+    try:
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+            password=password,
+            socket_timeout=socket_timeout,
+            socket_connect_timeout=connect_timeout,
+            # One immediate retry (after the client refreshes its slot map) instead of the
+            # default backed-off three: a dead node must give a fast 503, not a slow one.
+            retry=Retry(NoBackoff(), 1),
+            # A master that is down takes only its own slots away from the readers.
+            require_full_coverage=False,
+        )
+    except _REDIS_ERRORS as exc:
+        raise FeaturesUnavailableError(f"online store (Redis Cluster) unavailable: {exc}") from exc
+
+
+def _node_answers(client: RedisCluster, node: ClusterNode) -> bool:
+    try:
+        return bool(client.ping(target_nodes=node))
+    except _REDIS_ERRORS:
+        return False
