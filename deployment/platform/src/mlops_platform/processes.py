@@ -185,11 +185,31 @@ def cluster_state(host: str, port: int, password: str | None = None) -> str | No
     answer."""
     client = redis.Redis(host=host, port=port, password=password, socket_timeout=2)
     try:
-        return str(client.cluster("info").get("cluster_state"))
+        info: dict[str, str] = client.cluster("info")  # type: ignore[assignment]
+        return str(info.get("cluster_state"))
     except redis.RedisError:
         return None
     finally:
         client.close()
+
+
+def mlflow_server_command(directory: Path, *, host: str, port: int) -> list[str]:
+    """An MLflow tracking server on HOST:PORT: SQLite backend and proxied artifacts in
+    DIRECTORY, one worker (run it with `MLFLOW_SERVER_ENV`)."""
+    return [
+        str(Path(sys.executable).parent / "mlflow"),
+        "server",
+        "--backend-store-uri",
+        f"sqlite:///{directory / 'mlflow.db'}",
+        "--artifacts-destination",
+        str(directory / "artifacts"),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+    ]
 
 
 def redis_answers(host: str, port: int, password: str | None = None) -> bool:
