@@ -164,7 +164,8 @@ class FeastSettings(BaseSettings):
 
 
 class AirflowSettings(BaseSettings):
-    """The local Airflow 3 platform (api-server, scheduler, dag-processor)."""
+    """The local Airflow 3 platform (api-server, scheduler, dag-processor; Celery workers and
+    Flower with the CeleryExecutor)."""
 
     model_config = settings_config("AIRFLOW_")
 
@@ -173,6 +174,16 @@ class AirflowSettings(BaseSettings):
     admin_user: str = "admin"
     parallelism: int = Field(4, ge=1, description="Task slots; 4 suits 2 cores.")
     dag_refresh_seconds: int = Field(20, ge=5, description="How soon new DAG files appear.")
+    executor: Literal["local", "celery"] = Field(
+        "local", description="local: LocalExecutor; celery: CeleryExecutor with CELERY_WORKERS."
+    )
+    celery_workers: int = Field(2, ge=1, le=16, description="Celery worker processes.")
+    celery_worker_concurrency: int = Field(2, ge=1, description="Task slots per Celery worker.")
+    celery_broker_db: int = Field(
+        1, ge=1, le=15, description="Redis DB index of the Celery broker (DB 0 holds features)."
+    )
+    flower: bool = Field(False, description="Run Celery's Flower UI (executor celery).")
+    flower_port: int = Field(5555, ge=1, le=65535)
 
     @property
     def url(self) -> str:
@@ -194,6 +205,8 @@ class TaskSettings(BaseSettings):
     container_artifact_root: str = "/artifacts"
     container_redis_host: str = "redis"
     container_redis_port: int = 6379
+    container_redis_type: Literal["standalone", "cluster"] = "standalone"
+    container_redis_cluster_nodes: str = ""
     container_mlflow_uri: str = "http://mlflow:5000"
     retries: int = Field(2, ge=0, description="Retries for transient task failures.")
     retry_delay_seconds: int = Field(30, ge=0)
