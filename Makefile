@@ -5,7 +5,7 @@ PLATFORM := $(VENV)/mlops-platform
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo serve bentoml_serve test lint format typecheck \
-	bench bench_materialize bench_batch bench_online generate feast_apply materialize train batch \
+	bench bench_materialize bench_batch bench_online bench_online_cluster generate feast_apply materialize train batch \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers
 
@@ -79,6 +79,9 @@ bench_batch: setup_dev ## Batch serving: 1M requests on 7.2M feature rows, each 
 
 bench_online: setup_dev ## Online serving: req/s and latency at 1 and 16 connections vs baseline
 	@$(VENV)/python model_serving/bench/bench_online.py $(ARGS)
+
+bench_online_cluster: setup_dev ## Online serving on standalone vs 3-master Redis Cluster, a master killed
+	@$(VENV)/python model_serving/bench/bench_online_cluster.py $(ARGS)
 
 images: ## Build the base image (if missing) and the three pipeline images with podman
 	@bash deployment/containers/podman.sh install

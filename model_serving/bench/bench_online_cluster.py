@@ -195,19 +195,24 @@ def main() -> None:
             server.start()
         nodes = [(s.host, s.port) for s in cluster]
         create_redis_cluster(nodes)
+        (tmp / "mlflow").mkdir()
         mlflow = start_mlflow_server(tmp / "mlflow", mlflow_port, base_env, timeout=300)
         from mlops_testing import register_tiny_champion
 
         register_tiny_champion(base_env["MLFLOW_TRACKING_URI"], base_env["MLFLOW_MODEL_NAME"])
         envs = {
+            # Each backend its own data dir: one registry would record the first backend's
+            # materialization and the second would have nothing to write.
             "standalone": {
                 **base_env,
+                "MLOPS_DATA_DIR": str(tmp / "standalone-data"),
                 "REDIS_TYPE": "standalone",
                 "REDIS_HOST": "127.0.0.1",
                 "REDIS_PORT": str(standalone_port),
             },
             "cluster": {
                 **base_env,
+                "MLOPS_DATA_DIR": str(tmp / "cluster-data"),
                 "REDIS_TYPE": "cluster",
                 "REDIS_CLUSTER_NODES": ",".join(f"{h}:{p}" for h, p in nodes),
             },
