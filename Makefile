@@ -5,7 +5,8 @@ PLATFORM := $(VENV)/mlops-platform
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo serve bentoml_serve test lint format typecheck \
-	bench bench_materialize bench_batch bench_online bench_tasks generate feast_apply materialize train batch \
+	bench bench_materialize bench_batch bench_online bench_online_cluster bench_tasks generate \
+	feast_apply materialize train batch \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers
 
@@ -79,6 +80,9 @@ bench_batch: setup_dev ## Batch serving: 1M requests on 7.2M feature rows, each 
 
 bench_online: setup_dev ## Online serving: req/s and latency at 1 and 16 connections vs baseline
 	@$(VENV)/python model_serving/bench/bench_online.py $(ARGS)
+
+bench_online_cluster: setup_dev ## Online serving on standalone vs 3-master Redis Cluster, a master killed
+	@$(VENV)/python model_serving/bench/bench_online_cluster.py $(ARGS)
 
 bench_tasks: setup_dev ## Fixed costs: each demo DAG task's time, imports and peak RSS; service start
 	@$(VENV)/python deployment/platform/bench/bench_tasks.py $(ARGS)

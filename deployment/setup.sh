@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server.
-# With --dev also the test and benchmark tools: Chromium (browser tests) and wrk (load tests).
+# With --dev also the test and benchmark tools: Chromium (browser tests), wrk (load tests) and
+# kubectl (renders the Kubernetes manifests offline).
 # A second run changes nothing and takes seconds.
 set -euo pipefail
 DEV=0
@@ -38,6 +39,8 @@ command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
 if [ "$DEV" = 1 ]; then
     command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
     command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
+    # `kubectl kustomize` renders deployment/k8s for tests/test_k8s.py (any kubectl will do).
+    command -v kubectl >/dev/null 2>&1 || need_packages+=(kubernetes-client)
 fi
 if [ ${#need_packages[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then

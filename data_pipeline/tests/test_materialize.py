@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from data_pipeline.materialize import materialize
+from data_pipeline.materialize import fast_path_supported, materialize
 from feature_store.apply import apply_repo
 from feature_store.store import get_store
 from mlops_common.settings import get_feast_settings
@@ -13,10 +13,21 @@ from mlops_common.settings import get_feast_settings
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+def stored_hashes(servers) -> dict[bytes, dict[bytes, bytes]]:
+    """Every hash on SERVERS (one standalone server, or each master of a cluster)."""
+    hashes = {}
+    for server in servers:
+        client = server.client()
+        hashes.update({key: client.hgetall(key) for key in client.keys("*")})
+        client.close()
+    return hashes
+
+
 def run_engine(engine: str, published, redis_env) -> dict[str, object]:
     """Materialize in two increments on an empty Redis and registry; return what it left."""
-    client = redis_env.client()
-    client.flushall()
+    servers = getattr(redis_env, "servers", [redis_env])  # a RedisCluster or a RedisServer
+    for server in servers:
+        server.client().flushall()
     registry = get_feast_settings().registry_path
     assert registry is not None
     registry.unlink(missing_ok=True)
@@ -34,7 +45,8 @@ def run_engine(engine: str, published, redis_env) -> dict[str, object]:
         entity_rows=[{"driver_id": i} for i in ids],
     ).to_dict()
     return {
-        "redis": {key: client.hgetall(key) for key in client.keys("*")},
+        "redis": stored_hashes(servers),
+        "per_server": [len(stored_hashes([server])) for server in servers],
         "intervals": view.materialization_intervals,
         "rows": [r.rows for r in first + second],
         "again": again,
@@ -57,3 +69,24 @@ def test_fast_engine_writes_what_feast_writes(published, redis_env) -> None:
     assert fast["again"] == [], "an up-to-date view has nothing to do"
     assert feast["again"] == []
     assert fast["rows"] == feast["rows"]
+
+
+def test_fast_engine_writes_what_feast_writes_on_a_cluster(published, redis_cluster_env) -> None:
+    """On a real 3-master Redis Cluster (REDIS_TYPE=cluster): the same keys, fields and values
+    as Feast's materialize, spread over every master, read back equal by Feast."""
+    feast = run_engine("feast", published, redis_cluster_env)
+    fast = run_engine("fast", published, redis_cluster_env)
+
+    store = get_store()
+    assert store.config.online_store.redis_type == "redis_cluster"
+    assert fast_path_supported(store, store.get_feature_view("driver_stats")), "no fallback"
+    assert fast["redis"], "something was materialized"
+    assert fast["redis"] == feast["redis"], "same keys, fields and serialized values"
+    assert all(count > 0 for count in fast["per_server"]), "keys on every master"
+    assert fast["per_server"] == feast["per_server"]
+    assert fast["intervals"] == feast["intervals"]
+    assert fast["online"] == feast["online"]
+    assert fast["rows"] == feast["rows"]
+    online = fast["online"]
+    assert isinstance(online, dict)
+    assert online["conv_rate"][-1] is None, "the unknown id has no features"

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 T = TypeVar("T")
@@ -76,18 +76,51 @@ class PathSettings(BaseSettings):
 
 
 class RedisSettings(BaseSettings):
-    """The Redis server behind Feast's online store."""
+    """The Redis behind Feast's online store: one server (default) or a Redis Cluster."""
 
     model_config = settings_config("REDIS_")
 
+    type: Literal["standalone", "cluster"] = Field(
+        "standalone", description="standalone: one server at HOST:PORT; cluster: CLUSTER_NODES."
+    )
     host: str = "127.0.0.1"
     port: int = Field(16379, ge=1, le=65535)
+    cluster_nodes: str = Field(
+        "", description="Startup nodes of a cluster, `host:port,host:port`; empty: HOST:PORT."
+    )
     password: SecretStr | None = None
     socket_timeout: float = Field(0.5, gt=0, description="Seconds before a Redis call fails.")
 
+    @field_validator("cluster_nodes")
+    @classmethod
+    def _nodes_are_host_port(cls, value: str) -> str:
+        nodes = [node.strip() for node in value.split(",") if node.strip()]
+        for node in nodes:
+            host, _, port = node.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise ValueError(
+                    f"REDIS_CLUSTER_NODES entry {node!r} is not host:port; "
+                    "write e.g. 127.0.0.1:17001,127.0.0.1:17002"
+                )
+        return ",".join(nodes)
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        """The startup nodes (cluster) or the one server (standalone), as (host, port)."""
+        if self.type == "cluster" and self.cluster_nodes:
+            pairs = [node.rpartition(":") for node in self.cluster_nodes.split(",")]
+            return [(host, int(port)) for host, _, port in pairs]
+        return [(self.host, self.port)]
+
+    @property
+    def feast_redis_type(self) -> str:
+        """`redis_type` of Feast's Redis online store config."""
+        return "redis_cluster" if self.type == "cluster" else "redis"
+
     @property
     def feast_connection_string(self) -> str:
-        base = f"{self.host}:{self.port}"
+        """Feast's `connection_string`: `host:port[,host:port...][,password=...]`."""
+        base = ",".join(f"{host}:{port}" for host, port in self.nodes)
         if self.password is not None:
             return f"{base},password={self.password.get_secret_value()}"
         return base
@@ -131,7 +164,8 @@ class FeastSettings(BaseSettings):
 
 
 class AirflowSettings(BaseSettings):
-    """The local Airflow 3 platform (api-server, scheduler, dag-processor)."""
+    """The local Airflow 3 platform (api-server, scheduler, dag-processor; Celery workers and
+    Flower with the CeleryExecutor)."""
 
     model_config = settings_config("AIRFLOW_")
 
@@ -140,6 +174,16 @@ class AirflowSettings(BaseSettings):
     admin_user: str = "admin"
     parallelism: int = Field(4, ge=1, description="Task slots; 4 suits 2 cores.")
     dag_refresh_seconds: int = Field(20, ge=5, description="How soon new DAG files appear.")
+    executor: Literal["local", "celery"] = Field(
+        "local", description="local: LocalExecutor; celery: CeleryExecutor with CELERY_WORKERS."
+    )
+    celery_workers: int = Field(2, ge=1, le=16, description="Celery worker processes.")
+    celery_worker_concurrency: int = Field(2, ge=1, description="Task slots per Celery worker.")
+    celery_broker_db: int = Field(
+        1, ge=1, le=15, description="Redis DB index of the Celery broker (DB 0 holds features)."
+    )
+    flower: bool = Field(False, description="Run Celery's Flower UI (executor celery).")
+    flower_port: int = Field(5555, ge=1, le=65535)
 
     @property
     def url(self) -> str:
@@ -161,6 +205,8 @@ class TaskSettings(BaseSettings):
     container_artifact_root: str = "/artifacts"
     container_redis_host: str = "redis"
     container_redis_port: int = 6379
+    container_redis_type: Literal["standalone", "cluster"] = "standalone"
+    container_redis_cluster_nodes: str = ""
     container_mlflow_uri: str = "http://mlflow:5000"
     retries: int = Field(2, ge=0, description="Retries for transient task failures.")
     retry_delay_seconds: int = Field(30, ge=0)

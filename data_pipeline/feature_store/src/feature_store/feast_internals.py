@@ -20,7 +20,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -202,14 +202,32 @@ def online_store_client(store: FeatureStore) -> Any:
     return online_store._get_client(store.config.online_store)
 
 
-def is_standalone_redis(store: FeatureStore) -> bool:
-    """STORE's online store is a standalone Redis (`redis_type: redis`)."""
+def redis_topology(store: FeatureStore) -> Literal["standalone", "cluster"] | None:
+    """Which Redis STORE's online store is: "standalone" (`redis_type: redis`), "cluster"
+    (`redis_type: redis_cluster`), None for any other store (sentinel, not Redis)."""
     from feast.infra.online_stores.redis import RedisOnlineStore, RedisType
 
     online = store.config.online_store
-    return isinstance(store._get_provider().online_store, RedisOnlineStore) and (
-        getattr(online, "redis_type", None) == RedisType.redis
+    if not isinstance(store._get_provider().online_store, RedisOnlineStore):
+        return None
+    redis_type = getattr(online, "redis_type", None)
+    if redis_type == RedisType.redis:
+        return "standalone"
+    if redis_type == RedisType.redis_cluster:
+        return "cluster"
+    return None
+
+
+def redis_startup_nodes(store: FeatureStore) -> list[tuple[str, int]]:
+    """The host:port entries of STORE's Redis `connection_string`, as
+    `RedisOnlineStore._parse_connection_string` reads them (options such as `password=` are
+    not nodes)."""
+    from feast.infra.online_stores.redis import RedisOnlineStore
+
+    nodes, _options = RedisOnlineStore._parse_connection_string(
+        store.config.online_store.connection_string
     )
+    return [(str(node["host"]), int(node["port"])) for node in nodes]
 
 
 def record_materialization(store: FeatureStore, view: FeatureView, start: Any, end: Any) -> None:

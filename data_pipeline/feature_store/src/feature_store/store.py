@@ -17,9 +17,11 @@ if TYPE_CHECKING:
 def feast_environment() -> dict[str, str]:
     """The variables `feature_store.yaml` expands, derived from settings."""
     feast = get_feast_settings()
+    redis = get_redis_settings()
     return {
         "FEAST_REGISTRY_PATH": str(feast.registry_path),
-        "FEAST_REDIS_CONNECTION": get_redis_settings().feast_connection_string,
+        "FEAST_REDIS_TYPE": redis.feast_redis_type,
+        "FEAST_REDIS_CONNECTION": redis.feast_connection_string,
     }
 
 

@@ -98,6 +98,8 @@ def container_environment(settings: TaskSettings) -> dict[str, str]:
         "MLOPS_DATA_DIR": f"{root}/data",
         "REDIS_HOST": settings.container_redis_host,
         "REDIS_PORT": str(settings.container_redis_port),
+        "REDIS_TYPE": settings.container_redis_type,
+        "REDIS_CLUSTER_NODES": settings.container_redis_cluster_nodes,
         "MLFLOW_TRACKING_URI": settings.container_mlflow_uri,
         "MLFLOW_MODEL_NAME": get_mlflow_settings().model_name,
     }

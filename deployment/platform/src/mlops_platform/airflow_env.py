@@ -9,9 +9,10 @@ from __future__ import annotations
 import json
 import secrets
 from pathlib import Path
+from urllib.parse import quote
 
 from mlops_common.errors import UserError
-from mlops_common.settings import get_airflow_settings, project_root
+from mlops_common.settings import get_airflow_settings, get_redis_settings, project_root
 
 from mlops_platform.processes import wait_for
 from mlops_platform.state import state_dir
@@ -50,14 +51,49 @@ def _secret(home: Path, name: str) -> str:
     return path.read_text().strip()
 
 
+def celery_broker_url() -> str:
+    """The Celery broker: the platform's Redis at its own DB index (AIRFLOW_CELERY_BROKER_DB,
+    never 0, where the feature store's keys live)."""
+    redis = get_redis_settings()
+    db = get_airflow_settings().celery_broker_db
+    auth = f":{quote(redis.password.get_secret_value(), safe='')}@" if redis.password else ""
+    return f"redis://{auth}{redis.host}:{redis.port}/{db}"
+
+
+def celery_environment(home: Path) -> dict[str, str]:
+    """The CeleryExecutor's configuration (the Celery provider's `[celery]` section).
+
+    Task results go to Airflow's own database (`db+` + its SQLAlchemy URL). With SQLite that is
+    one file written by the scheduler and the workers; Airflow 3 allows it (the workers run
+    tasks through the api-server's execution API and only record Celery results there), and
+    its busy timeout absorbs the short write locks at this scale. A production deployment
+    uses Postgres (compose, Helm)."""
+    settings = get_airflow_settings()
+    return {
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CELERY__BROKER_URL": celery_broker_url(),
+        "AIRFLOW__CELERY__RESULT_BACKEND": f"db+sqlite:///{home / 'airflow.db'}",
+        "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(settings.celery_worker_concurrency),
+        "AIRFLOW__CELERY__FLOWER_HOST": settings.host,
+        "AIRFLOW__CELERY__FLOWER_PORT": str(settings.flower_port),
+        # Each worker's task instances carry its Celery hostname (one machine, one FQDN).
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "mlops_airflow.hostname.worker_hostname",
+    }
+
+
 def airflow_environment(home: Path | None = None) -> dict[str, str]:
     """Environment variables configuring Airflow for this project (home created if needed)."""
     settings = get_airflow_settings()
     home = home or airflow_home()
     home.mkdir(parents=True, exist_ok=True)
+    executor = (
+        celery_environment(home)
+        if settings.executor == "celery"
+        else {"AIRFLOW__CORE__EXECUTOR": "LocalExecutor"}
+    )
     return {
         "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **executor,
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",

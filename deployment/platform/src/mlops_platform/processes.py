@@ -65,6 +65,16 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(sock.getsockname()[1])
 
 
+def free_cluster_port(host: str = "127.0.0.1", attempts: int = 50) -> int:
+    """A free port for a Redis Cluster node: its cluster bus listens on port + 10000, which
+    must be free and below 65536 too."""
+    for _ in range(attempts):
+        port = free_port(host)
+        if port + 10000 <= 65535 and port_free(host, port + 10000):
+            return port
+    raise RuntimeError(f"no free port pair (P, P+10000) at {host} in {attempts} attempts")
+
+
 def port_free(host: str, port: int) -> bool:
     """Whether a server could bind PORT at HOST now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -91,10 +101,15 @@ def redis_server_command(
     persist: bool = False,
     password: str | None = None,
     logfile: Path | None = None,
+    cluster: bool = False,
 ) -> list[str]:
     """redis-server on HOST:PORT with its data in DIRECTORY. PERSIST snapshots on shutdown and
     every 5 minutes when something changed (the platform's `down` keeps the data); without it
-    nothing is written (tests, benchmarks). No LOGFILE: the log goes to stdout."""
+    nothing is written (tests, benchmarks). No LOGFILE: the log goes to stdout.
+
+    CLUSTER makes it a Redis Cluster node (its node id and slots in DIRECTORY/nodes.conf, so a
+    restarted node rejoins with its slots). A node that is down fails only the requests for its
+    own slots: full coverage is not required, and its peers flag it after 2 s, not 15 s."""
     command = [
         redis_server_binary(),
         "--port",
@@ -112,7 +127,70 @@ def redis_server_command(
         command += ["--requirepass", password]
     if logfile is not None:
         command += ["--logfile", str(logfile)]
+    if cluster:
+        command += [
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            str(directory / "nodes.conf"),
+            "--cluster-node-timeout",
+            "2000",
+            "--cluster-require-full-coverage",
+            "no",
+        ]
+        if password is not None:
+            command += ["--masterauth", password]
     return command
+
+
+def redis_cli_binary() -> str:
+    found = shutil.which("redis-cli")
+    if found is None:
+        raise UserError("redis-cli is not installed; run `make setup` (or install Redis 7).")
+    return found
+
+
+def create_redis_cluster(
+    nodes: list[tuple[str, int]], *, replicas: int = 0, password: str | None = None
+) -> None:
+    """Join the empty cluster-enabled servers at NODES into one cluster (`redis-cli --cluster
+    create`: the 16,384 slots split evenly over the masters, REPLICAS replicas per master) and
+    wait until every node reports the cluster ok."""
+    command = [
+        redis_cli_binary(),
+        "--cluster",
+        "create",
+        *(f"{host}:{port}" for host, port in nodes),
+        "--cluster-replicas",
+        str(replicas),
+        "--cluster-yes",
+    ]
+    if password is not None:
+        command += ["-a", password, "--no-auth-warning"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=60, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"redis-cli --cluster create failed: {done.stdout}{done.stderr}")
+
+    def all_ok() -> bool:
+        return all(cluster_state(host, port, password) == "ok" for host, port in nodes)
+
+    def timed_out() -> Exception:
+        return RuntimeError(f"the Redis cluster {nodes} did not report cluster_state:ok")
+
+    wait_for(all_ok, timeout=30, interval=0.2, timeout_error=timed_out)
+
+
+def cluster_state(host: str, port: int, password: str | None = None) -> str | None:
+    """`cluster_state` (ok / fail) of the cluster node at HOST:PORT; None when it does not
+    answer."""
+    client = redis.Redis(host=host, port=port, password=password, socket_timeout=2)
+    try:
+        info: dict[str, str] = client.cluster("info")  # type: ignore[assignment]
+        return str(info.get("cluster_state"))
+    except redis.RedisError:
+        return None
+    finally:
+        client.close()
 
 
 def mlflow_server_command(directory: Path, *, host: str, port: int) -> list[str]:
@@ -154,11 +232,20 @@ def http_ok(url: str) -> bool:
 
 
 def start_redis_server(
-    workdir: Path, port: int, *, host: str = "127.0.0.1", timeout: float = 15
+    workdir: Path,
+    port: int,
+    *,
+    host: str = "127.0.0.1",
+    timeout: float = 15,
+    cluster: bool = False,
 ) -> subprocess.Popen[bytes]:
-    """A throw-away redis-server (nothing persisted, log WORKDIR/redis.log), once it answers."""
+    """A throw-away redis-server (nothing persisted, log WORKDIR/redis.log), once it answers.
+    CLUSTER: a cluster node (see `redis_server_command`; join nodes with
+    `create_redis_cluster`)."""
     log = workdir / "redis.log"
-    process = subprocess.Popen(redis_server_command(port, workdir, host=host, logfile=log))
+    process = subprocess.Popen(
+        redis_server_command(port, workdir, host=host, logfile=log, cluster=cluster)
+    )
     _wait_started(
         process,
         lambda: redis_answers(host, port),

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -12,7 +15,7 @@ from typing import Any
 import httpx
 from mlops_common.settings import get_airflow_settings, get_mlflow_settings, get_redis_settings
 
-from mlops_platform.airflow_env import airflow_bin
+from mlops_platform.airflow_env import airflow_bin, airflow_environment
 from mlops_platform.processes import (
     http_ok,
     mlflow_server_command,
@@ -24,6 +27,8 @@ from mlops_platform.state import state_dir
 logger = logging.getLogger(__name__)
 
 ONLINE_SERVICE = "online-service"
+# The Celery application of Airflow's CeleryExecutor (the Celery provider).
+CELERY_APP = "airflow.providers.celery.executors.celery_executor.app"
 
 
 @dataclass(frozen=True)
@@ -40,6 +45,8 @@ class Service:
     stop_seconds: int = 20
     # Started by `up` (True) or on demand, e.g. the online service once a champion exists.
     autostart: bool = True
+    # Variables for this program only, on top of the platform's environment.
+    environment: tuple[tuple[str, str], ...] = ()
 
 
 def is_healthy(service: Service) -> bool:
@@ -121,6 +128,81 @@ def _airflow() -> list[Service]:
     ]
 
 
+def celery_worker_name(index: int) -> str:
+    """The Celery hostname of worker INDEX (1-based): distinct per worker on one machine."""
+    return f"worker{index}@{socket.gethostname()}"
+
+
+def _celery_worker_answers(name: str) -> bool:
+    """Whether the Celery worker NAME answers a broadcast ping through the broker (Celery's
+    own `inspect ping`, run in Airflow's environment: the platform does not import Airflow)."""
+    done = subprocess.run(
+        [
+            str(Path(airflow_bin()).parent / "celery"),
+            "--app",
+            CELERY_APP,
+            "inspect",
+            "ping",
+            "--destination",
+            name,
+            "--timeout",
+            "3",
+        ],
+        env={**os.environ, **airflow_environment()},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    return done.returncode == 0 and name in done.stdout
+
+
+def _celery() -> list[Service]:
+    airflow = get_airflow_settings()
+    if airflow.executor != "celery":
+        return []
+    workers = []
+    for index in range(1, airflow.celery_workers + 1):
+        name = celery_worker_name(index)
+        workers.append(
+            Service(
+                name=f"airflow-celery-worker-{index}",
+                # --skip-serve-logs: each worker would serve its logs on the same port (8793);
+                # here the api-server reads them from the shared log folder.
+                command=[
+                    airflow_bin(),
+                    "celery",
+                    "worker",
+                    "--celery-hostname",
+                    name,
+                    "--concurrency",
+                    str(airflow.celery_worker_concurrency),
+                    "--skip-serve-logs",
+                ],
+                health=lambda name=name: _celery_worker_answers(name),  # type: ignore[misc]
+                url=f"celery {name}",
+                # Recorded as the task instances' hostname (mlops_airflow.hostname).
+                environment=(("MLOPS_WORKER_HOSTNAME", name),),
+                start_timeout=180,
+                stop_seconds=60,
+            )
+        )
+    if airflow.flower:
+        flower_url = f"http://{airflow.host}:{airflow.flower_port}"
+        workers.append(
+            Service(
+                name="airflow-celery-flower",
+                command=[airflow_bin(), "celery", "flower"],
+                health=lambda: http_ok(f"{flower_url}/healthcheck"),
+                url=flower_url,
+                port=airflow.flower_port,
+                port_key="AIRFLOW_FLOWER_PORT",
+                start_timeout=120,
+            )
+        )
+    return workers
+
+
 def _online_service() -> Service:
     # The serving package owns the service's settings (SERVING_HOST, SERVING_PORT).
     from model_serving.online.settings import get_online_settings
@@ -141,7 +223,7 @@ def _online_service() -> Service:
 
 def services() -> list[Service]:
     """The platform's programs, in start order, built from settings."""
-    return [_redis(), _mlflow(), *_airflow(), _online_service()]
+    return [_redis(), _mlflow(), *_airflow(), *_celery(), _online_service()]
 
 
 def service(name: str) -> Service:

@@ -60,6 +60,14 @@ def supervisord_config(programs: list[Service]) -> str:
             "stopasgroup=true",
             "killasgroup=true",
             f"stopwaitsecs={program.stop_seconds}",
+            *(
+                [
+                    "environment="
+                    + ",".join(f'{key}="{value}"' for key, value in program.environment)
+                ]
+                if program.environment
+                else []
+            ),
             "redirect_stderr=true",
             f"stdout_logfile={log_file(program.name)}",
             "stdout_logfile_maxbytes=20MB",

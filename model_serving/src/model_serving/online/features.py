@@ -22,8 +22,12 @@ import redis
 import redis.asyncio
 from feature_store import feast_internals
 from feature_store.layout import OnlineView, online_views
+from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
+from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
+from redis.cluster import ClusterNode, RedisCluster
+from redis.exceptions import RedisClusterException
 from redis.retry import Retry
 
 if TYPE_CHECKING:
@@ -34,6 +38,11 @@ logger = logging.getLogger(__name__)
 
 class FeaturesUnavailableError(RuntimeError):
     """The online store could not be read (Redis down, timed out or refused the call)."""
+
+
+# What a read can raise when Redis (or the cluster node serving a key's slot) is unavailable;
+# the cluster client's own errors (no node for a slot) do not derive from RedisError.
+_REDIS_ERRORS = (redis.RedisError, RedisClusterException)
 
 
 @dataclass(frozen=True)
@@ -98,7 +107,11 @@ class _StoreLayout:
         socket_timeout: float,
         connect_timeout: float,
     ) -> Self:
-        """Lay out FEATURE_SERVICE's features from STORE's registry and open a Redis client."""
+        """Lay out FEATURE_SERVICE's features from STORE's registry and open a Redis client:
+        at HOST:PORT for a standalone store, or a cluster client on the startup nodes of
+        STORE's connection string when its `redis_type` is `redis_cluster` (one pipeline per
+        node serving the keys' slots; MOVED/ASK and topology changes followed by redis-py; a
+        master that is down fails only the requests for its slots)."""
         views = online_views(store, store.get_feature_service(feature_service))
         names = [name for view in views for name in view.features]
         join_keys = {key for view in views for key in view.join_keys}
@@ -110,13 +123,21 @@ class _StoreLayout:
             )
         if len(set(names)) != len(names):
             raise ValueError(f"feature service {feature_service!r} repeats a feature name")
-        client = cls._open_client(
-            host=host,
-            port=port,
-            password=password,
-            socket_timeout=socket_timeout,
-            socket_connect_timeout=connect_timeout,
-        )
+        options = {
+            "password": password,
+            "socket_timeout": socket_timeout,
+            "socket_connect_timeout": connect_timeout,
+        }
+        if feast_internals.redis_topology(store) == "cluster":
+            nodes = feast_internals.redis_startup_nodes(store)
+            try:
+                client = cls._open_cluster_client(nodes, **options)
+            except _REDIS_ERRORS as exc:
+                raise FeaturesUnavailableError(
+                    f"online store (Redis Cluster) unavailable: {exc}"
+                ) from exc
+        else:
+            client = cls._open_client(host=host, port=port, **options)
         return cls(
             client,
             project=config.project,
@@ -128,6 +149,10 @@ class _StoreLayout:
 
     @classmethod
     def _open_client(cls, **options: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def _open_cluster_client(cls, nodes: Sequence[tuple[str, int]], **options: Any) -> Any:
         raise NotImplementedError
 
     def _keys(self, driver_ids: Sequence[int]) -> list[bytes]:
@@ -169,7 +194,7 @@ class RedisFeatureReader(_StoreLayout):
     and the connection pool reconnects by itself once Redis is back.
     """
 
-    _client: redis.Redis
+    _client: redis.Redis | RedisCluster
 
     @classmethod
     def _open_client(cls, **options: Any) -> redis.Redis:
@@ -177,6 +202,17 @@ class RedisFeatureReader(_StoreLayout):
             **options,
             retry=Retry(NoBackoff(), 1, supported_errors=_RETRIED_ERRORS),
             health_check_interval=0,
+        )
+
+    @classmethod
+    def _open_cluster_client(cls, nodes: Sequence[tuple[str, int]], **options: Any) -> RedisCluster:
+        # One immediate retry (after the client refreshes its slot map) instead of the default
+        # backed-off three: a dead node must give a fast 503, not a slow one.
+        return RedisCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in nodes],
+            retry=Retry(NoBackoff(), 1),
+            require_full_coverage=False,
+            **options,
         )
 
     def read(self, driver_ids: Sequence[int]) -> FeatureRows:
@@ -188,15 +224,19 @@ class RedisFeatureReader(_StoreLayout):
                     for key in keys:
                         pipe.hmget(key, view.hash_fields)  # type: ignore[arg-type]
                 replies = pipe.execute()
-        except redis.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             raise FeaturesUnavailableError(f"online store (Redis) unavailable: {exc}") from exc
         return self._rows(driver_ids, replies)
 
     def ping(self) -> bool:
-        """True when Redis answers within the client timeouts."""
+        """True when Redis answers within the client timeouts (on a cluster: when one of its
+        masters does; a node that is down fails only the requests for its slots)."""
+        client = self._client
         try:
-            return bool(self._client.ping())
-        except redis.RedisError:
+            if isinstance(client, RedisCluster):
+                return any(_node_answers(client, node) for node in client.get_primaries())
+            return bool(client.ping())
+        except _REDIS_ERRORS:
             return False
 
     def close(self) -> None:
@@ -207,7 +247,7 @@ class AsyncRedisFeatureReader(_StoreLayout):
     """The same reads on `redis.asyncio`: an async handler awaits Redis on the event loop
     instead of hopping to a worker thread, and a hung Redis holds no thread."""
 
-    _client: redis.asyncio.Redis
+    _client: redis.asyncio.Redis | AsyncRedisCluster
 
     @classmethod
     def _open_client(cls, **options: Any) -> redis.asyncio.Redis:
@@ -215,6 +255,18 @@ class AsyncRedisFeatureReader(_StoreLayout):
             **options,
             retry=AsyncRetry(NoBackoff(), 1, supported_errors=_RETRIED_ERRORS),
             health_check_interval=0,
+        )
+
+    @classmethod
+    def _open_cluster_client(
+        cls, nodes: Sequence[tuple[str, int]], **options: Any
+    ) -> AsyncRedisCluster:
+        # The async client learns the slot map on its first command, not here.
+        return AsyncRedisCluster(
+            startup_nodes=[AsyncClusterNode(host, port) for host, port in nodes],
+            retry=AsyncRetry(NoBackoff(), 1),
+            require_full_coverage=False,
+            **options,
         )
 
     async def read(self, driver_ids: Sequence[int]) -> FeatureRows:
@@ -226,16 +278,34 @@ class AsyncRedisFeatureReader(_StoreLayout):
                     for key in keys:
                         pipe.hmget(key, view.hash_fields)  # type: ignore[arg-type]
                 replies = await pipe.execute()
-        except redis.RedisError as exc:
+        except _REDIS_ERRORS as exc:
             raise FeaturesUnavailableError(f"online store (Redis) unavailable: {exc}") from exc
         return self._rows(driver_ids, replies)
 
     async def ping(self) -> bool:
-        """True when Redis answers within the client timeouts."""
+        """True when Redis answers within the client timeouts (on a cluster: one master)."""
+        client = self._client
         try:
-            return bool(await self._client.ping())  # type: ignore[misc]  # redis-py types both
-        except redis.RedisError:
+            if isinstance(client, AsyncRedisCluster):
+                for node in client.get_primaries() or [None]:
+                    if node is None:  # the slot map is not known yet: any node will do
+                        return bool(await client.ping())
+                    try:
+                        if await client.ping(target_nodes=node):
+                            return True
+                    except _REDIS_ERRORS:
+                        continue
+                return False
+            return bool(await client.ping())  # type: ignore[misc]  # redis-py types both
+        except _REDIS_ERRORS:
             return False
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def _node_answers(client: RedisCluster, node: ClusterNode) -> bool:
+    try:
+        return bool(client.ping(target_nodes=node))
+    except _REDIS_ERRORS:
+        return False

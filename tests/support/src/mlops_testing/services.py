@@ -16,6 +16,8 @@ import pytest
 import redis
 from mlops_common.settings import reset_settings_cache
 from mlops_platform.processes import (
+    create_redis_cluster,
+    free_cluster_port,
     free_port,
     start_mlflow_server,
     start_redis_server,
@@ -29,6 +31,7 @@ class RedisServer:
     host: str
     port: int
     workdir: Path
+    cluster: bool = False
     process: subprocess.Popen[bytes] | None = None
 
     def client(self) -> redis.Redis:
@@ -40,7 +43,56 @@ class RedisServer:
 
     def start(self) -> None:
         """(Re)start the server on the same port (fault tests stop and restart it)."""
-        self.process = start_redis_server(self.workdir, self.port, host=self.host)
+        self.process = start_redis_server(
+            self.workdir, self.port, host=self.host, cluster=self.cluster
+        )
+
+
+@dataclass
+class RedisCluster:
+    """A real Redis Cluster of cluster-enabled redis-servers on loopback (masters only)."""
+
+    servers: list[RedisServer]
+
+    @property
+    def nodes(self) -> list[tuple[str, int]]:
+        return [(server.host, server.port) for server in self.servers]
+
+    @property
+    def connection(self) -> str:
+        """The startup nodes as REDIS_CLUSTER_NODES takes them."""
+        return ",".join(f"{host}:{port}" for host, port in self.nodes)
+
+    def client(self) -> redis.RedisCluster:
+        return redis.RedisCluster(
+            startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in self.nodes]
+        )
+
+    def flush(self) -> None:
+        """Empty every master (FLUSHALL on each node; the slot map stays)."""
+        for server in self.servers:
+            client = server.client()
+            try:
+                client.flushall()
+            finally:
+                client.close()
+
+    def server_of(self, key: bytes) -> RedisServer:
+        """The master serving KEY's slot."""
+        client = self.servers[0].client()
+        try:
+            slot = int(client.execute_command("CLUSTER KEYSLOT", key))
+            for low, high, master, *_ in client.execute_command("CLUSTER SLOTS"):
+                if low <= slot <= high:
+                    port = int(master[1])
+                    return next(s for s in self.servers if s.port == port)
+        finally:
+            client.close()
+        raise LookupError(f"no master serves slot {slot}")
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
 
 
 @dataclass
@@ -56,6 +108,35 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisCluster]:
+    """A real 3-master Redis Cluster on free loopback ports (no replicas)."""
+    root = tmp_path_factory.mktemp("redis-cluster")
+    servers = []
+    for index in range(3):
+        workdir = root / f"node{index}"
+        workdir.mkdir()
+        servers.append(RedisServer("127.0.0.1", free_cluster_port(), workdir, cluster=True))
+    cluster = RedisCluster(servers)
+    try:
+        for server in servers:
+            server.start()
+        create_redis_cluster(cluster.nodes)
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_env(redis_cluster: RedisCluster, monkeypatch: pytest.MonkeyPatch) -> RedisCluster:
+    """Settings pointed at the session's Redis Cluster (REDIS_TYPE=cluster), flushed."""
+    monkeypatch.setenv("REDIS_TYPE", "cluster")
+    monkeypatch.setenv("REDIS_CLUSTER_NODES", redis_cluster.connection)
+    redis_cluster.flush()
+    reset_settings_cache()
+    return redis_cluster
 
 
 @pytest.fixture(scope="session")
