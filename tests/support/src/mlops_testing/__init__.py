@@ -19,6 +19,7 @@ from mlops_testing.services import (
     redis_env,
     redis_server,
 )
+from mlops_testing.spark import spark_env, spark_session
 
 __all__ = [
     "ChampionModel",
@@ -36,4 +37,6 @@ __all__ = [
     "redis_env",
     "redis_server",
     "register_tiny_champion",
+    "spark_env",
+    "spark_session",
 ]
