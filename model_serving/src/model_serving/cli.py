@@ -26,7 +26,8 @@ REQUESTS = typer.Option(
 ENGINE = typer.Option(
     None,
     "--engine",
-    help="sorted (numpy sorted search), duckdb (ASOF join) or feast (reference); "
+    help="sorted (numpy sorted search), duckdb (ASOF join), feast (reference) or spark "
+    "(Spark: join, spark_udf scoring, partitioned output); "
     "default BATCH_ENGINE.",
 )
 

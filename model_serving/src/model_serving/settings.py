@@ -8,7 +8,7 @@ from mlops_common.settings import cached_settings, settings_config
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-Engine = Literal["sorted", "duckdb", "feast"]
+Engine = Literal["sorted", "duckdb", "feast", "spark"]
 
 
 class BatchSettings(BaseSettings):
@@ -19,8 +19,10 @@ class BatchSettings(BaseSettings):
     engine: Engine = Field(
         "sorted",
         description="Point-in-time join: `sorted` (numpy sorted search, fastest), `duckdb` "
-        "(ASOF JOIN) or `feast` (Feast's offline store, the reference; slow and memory "
-        "hungry on large request files).",
+        "(ASOF JOIN), `feast` (Feast's offline store, the reference; slow and memory "
+        "hungry on large request files) or `spark` (Feast's Spark offline store, the champion "
+        "as `mlflow.pyfunc.spark_udf`, partitioned parquet output; needs "
+        "FEAST_OFFLINE_STORE=spark and the SPARK_* settings).",
     )
     created_cutoff: bool = Field(
         False,
