@@ -1,4 +1,4 @@
-"""Benchmark the batch serving task: DuckDB ASOF engine vs Feast's offline store.
+"""Benchmark the batch serving task: each engine (sorted, DuckDB ASOF, Spark) vs Feast's.
 
 Generates the case with the data pipeline's generator (default: 10,000 drivers x 30 days of
 hourly statistics = 7.2 M feature rows, 1,000,000 requests), registers a tiny champion in a
@@ -6,6 +6,12 @@ SQLite MLflow store, then runs `model-serving batch` (extract + predict + write,
 as the DAG's two tasks) once per engine, each in its own process, and prints rows/s and the
 process's peak RSS (from `os.wait4`) side by side with the ratio. The two outputs are compared
 for equality. Everything lives under --workdir; reruns reuse generated data of the same size.
+
+The `spark` engine runs with FEAST_OFFLINE_STORE=spark on a registry of its own, in local mode
+(SPARK_MASTER, default local[2]). Its processes are sampled while it runs: the Python driver,
+the JVM (Spark's driver and, in local mode, its executors) and the Python workers (the
+spark_udf and Feast's mapInPandas), each with its peak RSS. Its fixed start-up cost is a run on
+a 10-row request file (JVM, session, model in the workers), reported as `fixed_s`.
 
     .venv/bin/python model_serving/bench/bench_batch.py                      # full size
     .venv/bin/python model_serving/bench/bench_batch.py --drivers 1000 --days 30 --requests 100000
@@ -57,14 +63,31 @@ def generate(workdir: Path, drivers: int, days: int, requests: int) -> float | N
     return seconds
 
 
-def prepare(workdir: Path) -> str:
-    """Apply the feature repo and register a tiny champion; the champion's version."""
+def _spark_environment(workdir: Path) -> dict[str, str]:
+    """The spark engine's settings: the Spark offline store, on a registry of its own."""
+    return {
+        "FEAST_OFFLINE_STORE": "spark",
+        "FEAST_REGISTRY_PATH": str(workdir / "data" / "feast" / "registry-spark.db"),
+    }
+
+
+def prepare(workdir: Path, engines: list[str]) -> str:
+    """Apply the feature repo (and its Spark form for the spark engine) and register a tiny
+    champion; the champion's version."""
     import mlflow
     from feature_store.apply import apply_repo
-    from mlops_common.settings import get_mlflow_settings
+    from mlops_common.settings import get_mlflow_settings, reset_settings_cache
     from mlops_testing import register_tiny_champion
 
     apply_repo()
+    if "spark" in engines:
+        saved = dict(os.environ)
+        os.environ.update(_spark_environment(workdir))
+        reset_settings_cache()
+        apply_repo()
+        os.environ.clear()
+        os.environ.update(saved)
+        reset_settings_cache()
     uri = get_mlflow_settings().resolved_tracking_uri
     mlflow.set_tracking_uri(uri)
     if mlflow.get_experiment_by_name("bench") is None:
@@ -73,9 +96,39 @@ def prepare(workdir: Path) -> str:
     return register_tiny_champion(uri, get_mlflow_settings().model_name).version
 
 
-def run_engine(engine: str, workdir: Path) -> dict[str, float | str]:
-    """One `model-serving batch` process: its summary, wall time and peak RSS."""
-    run_id = f"bench-{engine}"
+def _sample_tree(pid: int, peaks: dict[str, int]) -> None:
+    """Add the RSS of PID's process tree, by role, to PEAKS (keeping the maximum of each)."""
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        processes = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    sums = {"driver": 0, "jvm": 0, "workers": 0}
+    for process in processes:
+        try:
+            rss = process.memory_info().rss
+            name = process.name()
+        except psutil.NoSuchProcess:
+            continue
+        if process.pid == pid:
+            sums["driver"] += rss
+        elif name == "java":
+            sums["jvm"] += rss
+        else:
+            sums["workers"] += rss
+    sums["total"] = sum(sums.values())
+    for role, value in sums.items():
+        peaks[role] = max(peaks.get(role, 0), value)
+
+
+def run_engine(
+    engine: str, workdir: Path, requests: Path | None = None, run_id: str | None = None
+) -> dict[str, float | str]:
+    """One `model-serving batch` process: its summary, wall time and peak RSS (for spark: of
+    the driver, the JVM and the Python workers, sampled every 0.2 s)."""
+    run_id = run_id or f"bench-{engine}"
     command = [
         str(ROOT / ".venv" / "bin" / "model-serving"),
         "batch",
@@ -84,14 +137,32 @@ def run_engine(engine: str, workdir: Path) -> dict[str, float | str]:
         "--engine",
         engine,
     ]
+    if requests is not None:
+        command += ["--requests", str(requests)]
+    env = os.environ.copy()
+    if engine == "spark":
+        env.update(_spark_environment(workdir))
+    peaks: dict[str, int] = {}
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=os.environ.copy(), stdout=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(process.pid, 0)
+    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True)
+    status, usage = 0, None
+    for _ in range(36_000):  # at most 2 hours of 0.2 s samples
+        if engine == "spark":
+            _sample_tree(process.pid, peaks)
+        pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+        if pid:
+            break
+        time.sleep(0.2)
+    else:
+        process.kill()
+        raise SystemExit(f"{engine} run did not finish in 2 hours")
     wall = time.perf_counter() - started
     stdout = process.stdout.read() if process.stdout else ""
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{engine} run failed (exit {status}):\n{stdout}")
-    summary = json.loads(stdout)
+    summary = json.loads(stdout[stdout.index("{") :])
+    assert usage is not None
+    mib = 1024 * 1024
     return {
         "engine": engine,
         "rows": summary["rows_in"],
@@ -103,18 +174,45 @@ def run_engine(engine: str, workdir: Path) -> dict[str, float | str]:
         "data_s": summary["data_seconds"],
         "data_rows_per_s": summary["data_rows_per_second"],
         "process_wall_s": round(wall, 2),
-        "peak_rss_mib": round(usage.ru_maxrss / 1024),
+        "peak_rss_mib": round(peaks["total"] / mib) if peaks else round(usage.ru_maxrss / 1024),
+        "driver_mib": round(peaks["driver"] / mib) if peaks else "",
+        "jvm_mib": round(peaks["jvm"] / mib) if peaks else "",
+        "workers_mib": round(peaks["workers"] / mib) if peaks else "",
         "output": summary["output"],
     }
 
 
-def same_output(first: str, second: str) -> bool:
-    """Equal predictions parquet apart from the run id column."""
+def fixed_cost(engine: str, workdir: Path) -> float:
+    """Wall seconds of ENGINE on a 10-row request file: its start-up cost, nearly no data."""
     import pyarrow.parquet as pq
 
-    a = pq.read_table(first).drop_columns(["run_id"])
-    b = pq.read_table(second).drop_columns(["run_id"])
-    return a.equals(b)
+    tiny = workdir / "data" / "requests-10.parquet"
+    if not tiny.exists():
+        pq.write_table(
+            pq.read_table(workdir / "data" / "batch_requests.parquet").slice(0, 10), tiny
+        )
+    return float(run_engine(engine, workdir, tiny, f"bench-{engine}-fixed")["process_wall_s"])
+
+
+def same_output(first: str, second: str) -> bool:
+    """Equal predictions apart from the run id (Spark's partitioned dataset: as a set of rows,
+    predictions to 1e-9, without its partition column)."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    frames = []
+    for path in (first, second):
+        frame = pq.read_table(path).to_pandas().drop(columns=["run_id"])
+        frame = frame.drop(columns=["request_date"], errors="ignore")
+        frame = frame.astype({c: str for c in ("model_name", "model_version")})
+        frame = frame.sort_values(list(frame.columns), na_position="first", ignore_index=True)
+        frames.append(frame)
+    a, b = frames
+    if list(a.columns) != list(b.columns) or len(a) != len(b):
+        return False
+    close = np.allclose(a.prediction, b.prediction, rtol=0, atol=1e-9, equal_nan=True)
+    rest = a.drop(columns=["prediction"]).equals(b.drop(columns=["prediction"]))
+    return bool(close and rest)
 
 
 def _load() -> str:
@@ -127,7 +225,7 @@ def main() -> None:
     parser.add_argument("--drivers", type=int, default=10_000)
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--requests", type=int, default=1_000_000)
-    parser.add_argument("--engines", default="sorted,duckdb,feast", help="comma-separated")
+    parser.add_argument("--engines", default="sorted,duckdb,spark,feast", help="comma-separated")
     parser.add_argument("--workdir", type=Path, default=ROOT / "model_serving/bench/results")
     args = parser.parse_args()
     workdir = args.workdir.resolve() / f"d{args.drivers}-{args.days}d-r{args.requests}"
@@ -142,10 +240,16 @@ def main() -> None:
     )
     if generated is not None:
         print(f"generation: {generated:.1f} s")
-    print(f"champion version {prepare(workdir)}")
+    engines = args.engines.split(",")
+    print(f"champion version {prepare(workdir, engines)}")
     print(f"load average at the start: {_load()}")
 
-    results = [run_engine(engine, workdir) for engine in args.engines.split(",")]
+    results = []
+    for engine in engines:
+        result = run_engine(engine, workdir)
+        result["fixed_s"] = fixed_cost(engine, workdir) if engine == "spark" else ""
+        result["load"] = _load()
+        results.append(result)
     columns = [
         "engine",
         "rows",
@@ -157,6 +261,11 @@ def main() -> None:
         "data_rows_per_s",
         "process_wall_s",
         "peak_rss_mib",
+        "driver_mib",
+        "jvm_mib",
+        "workers_mib",
+        "fixed_s",
+        "load",
     ]
     print(" ".join(f"{c:>14}" for c in columns))
     for result in results:
