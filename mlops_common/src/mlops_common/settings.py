@@ -169,6 +169,9 @@ class SparkSettings(BaseSettings):
             "spark.sql.session.timeZone": "UTC",
             # pandas <-> Spark through Arrow (request rows in, scored rows to the model).
             "spark.sql.execution.arrow.pyspark.enabled": "true",
+            # Parquet times as INT64 microseconds marked UTC (readers get aware UTC times),
+            # not Spark's legacy INT96 (read back as naive nanoseconds).
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
             "spark.ui.enabled": "false",
         }
         if self.master.startswith("local"):

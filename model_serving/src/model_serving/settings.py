@@ -9,6 +9,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings
 
 Engine = Literal["sorted", "duckdb", "feast", "spark"]
+SparkJoin = Literal["asof", "feast"]
 
 
 class BatchSettings(BaseSettings):
@@ -30,6 +31,13 @@ class BatchSettings(BaseSettings):
         "`filter_by_created_timestamp`), in every engine: a request sees only values known at "
         "its time, as the online store would have served them, never a later backfill. Off: "
         "the best values known now (Feast's default), e.g. scoring with corrected data.",
+    )
+    spark_join: SparkJoin = Field(
+        "asof",
+        description="The spark engine's point-in-time join: `asof` (one sort of requests and "
+        "feature rows per join key, driven by the registry layout; the range join with the "
+        "created cutoff) or `feast` (Feast's Spark offline store: a range join over every row "
+        "in ttl, several times slower here; see the README).",
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads; default: cores.")
     duckdb_memory_limit: str = Field(

@@ -42,8 +42,8 @@ def spark_rows(dataset: Path, like: pa.Table) -> pa.Table:
     return table.drop_columns([REQUEST_ROW]).select(like.column_names).cast(like.schema)
 
 
-def assert_spark_equals_duckdb(run: str, cutoff: bool) -> pa.Table:
-    settings = BatchSettings(created_cutoff=cutoff)
+def assert_spark_equals_duckdb(run: str, cutoff: bool, join: str) -> pa.Table:
+    settings = BatchSettings(created_cutoff=cutoff, spark_join=join)
     duckdb = pq.read_table(extract_features(f"{run}-duckdb", engine="duckdb", settings=settings))
     spark_path = extract_features(f"{run}-spark", engine="spark", settings=settings)
     assert (spark_path / SUCCESS_MARKER).is_file()
@@ -53,9 +53,14 @@ def assert_spark_equals_duckdb(run: str, cutoff: bool) -> pa.Table:
     return duckdb
 
 
-@pytest.mark.parametrize("cutoff", [False, True], ids=["latest", "created-cutoff"])
+JOINS = pytest.mark.parametrize("join", ["asof", "feast"])
+CUTOFFS = pytest.mark.parametrize("cutoff", [False, True], ids=["latest", "created-cutoff"])
+
+
+@JOINS
+@CUTOFFS
 def test_spark_join_equals_duckdb_on_edge_rows(
-    spark_stats: Path, requests_file: Path, requests_frame: pd.DataFrame, cutoff: bool
+    spark_stats: Path, requests_file: Path, requests_frame: pd.DataFrame, cutoff: bool, join: str
 ) -> None:
     last_1002 = pd.Timestamp("2026-11-01T08:00:00Z")  # driver 1002's only row (conftest)
     ttl = pd.Timedelta(days=2)
@@ -67,7 +72,7 @@ def test_spark_join_equals_duckdb_on_edge_rows(
     )
     requests = pd.concat([requests_frame, extra], ignore_index=True)
     requests.to_parquet(requests_file, index=False)
-    joined = assert_spark_equals_duckdb("edges", cutoff).to_pandas()
+    joined = assert_spark_equals_duckdb("edges", cutoff, join).to_pandas()
     has = joined.has_features.tolist()
     assert len(joined) == len(requests)
     assert has[0] is False  # before the driver's first row
@@ -79,9 +84,10 @@ def test_spark_join_equals_duckdb_on_edge_rows(
     assert has[-1] is False  # ttl + 1 microsecond after it
 
 
-@pytest.mark.parametrize("cutoff", [False, True], ids=["latest", "created-cutoff"])
+@JOINS
+@CUTOFFS
 def test_spark_join_equals_duckdb_on_random_data(
-    spark_env, project_env: Path, cutoff: bool
+    spark_env, project_env: Path, cutoff: bool, join: str
 ) -> None:
     from data_pipeline.settings import get_data_settings
     from feature_store.apply import apply_repo
@@ -115,7 +121,7 @@ def test_spark_join_equals_duckdb_on_random_data(
     )
     requests.to_parquet(settings.batch_requests_path, index=False)
     apply_repo()
-    joined = assert_spark_equals_duckdb("random", cutoff)
+    joined = assert_spark_equals_duckdb("random", cutoff, join)
     assert 0 < pa.compute.sum(joined.column("has_features")).as_py() < m
 
 

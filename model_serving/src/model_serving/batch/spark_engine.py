@@ -1,10 +1,18 @@
 """The `spark` batch engine: the point-in-time join, the champion and the output in Spark.
 
-* Join: Feast's Spark offline store (`get_historical_features(...).to_spark_df()`), the same
-  rule as every engine (see `point_in_time`), with the created cutoff as Feast's
-  `filter_by_created_timestamp`. The request rows are read and checked on the driver by the
-  exact rules of `batch.requests`, then handed to Spark. (Measured against a hand-written
-  Spark ASOF join: see the README's Spark section for why Feast's join is the one used.)
+* Join (`BATCH_SPARK_JOIN`), the same rule as every engine (see `point_in_time`):
+  `asof` (default): per view, the request rows and the view's feature rows (read from the
+  parquet the registry layout names) in one frame, ordered per join key by (event time,
+  feature rows before requests, created), and each request takes the last feature row before
+  it (`last(..., ignorenulls)` over the window), ttl checked after: one shuffle and sort of
+  requests + feature rows. With the created cutoff, two inequalities: a range join ranked per
+  request, as the DuckDB engine does. Hand-written because Spark has no ASOF join in its
+  DataFrame API (pandas-on-Spark's `merge_asof` is an experimental wrapper over the same).
+  `feast`: Feast's Spark offline store (`get_historical_features(...).to_spark_df()`, the
+  cutoff as `filter_by_created_timestamp`): a range join over every feature row in ttl, then
+  dedup joins; measured several times slower on 2 cores (README), kept as the reference.
+  The request rows are read and checked on the driver by the exact rules of
+  `batch.requests`, then handed to Spark.
 * Score: the champion version as `mlflow.pyfunc.spark_udf`, applied in the executors.
 * Write: Spark writes parquet datasets (the features hand-off, and the predictions partitioned
   by `request_date`), each into a staging directory renamed onto the target only after the
@@ -64,21 +72,20 @@ def join_spark(
 ) -> DataFrame:
     """Point-in-time features of REQUESTS as a Spark DataFrame: the request columns, each
     feature typed as the registry declares it, `has_features`, and the request's row number
-    (`REQUEST_ROW`, the request order)."""
-    from feature_store.spark import get_spark
-    from pyspark.sql import functions as F  # noqa: N812 (PySpark's idiom)
-    from pyspark.sql.pandas.types import from_arrow_type
-
-    require_spark_offline_store(store)
+    (`REQUEST_ROW`, the request order). The join is `BATCH_SPARK_JOIN`'s."""
     check_request_columns(
         requests.columns, [feature.name for source in sources for feature in source.features]
     )
-    get_spark()  # the project's session (settings, clear errors); Feast takes the active one
-    entity_df = requests.assign(**{REQUEST_ROW: range(len(requests))})
-    job = store.get_historical_features(
-        entity_df=entity_df, features=service, filter_by_created_timestamp=settings.created_cutoff
-    )
-    joined = job.to_spark_df()  # type: ignore[attr-defined]  # a SparkRetrievalJob
+    if settings.spark_join == "feast":
+        return _join_feast(requests, store, service, sources, settings)
+    return _join_asof(requests, sources, settings)
+
+
+def _finish(frame: DataFrame, requests: pd.DataFrame, sources: list[ViewSource]) -> DataFrame:
+    """REQUEST_ROW, the request columns, typed features and `has_features`."""
+    from pyspark.sql import functions as F  # noqa: N812 (PySpark's idiom)
+    from pyspark.sql.pandas.types import from_arrow_type
+
     features = [feature for source in sources for feature in source.features]
     present = F.lit(True)
     for feature in features:
@@ -87,8 +94,130 @@ def join_spark(
     columns += [F.col(name) for name in requests.columns]
     columns += [F.col(f.name).cast(from_arrow_type(f.arrow_type)).alias(f.name) for f in features]
     columns.append(present.alias(HAS_FEATURES))
+    return frame.select(*columns)
+
+
+def _join_asof(
+    requests: pd.DataFrame, sources: list[ViewSource], settings: BatchSettings
+) -> DataFrame:
+    from feature_store.spark import get_spark
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812 (PySpark's idiom)
+
+    spark = get_spark()
+    frame = spark.createDataFrame(requests.assign(**{REQUEST_ROW: range(len(requests))}))
+    t = F.col(TIMESTAMP_COLUMN)
+    for source in sources:
+        keys = list(source.join_keys.values())
+        names = [feature.name for feature in source.features]
+        created = (
+            F.col(source.created_field).cast("timestamp")
+            if source.created_field
+            else F.lit(None).cast("timestamp")
+        )
+        rows = (
+            spark.read.parquet(str(source.path))
+            .select(
+                *[F.col(src).alias(req) for src, req in source.join_keys.items()],
+                F.col(source.timestamp_field).cast("timestamp").alias("__ts"),
+                created.alias("__created"),
+                *[F.col(f.source_column).alias(f.name) for f in source.features],
+            )
+            .where(F.col("__ts").isNotNull())
+        )
+        ttl = None if source.ttl is None else int(source.ttl.total_seconds() * 1_000_000)
+        if settings.created_cutoff and source.created_field:
+            frame = _cutoff_join(frame, rows, keys, names, ttl)
+            continue
+        # One frame per key: feature rows (carrying their values) and requests (carrying
+        # theirs), ordered by time; at equal times feature rows first (inclusive: a row at
+        # exactly t is seen by t), among them the latest created last (a missing created
+        # sorts first, it loses a tie, as in Feast's DESC order).
+        marked_rows = rows.select(
+            *keys,
+            F.col("__ts").alias("__order_ts"),
+            F.lit(0).alias("__is_request"),
+            F.col("__created").alias("__order_created"),
+            F.struct(F.col("__ts").alias("ts"), *names).alias("__found"),
+        )
+        marked_requests = frame.select(
+            "*",
+            t.alias("__order_ts"),
+            F.lit(1).alias("__is_request"),
+            F.lit(None).cast("timestamp").alias("__order_created"),
+            F.lit(None).cast(marked_rows.schema["__found"].dataType).alias("__found"),
+        )
+        window = (
+            Window.partitionBy(*keys)
+            .orderBy(
+                "__order_ts",
+                "__is_request",
+                F.col("__order_created").asc_nulls_first(),
+            )
+            .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+        )
+        latest = F.last("__found", ignorenulls=True).over(window)
+        joined = (
+            marked_requests.unionByName(marked_rows, allowMissingColumns=True)
+            .withColumn("__latest", latest)
+            .where(F.col("__is_request") == 1)
+        )
+        fresh = F.col("__latest").isNotNull()
+        if ttl is not None:
+            fresh = fresh & (
+                F.timestamp_micros(F.unix_micros(F.col("__latest.ts")) + F.lit(ttl)) >= t
+            )
+        frame = joined.select(
+            *frame.columns,
+            *[F.when(fresh, F.col(f"__latest.{name}")).alias(name) for name in names],
+        )
+    return _finish(frame, requests, sources)
+
+
+def _cutoff_join(
+    frame: DataFrame, rows: DataFrame, keys: list[str], names: list[str], ttl: int | None
+) -> DataFrame:
+    """Add the view's features to FRAME with the created cutoff: the rows with the same key,
+    event time <= t <= event time + ttl and created <= t (a missing created never is),
+    ranked per request by (event time, created) descending; the first one wins."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F  # noqa: N812 (PySpark's idiom)
+
+    requests = frame.select(REQUEST_ROW, *keys, F.col(TIMESTAMP_COLUMN).alias("__t"))
+    on = [requests[key] == rows[key] for key in keys]
+    on += [rows["__ts"] <= requests["__t"], rows["__created"] <= requests["__t"]]
+    if ttl is not None:
+        on.append(F.timestamp_micros(F.unix_micros(rows["__ts"]) + F.lit(ttl)) >= requests["__t"])
+    rank = Window.partitionBy(REQUEST_ROW).orderBy(F.desc("__ts"), F.desc("__created"))
+    matched = (
+        requests.join(rows, on=on, how="inner")
+        .select(REQUEST_ROW, "__ts", "__created", *[rows[name] for name in names])
+        .withColumn("__rank", F.row_number().over(rank))
+        .where(F.col("__rank") == 1)
+        .select(REQUEST_ROW, *names)
+    )
+    return frame.join(matched, on=REQUEST_ROW, how="left")
+
+
+def _join_feast(
+    requests: pd.DataFrame,
+    store: FeatureStore,
+    service: FeatureService,
+    sources: list[ViewSource],
+    settings: BatchSettings,
+) -> DataFrame:
+    """Feast's Spark offline store: the reference join, in Spark."""
+    from feature_store.spark import get_spark
+
+    require_spark_offline_store(store)
+    get_spark()  # the project's session (settings, clear errors); Feast takes the active one
+    entity_df = requests.assign(**{REQUEST_ROW: range(len(requests))})
+    job = store.get_historical_features(
+        entity_df=entity_df, features=service, filter_by_created_timestamp=settings.created_cutoff
+    )
+    joined = job.to_spark_df()  # type: ignore[attr-defined]  # a SparkRetrievalJob
     # Feast's SQL keeps both rows of an exact (event time, created) tie: one row per request.
-    return joined.select(*columns).dropDuplicates([REQUEST_ROW])
+    return _finish(joined, requests, sources).dropDuplicates([REQUEST_ROW])
 
 
 def write_dataset(frame: DataFrame, target: Path, partition_by: tuple[str, ...] = ()) -> Path:
