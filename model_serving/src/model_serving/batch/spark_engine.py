@@ -107,6 +107,11 @@ def _join_asof(
     spark = get_spark()
     frame = spark.createDataFrame(requests.assign(**{REQUEST_ROW: range(len(requests))}))
     t = F.col(TIMESTAMP_COLUMN)
+    if requests.empty:
+        earliest_request = latest_request = pd.Timestamp(0, tz="UTC").to_pydatetime()
+    else:
+        earliest_request = requests[TIMESTAMP_COLUMN].min().to_pydatetime()
+        latest_request = requests[TIMESTAMP_COLUMN].max().to_pydatetime()
     for source in sources:
         keys = list(source.join_keys.values())
         names = [feature.name for feature in source.features]
@@ -126,6 +131,12 @@ def _join_asof(
             .where(F.col("__ts").isNotNull())
         )
         ttl = None if source.ttl is None else int(source.ttl.total_seconds() * 1_000_000)
+        # Only rows some request can see: its time window (less ttl), its keys (as DuckDB's
+        # query does); the bounds reach the parquet scan, the keys are a broadcast semi-join.
+        rows = rows.where(F.col("__ts") <= F.lit(latest_request))
+        if ttl is not None:
+            rows = rows.where(F.col("__ts") >= F.lit(earliest_request - source.ttl))
+        rows = rows.join(F.broadcast(frame.select(*keys).distinct()), on=keys, how="left_semi")
         if settings.created_cutoff and source.created_field:
             frame = _cutoff_join(frame, rows, keys, names, ttl)
             continue
