@@ -275,12 +275,12 @@ def main() -> None:
     for result in results:
         print(" ".join(f"{result[c]!s:>14}" for c in columns))
     by_engine = {r["engine"]: r for r in results}
-    reference = by_engine.get("feast")
+    reference = by_engine.get("feast", results[0])
     for result in results:
-        if reference is None or result is reference:
+        if result is reference:
             continue
         print(
-            f"{result['engine']} vs feast: "
+            f"{result['engine']} vs {reference['engine']}: "
             f"{float(result['rows_per_s']) / float(reference['rows_per_s']):.1f}x rows/s "
             f"(join+predict+write "
             f"{float(result['data_rows_per_s']) / float(reference['data_rows_per_s']):.1f}x), "
