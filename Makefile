@@ -16,7 +16,7 @@ help: ## List the targets
 setup: ## Install uv, both locked environments and redis-server (idempotent)
 	@bash deployment/setup.sh
 
-setup_dev: ## setup + test and benchmark tools (Chromium for browser tests, wrk)
+setup_dev: ## setup + test and benchmark tools (Chromium, wrk) and Spark (pyspark, Java 17)
 	@bash deployment/setup.sh --dev
 
 up: ## Start Redis, MLflow and Airflow locally; returns when all are healthy

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server.
-# With --dev also the test and benchmark tools: Chromium (browser tests), wrk (load tests) and
-# kubectl (renders the Kubernetes manifests offline).
+# With --dev also the test and benchmark tools: Chromium (browser tests), wrk (load tests),
+# kubectl (renders the Kubernetes manifests offline) and Spark for the batch paths (pyspark from
+# the lock's `spark` group, a Java 17 runtime from Debian).
 # A second run changes nothing and takes seconds.
 set -euo pipefail
 DEV=0
@@ -21,7 +22,9 @@ fi
 # (it is on these machines), Python otherwise recompiles every module at every start:
 # `import feast` took 16.7 s that way, 10.1 s with bytecode; `import mlflow.pyfunc` 12.7 / 5.3 s.
 # uv compiles only when it changed something, so a second run stays fast.
-uv sync --frozen --all-packages --quiet --compile-bytecode
+SYNC_GROUPS=()
+[ "$DEV" = 1 ] && SYNC_GROUPS+=(--group spark)
+uv sync --frozen --all-packages --quiet --compile-bytecode "${SYNC_GROUPS[@]}"
 UV_PROJECT_ENVIRONMENT=.venv-airflow uv sync --frozen --only-group airflow --quiet --compile-bytecode
 
 apt_install() {
@@ -41,6 +44,8 @@ if [ "$DEV" = 1 ]; then
     command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
     # `kubectl kustomize` renders deployment/k8s for tests/test_k8s.py (any kubectl will do).
     command -v kubectl >/dev/null 2>&1 || need_packages+=(kubernetes-client)
+    # pyspark 4 needs Java 17+; Debian bookworm's headless runtime is enough for local mode.
+    command -v java >/dev/null 2>&1 || need_packages+=(openjdk-17-jre-headless)
 fi
 if [ ${#need_packages[@]} -gt 0 ]; then
     if command -v apt-get >/dev/null 2>&1; then

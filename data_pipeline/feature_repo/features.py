@@ -3,9 +3,11 @@
 from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
+from feast.data_source import DataSource
 from feast.types import Float32, Int64
 from feast.value_type import ValueType
 from mlops_common.paths import driver_stats_path
+from mlops_common.settings import get_feast_settings
 
 driver = Entity(
     name="driver",
@@ -14,12 +16,26 @@ driver = Entity(
     description="A driver who can be dispatched to a trip.",
 )
 
-driver_stats_source = FileSource(
-    name="driver_stats_source",
-    path=str(driver_stats_path()),
-    timestamp_field="event_timestamp",
-    created_timestamp_column="created",
-)
+
+def _driver_stats_source() -> DataSource:
+    """The driver statistics parquet, as the offline store chosen in settings reads it
+    (FEAST_OFFLINE_STORE): a FileSource for DuckDB, a SparkSource for Spark."""
+    columns = {
+        "name": "driver_stats_source",
+        "path": str(driver_stats_path()),
+        "timestamp_field": "event_timestamp",
+        "created_timestamp_column": "created",
+    }
+    if get_feast_settings().offline_store == "spark":
+        from feast.infra.offline_stores.contrib.spark_offline_store.spark_source import (
+            SparkSource,
+        )
+
+        return SparkSource(file_format="parquet", **columns)
+    return FileSource(**columns)
+
+
+driver_stats_source = _driver_stats_source()
 
 driver_stats_fv = FeatureView(
     name="driver_stats",

@@ -28,8 +28,12 @@ def _restore_logging() -> Iterator[None]:
         (["generate", "--end-time", "yesterday"], "--end-time 'yesterday' is not an ISO-8601"),
         (["validate", "--run-id", "never-ingested"], "failed validation, nothing was published"),
         (
+            ["materialize", "--end-time", "2026-11-20T12:00:00Z", "--engine", "flink"],
+            "--engine 'flink' is not known",
+        ),
+        (
             ["materialize", "--end-time", "2026-11-20T12:00:00Z", "--engine", "spark"],
-            "--engine 'spark' is not known",
+            "set FEAST_OFFLINE_STORE=spark",
         ),
         (["materialize", "--end-time", "2026-11-20T12:00:00Z"], "run feast-apply first"),
     ],

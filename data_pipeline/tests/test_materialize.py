@@ -1,4 +1,5 @@
-"""The fast materialization writes exactly what Feast's materialize writes, incrementally."""
+"""The fast materialization writes exactly what Feast's materialize writes, incrementally, with
+Feast's local compute engine and with its Spark compute engine."""
 
 from __future__ import annotations
 
@@ -8,7 +9,8 @@ import pytest
 from data_pipeline.materialize import fast_path_supported, materialize
 from feature_store.apply import apply_repo
 from feature_store.store import get_store
-from mlops_common.settings import get_feast_settings
+from mlops_common.errors import UserError
+from mlops_common.settings import get_feast_settings, reset_settings_cache
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -90,3 +92,28 @@ def test_fast_engine_writes_what_feast_writes_on_a_cluster(published, redis_clus
     online = fast["online"]
     assert isinstance(online, dict)
     assert online["conv_rate"][-1] is None, "the unknown id has no features"
+
+
+@pytest.mark.spark
+def test_spark_engine_writes_what_the_fast_path_writes(
+    published, redis_env, spark_session, monkeypatch
+) -> None:
+    fast = run_engine("fast", published, redis_env)  # DuckDB offline store, FileSource
+    with pytest.raises(UserError, match="FEAST_OFFLINE_STORE=spark"):
+        materialize(published.end, engine="spark")
+
+    monkeypatch.setenv("FEAST_OFFLINE_STORE", "spark")
+    reset_settings_cache()
+    spark = run_engine("spark", published, redis_env)
+    fast_on_spark_source = run_engine("fast", published, redis_env)
+
+    assert type(get_store().get_feature_view("driver_stats").batch_source).__name__ == (
+        "SparkSource"
+    )
+    assert spark["redis"], "something was materialized"
+    assert spark["redis"] == fast["redis"], "same keys, fields and serialized values"
+    assert fast_on_spark_source["redis"] == fast["redis"], "the fast path reads the SparkSource"
+    assert spark["intervals"] == fast["intervals"]
+    assert spark["online"] == fast["online"]
+    assert spark["again"] == []
+    assert spark["rows"] == fast["rows"]

@@ -7,6 +7,9 @@
 #       -f deployment/containers/pipeline.Dockerfile .
 # An image holds its pipeline's distribution and what it depends on in uv.lock, nothing else:
 # no platform code, no test fixtures, no other pipeline.
+# SPARK=1 adds Spark for the batch paths (the pipeline's `spark` extra: pyspark; Debian's
+# Java 17 runtime), e.g. `--build-arg SPARK=1` for data_pipeline, training_pipeline and
+# model_serving images that run with FEAST_OFFLINE_STORE=spark / BATCH_ENGINE=spark.
 # BASE_IMAGE: one pinned Debian bookworm Python 3.11 image for all pipeline images; where no
 # registry is reachable, build_images.sh builds it locally (debootstrap) and passes its tag.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
@@ -21,6 +24,7 @@ RUN find /src -type f ! -name pyproject.toml ! -name uv.lock -delete \
 
 FROM ${BASE_IMAGE} AS builder
 ARG PIPELINE
+ARG SPARK=0
 RUN test -n "${PIPELINE}" \
     || { echo "set --build-arg PIPELINE=data_pipeline|training_pipeline|model_serving" >&2; exit 2; }
 # Trust the system CA store (build hosts behind an egress proxy add their CA to it).
@@ -38,7 +42,7 @@ WORKDIR /src
 COPY --from=manifests /src /src
 RUN --mount=type=cache,target=/root/.cache/uv \
     /opt/uv/bin/uv sync --frozen --no-dev --package "$(echo "${PIPELINE}" | tr _ -)" \
-        --no-install-workspace
+        $([ "${SPARK}" = 1 ] && echo --extra spark) --no-install-workspace
 RUN echo /opt/app/lib/python3.11/site-packages \
     > /opt/venv/lib/python3.11/site-packages/driver_ranking_app.pth
 # Then the workspace members this pipeline needs, as the lock says (e.g. mlops-common,
@@ -53,6 +57,14 @@ RUN --mount=type=cache,target=/root/.cache/uv \
         ${members}
 
 FROM ${BASE_IMAGE} AS runtime
+ARG SPARK=0
+RUN if [ "${SPARK}" = 1 ]; then \
+        apt-get update -qq \
+        && mkdir -p /usr/share/man/man1 \
+        && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+            openjdk-17-jre-headless \
+        && rm -rf /var/lib/apt/lists/*; \
+    fi
 # A fixed uid shared by the images: their tasks write to the same artifact volume.
 ARG APP_UID=10001
 RUN groupadd --gid "${APP_UID}" app \

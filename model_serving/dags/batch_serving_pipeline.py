@@ -22,8 +22,12 @@ PIPELINE = "model_serving"
             type=["null", "string"],
             description="Request file (csv or parquet); empty: DATA_DIR/batch_requests.parquet",
         ),
+        # Optional: null means BATCH_ENGINE (sorted unless set), so the engine is a setting.
         "engine": Param(
-            "sorted", enum=["sorted", "duckdb", "feast"], description="Point-in-time join"
+            None,
+            type=["null", "string"],
+            enum=[None, "sorted", "duckdb", "feast", "spark"],
+            description="Point-in-time engine; empty: BATCH_ENGINE",
         ),
     },
 )
@@ -37,7 +41,10 @@ def batch_serving_pipeline() -> None:
     columns, features, prediction, has_features, model name and version, run id) and summary.json
     under ARTIFACT_ROOT/model_serving/<run id>/batch/. Rows without features are kept with a null
     prediction. Trigger params: `requests_path` (csv or parquet; empty = the data pipeline's
-    batch_requests.parquet) and `engine` (`sorted`, `duckdb` or the reference `feast`).
+    batch_requests.parquet) and `engine` (`sorted`, `duckdb`, the reference `feast` or `spark`;
+    empty = BATCH_ENGINE). With `spark` (and FEAST_OFFLINE_STORE=spark) the join, the scoring
+    (`mlflow.pyfunc.spark_udf`) and the writes run in Spark, and predictions.parquet is a
+    dataset partitioned by request_date.
     """
     feast_apply = feast_apply_task(PIPELINE)
     extract = pipeline_task(
@@ -50,7 +57,7 @@ def batch_serving_pipeline() -> None:
             "--requests",
             '{{ params.requests_path or "" }}',
             "--engine",
-            "{{ params.engine }}",
+            '{{ params.engine or "" }}',
         ],
     )
     predict = pipeline_task(PIPELINE, "predict", ["predict", "--run-id", RUN_ID])

@@ -89,16 +89,21 @@ def materialize(
     end_time: str | None = typer.Option(
         None, help="Materialize up to this time (ISO). DAGs pass the run's time; default: now."
     ),
-    engine: str = typer.Option("fast", help="fast (default) or feast (Feast's own path)."),
+    engine: str = typer.Option(
+        "fast",
+        help="fast (default), feast (Feast's own path) or spark (Feast's Spark compute engine; "
+        "needs FEAST_OFFLINE_STORE=spark).",
+    ),
     run_id: str | None = typer.Option(None, "--run-id", help="The DAG run (for the logs)."),
 ) -> None:
     """Load the latest in-window feature rows into Redis, incrementally (registry intervals)."""
+    from data_pipeline.materialize import ENGINES
     from data_pipeline.materialize import materialize as run
 
-    if engine not in ("fast", "feast"):
-        raise UserError(f"--engine {engine!r} is not known; use fast or feast")
+    if engine not in ENGINES:
+        raise UserError(f"--engine {engine!r} is not known; use one of {', '.join(ENGINES)}")
     end = parse_time(end_time, "--end-time") or datetime.now(UTC)
-    for result in run(end, engine=engine):  # type: ignore[arg-type]
+    for result in run(end, engine=engine):
         typer.echo(
             f"{result.feature_view}: {result.rows} rows [{result.start.isoformat()}, "
             f"{result.end.isoformat()}] in {result.seconds:.2f} s with {result.engine}"

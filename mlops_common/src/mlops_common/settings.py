@@ -155,12 +155,63 @@ class FeastSettings(BaseSettings):
     repo_path: Path = Field(Path("data_pipeline/feature_repo"))
     registry_path: Path | None = Field(None, description="Defaults to DATA_DIR/registry.db.")
     feature_service: str = "driver_ranking"
+    offline_store: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="Feast's offline store: `duckdb` (in process) or `spark` (Feast's Spark "
+        "offline store and compute engine, the session from SPARK_* settings). The feature "
+        "repo's source class follows it (FileSource or SparkSource over the same parquet).",
+    )
 
     def model_post_init(self, _context: object) -> None:
         self.repo_path = _under_root(self.repo_path)
         if self.registry_path is None:
             self.registry_path = get_path_settings().data_dir / "feast" / "registry.db"
         self.registry_path = _under_root(self.registry_path)
+
+
+class SparkSettings(BaseSettings):
+    """The Spark session of the batch paths (FEAST_OFFLINE_STORE=spark, BATCH_ENGINE=spark,
+    `materialize --engine spark`): local mode here, a cluster by settings alone."""
+
+    model_config = settings_config("SPARK_")
+
+    master: str = Field(
+        "local[2]",
+        description="`local[N]` (in process, N cores), `spark://HOST:7077` (standalone), "
+        "`k8s://https://API:443` (Kubernetes, with spark.kubernetes.container.image in CONF) "
+        "or `yarn` (HADOOP_CONF_DIR set).",
+    )
+    driver_memory: str = Field("2g", description="spark.driver.memory (the JVM heap).")
+    shuffle_partitions: int = Field(
+        4, ge=1, description="spark.sql.shuffle.partitions: 2-4 per core of the cluster."
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict,
+        description="Further Spark properties as JSON, e.g. "
+        '{"spark.executor.memory": "4g"}; they override the ones above.',
+    )
+
+    def session_conf(self) -> dict[str, str]:
+        """Every property the project's Spark sessions start with (Feast's too)."""
+        conf = {
+            "spark.master": self.master,
+            "spark.app.name": "driver-ranking",
+            "spark.driver.memory": self.driver_memory,
+            "spark.sql.shuffle.partitions": str(self.shuffle_partitions),
+            # Times are UTC everywhere in the project (naive request times mean UTC).
+            "spark.sql.session.timeZone": "UTC",
+            # pandas <-> Spark through Arrow (request rows in, scored rows to the model).
+            "spark.sql.execution.arrow.pyspark.enabled": "true",
+            # Parquet times as INT64 microseconds marked UTC (readers get aware UTC times),
+            # not Spark's legacy INT96 (read back as naive nanoseconds).
+            "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS",
+            "spark.ui.enabled": "false",
+        }
+        if self.master.startswith("local"):
+            # In process: the driver listens on loopback only.
+            conf["spark.driver.host"] = "127.0.0.1"
+            conf["spark.driver.bindAddress"] = "127.0.0.1"
+        return conf | self.conf
 
 
 class AirflowSettings(BaseSettings):
@@ -236,6 +287,11 @@ def get_mlflow_settings() -> MlflowSettings:
 @cached_settings
 def get_feast_settings() -> FeastSettings:
     return FeastSettings()
+
+
+@cached_settings
+def get_spark_settings() -> SparkSettings:
+    return SparkSettings()
 
 
 @cached_settings

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import cast, get_args
 
 import typer
 from feature_store.apply import feast_apply_command
-from mlops_common.errors import cli_app
+from mlops_common.errors import UserError, cli_app
 from mlops_common.logs import configure_logging
 
 from model_serving.online.cli import serve_app
@@ -26,9 +27,19 @@ REQUESTS = typer.Option(
 ENGINE = typer.Option(
     None,
     "--engine",
-    help="sorted (numpy sorted search), duckdb (ASOF join) or feast (reference); "
-    "default BATCH_ENGINE.",
+    help="sorted (numpy sorted search), duckdb (ASOF join), feast (reference) or spark "
+    "(Spark: join, spark_udf scoring, partitioned output); empty or omitted: BATCH_ENGINE.",
 )
+
+
+def _engine(value: str | None) -> Engine | None:
+    # The DAG passes its `engine` param, "" when unset (then BATCH_ENGINE decides).
+    if not value:
+        return None
+    engines = get_args(Engine)
+    if value not in engines:
+        raise UserError(f"--engine {value!r} is not known; use one of {', '.join(engines)}")
+    return cast(Engine, value)
 
 
 def _requests_path(value: str | None) -> Path | None:
@@ -43,12 +54,12 @@ def _main() -> None:
 
 @app.command("extract")
 def extract_command(
-    run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: Engine | None = ENGINE
+    run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: str | None = ENGINE
 ) -> None:
     """Point-in-time features for every request row, written for the predict task."""
     from model_serving.batch.extract import extract_features
 
-    typer.echo(extract_features(run_id, _requests_path(requests), engine))
+    typer.echo(extract_features(run_id, _requests_path(requests), _engine(engine)))
 
 
 @app.command("predict")
@@ -63,14 +74,14 @@ def predict_command(run_id: str = RUN_ID) -> None:
 
 @app.command("batch")
 def batch_command(
-    run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: Engine | None = ENGINE
+    run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: str | None = ENGINE
 ) -> None:
     """extract + predict in one process (what the DAG does in two tasks)."""
     from model_serving.batch.extract import extract_features
     from model_serving.batch.predict import predict_batch
     from model_serving.batch.run_files import summary_path
 
-    extract_features(run_id, _requests_path(requests), engine)
+    extract_features(run_id, _requests_path(requests), _engine(engine))
     predict_batch(run_id)
     typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))
 

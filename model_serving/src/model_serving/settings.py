@@ -8,7 +8,8 @@ from mlops_common.settings import cached_settings, settings_config
 from pydantic import Field
 from pydantic_settings import BaseSettings
 
-Engine = Literal["sorted", "duckdb", "feast"]
+Engine = Literal["sorted", "duckdb", "feast", "spark"]
+SparkJoin = Literal["asof", "feast"]
 
 
 class BatchSettings(BaseSettings):
@@ -19,8 +20,10 @@ class BatchSettings(BaseSettings):
     engine: Engine = Field(
         "sorted",
         description="Point-in-time join: `sorted` (numpy sorted search, fastest), `duckdb` "
-        "(ASOF JOIN) or `feast` (Feast's offline store, the reference; slow and memory "
-        "hungry on large request files).",
+        "(ASOF JOIN), `feast` (Feast's offline store, the reference; slow and memory "
+        "hungry on large request files) or `spark` (Feast's Spark offline store, the champion "
+        "as `mlflow.pyfunc.spark_udf`, partitioned parquet output; needs "
+        "FEAST_OFFLINE_STORE=spark and the SPARK_* settings).",
     )
     created_cutoff: bool = Field(
         False,
@@ -28,6 +31,13 @@ class BatchSettings(BaseSettings):
         "`filter_by_created_timestamp`), in every engine: a request sees only values known at "
         "its time, as the online store would have served them, never a later backfill. Off: "
         "the best values known now (Feast's default), e.g. scoring with corrected data.",
+    )
+    spark_join: SparkJoin = Field(
+        "asof",
+        description="The spark engine's point-in-time join: `asof` (one sort of requests and "
+        "feature rows per join key, driven by the registry layout; the range join with the "
+        "created cutoff) or `feast` (Feast's Spark offline store: a range join over every row "
+        "in ttl, several times slower here; see the README).",
     )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads; default: cores.")
     duckdb_memory_limit: str = Field(

@@ -67,3 +67,44 @@ def test_dag_writes_predictions_for_the_demo_requests(
     [from_csv] = [s for s in summaries if s["requests_path"] == str(csv)]
     assert from_csv["engine"] == "duckdb"
     assert from_csv["rows_in"] == 40
+
+
+@pytest.mark.spark
+def test_dag_scores_on_spark_by_settings_alone(
+    project_env: Path,
+    mlflow_env: MlflowServer,
+    airflow_dags_test: DagsTest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BATCH_ENGINE=spark and FEAST_OFFLINE_STORE=spark, the DAG unchanged: each task runs its
+    own local Spark session; the output is the partitioned dataset."""
+    from data_pipeline.generate import generate
+
+    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
+    monkeypatch.setenv("BATCH_ENGINE", "spark")
+    monkeypatch.setenv("FEAST_OFFLINE_STORE", "spark")
+    reset_settings_cache()
+    generate(
+        n_drivers=20,
+        days=3,
+        n_orders=10,
+        n_batch_requests=300,
+        end_time=datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    champion = register_tiny_champion(mlflow_env.uri, name)
+
+    result = airflow_dags_test("batch_serving_pipeline")
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    [output] = (get_path_settings().artifact_root / "model_serving").glob(
+        "*/batch/predictions.parquet"
+    )
+    assert (output / "_SUCCESS").is_file()
+    assert list(output.glob("request_date=*/*.parquet"))
+    table = pq.read_table(output).to_pandas()
+    assert len(table) == 300
+    assert set(table.model_version) == {champion.version}
+    assert table.prediction.notna().sum() == table.has_features.sum() > 0
+    summary = read_json(output.with_name("summary.json"))
+    assert summary["engine"] == "spark"
+    assert summary["rows_in"] == 300

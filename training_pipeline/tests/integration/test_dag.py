@@ -58,3 +58,27 @@ def test_dag_registers_a_champion_and_keeps_it_when_the_gates_fail(
     assert {g["name"] for g in gates["gates"] if not g["passed"]} >= {"beats_baseline"}
     assert client.get_model_version_by_alias(model_name, "champion").version == "1"
     assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
+
+
+@pytest.mark.spark
+def test_dag_trains_on_the_spark_offline_store(
+    project_env: Path,
+    redis_env: RedisServer,
+    model_name: str,
+    airflow_dags_test: DagsTest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """FEAST_OFFLINE_STORE=spark, the DAG unchanged: extraction runs in Feast's Spark offline
+    store and the run registers a champion."""
+    from data_pipeline.generate import generate
+
+    generate(end_time=END_TIME)  # default sizes: the gates need them
+    monkeypatch.setenv("FEAST_OFFLINE_STORE", "spark")
+    monkeypatch.setenv("MLOPS_TASK_MODE", "local")
+    monkeypatch.setenv("MLOPS_TASK_RETRIES", "0")
+
+    result = airflow_dags_test("training_pipeline")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    assert mlflow.MlflowClient().get_model_version_by_alias(model_name, "champion").version == "1"
+    (run,) = run_dirs(project_env)
+    assert read_json(run / "evaluation.json")["model"]["roc_auc"] > 0.6

@@ -20,6 +20,7 @@ from feature_store import feast_internals
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
+    from feast.data_source import DataSource
 
 
 @dataclass(frozen=True)
@@ -83,24 +84,37 @@ def feature_names(service: FeatureService) -> list[str]:
     return [name for _, name in feature_refs(service)]
 
 
-def service_sources(store: FeatureStore, service: FeatureService) -> list[ViewSource]:
-    """The file sources behind SERVICE's feature views, in the service's order."""
+def parquet_path(store: FeatureStore, source: DataSource | None) -> Path | None:
+    """The parquet file behind SOURCE: a FileSource, or a SparkSource over a parquet path (the
+    same file under FEAST_OFFLINE_STORE=spark); None for any other source (a table, a query)."""
     from feast import FileSource
+
+    if isinstance(source, FileSource):
+        return Path(FileSource.get_uri_for_file_path(store.repo_path, source.path))
+    if type(source).__name__ == "SparkSource":  # no pyspark import unless it is one
+        path, file_format = getattr(source, "path", None), getattr(source, "file_format", None)
+        if path and file_format == "parquet":
+            return Path(FileSource.get_uri_for_file_path(store.repo_path, path))
+    return None
+
+
+def service_sources(store: FeatureStore, service: FeatureService) -> list[ViewSource]:
+    """The parquet sources behind SERVICE's feature views, in the service's order."""
     from feast.types import from_feast_to_pyarrow_type
 
     sources = []
     for projection in service.feature_view_projections:
         view = store.get_feature_view(projection.name)
         source = view.batch_source
-        if not isinstance(source, FileSource):
+        path = parquet_path(store, source)
+        if source is None or path is None:
             raise UserError(
                 f"feature view {view.name!r} reads {type(source).__name__}, which the fast "
-                "engines do not support; run with --engine feast"
+                "engines do not support (they read parquet files); run with --engine feast"
             )
         # field_mapping renames source columns to feature names: invert it to read the file.
         to_source = {feature: column for column, feature in source.field_mapping.items()}
         join_keys = projection.join_key_map or {c.name: c.name for c in view.entity_columns}
-        path = Path(FileSource.get_uri_for_file_path(store.repo_path, source.path))
         sources.append(
             ViewSource(
                 name=view.name,

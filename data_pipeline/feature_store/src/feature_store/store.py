@@ -3,25 +3,47 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 from mlops_common.errors import UserError
-from mlops_common.settings import get_feast_settings, get_redis_settings
+from mlops_common.settings import get_feast_settings, get_redis_settings, get_spark_settings
 
 if TYPE_CHECKING:
     from feast import FeatureStore
 
 
+def offline_store_config() -> dict[str, object]:
+    """`feature_store.yaml`'s offline_store for the FEAST_OFFLINE_STORE choice."""
+    if get_feast_settings().offline_store == "spark":
+        return {"type": "spark", "spark_conf": get_spark_settings().session_conf()}
+    # DuckDB keeps entity rows that have no in-ttl feature (null features); the file store
+    # drops them.
+    return {"type": "duckdb"}
+
+
+def batch_engine_config() -> dict[str, object] | str:
+    """`feature_store.yaml`'s batch_engine (Feast's materialization compute engine): Spark's
+    with the Spark offline store (it reads SparkSources), else Feast's local one."""
+    if get_feast_settings().offline_store == "spark":
+        return {"type": "spark.engine", "spark_conf": get_spark_settings().session_conf()}
+    return "local"
+
+
 def feast_environment() -> dict[str, str]:
-    """The variables `feature_store.yaml` expands, derived from settings."""
+    """The variables `feature_store.yaml` expands, derived from settings. The offline store
+    and batch engine are whole YAML values (JSON is YAML's flow style), so the one YAML file
+    switches between DuckDB and Spark by a setting, never by editing."""
     feast = get_feast_settings()
     redis = get_redis_settings()
     return {
         "FEAST_REGISTRY_PATH": str(feast.registry_path),
         "FEAST_REDIS_TYPE": redis.feast_redis_type,
         "FEAST_REDIS_CONNECTION": redis.feast_connection_string,
+        "FEAST_OFFLINE_STORE_CONFIG": json.dumps(offline_store_config(), sort_keys=True),
+        "FEAST_BATCH_ENGINE_CONFIG": json.dumps(batch_engine_config(), sort_keys=True),
     }
 
 

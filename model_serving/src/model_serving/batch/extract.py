@@ -65,20 +65,30 @@ def extract_features(
             table = join_sorted(requests, sources, settings, views.result())
     elif engine == "duckdb":
         table = join_duckdb(load_requests(requests_path, join_keys), sources, settings)
+    elif engine == "spark":
+        from model_serving.batch.spark_engine import dataset_counts, join_spark, write_dataset
+
+        requests = load_requests(requests_path, join_keys)
+        frame = join_spark(requests, store, service, sources, settings)
+        target = write_dataset(frame, features_path(run_id))
+        rows, with_features = dataset_counts(target)
     else:
         requests = load_requests(requests_path, join_keys)
         store = get_store()
         service = feature_service(store, service_name, APPLY_COMMAND)
         table = join_feast(requests, store, service, sources, settings)
-    target = write_table(table, features_path(run_id))
+    if engine != "spark":
+        target = write_table(table, features_path(run_id))
+        rows = table.num_rows
+        with_features = pc.sum(table.column(HAS_FEATURES)).as_py() or 0
     finished = time.perf_counter()
     seconds, data_seconds = finished - started, finished - data_started
-    without = table.num_rows - (pc.sum(table.column(HAS_FEATURES)).as_py() or 0)
+    without = rows - with_features
     ExtractReport(
         run_id=run_id,
         requests_path=str(requests_path),
         engine=engine,
-        rows_in=table.num_rows,
+        rows_in=rows,
         rows_without_features=without,
         seconds=round(seconds, 3),
         data_seconds=round(data_seconds, 3),
@@ -86,7 +96,7 @@ def extract_features(
     logger.info(
         "extract (%s): %d rows, %d without features, %.2f s (read+join+write %.2f s) -> %s",
         engine,
-        table.num_rows,
+        rows,
         without,
         seconds,
         data_seconds,

@@ -41,6 +41,7 @@ class Champion:
     version: str
     model: Any  # has predict(rows: float64 array in `inputs` order) -> scores
     inputs: list[str]  # feature columns in the signature's order
+    source: str | None = None  # the logged model (`models:/m-<id>`), for Spark's spark_udf
 
 
 def load_champion() -> Champion:
@@ -60,7 +61,7 @@ def load_champion() -> Champion:
     # One row through predict now: a model that cannot score fails before any data is read.
     model.predict(np.zeros((1, len(inputs))))
     logger.info("loaded %s version %s (%s)", version.name, version.version, model.kind)
-    return Champion(version.name, version.version, model, inputs)
+    return Champion(version.name, version.version, model, inputs, version.source)
 
 
 def score(features: pa.Table, champion: Champion) -> pa.Array:
@@ -99,38 +100,46 @@ def predict_batch(run_id: str, champion: Champion | None = None) -> Path:
         raise UserError(f"no extracted features at {source}; run `model-serving extract` first")
     champion = champion or load_champion()
     data_started = time.perf_counter()
-    features = pq.read_table(source)
-    prediction = score(features, champion)
-    output = (
-        features.append_column(PREDICTION, prediction)
-        .append_column("model_name", _constant(champion.name, features.num_rows))
-        .append_column("model_version", _constant(champion.version, features.num_rows))
-        .append_column("run_id", _constant(run_id, features.num_rows))
-    )
-    target = write_table(output, predictions_path(run_id))
+    if source.is_dir():  # the spark engine's features dataset: scored and written by Spark
+        from model_serving.batch.spark_engine import ScoringModel, dataset_counts, score_spark
+
+        model = ScoringModel(champion.name, champion.version, champion.source, champion.inputs)
+        target = score_spark(source, model, run_id, predictions_path(run_id))
+        rows, predicted = dataset_counts(target)
+    else:
+        features = pq.read_table(source)
+        prediction = score(features, champion)
+        output = (
+            features.append_column(PREDICTION, prediction)
+            .append_column("model_name", _constant(champion.name, features.num_rows))
+            .append_column("model_version", _constant(champion.version, features.num_rows))
+            .append_column("run_id", _constant(run_id, features.num_rows))
+        )
+        target = write_table(output, predictions_path(run_id))
+        rows = output.num_rows
+        predicted = int(pc.sum(features.column(HAS_FEATURES)).as_py() or 0)
     finished = time.perf_counter()
     predict_seconds, predict_data_seconds = finished - started, finished - data_started
     report_path = extract_report_path(run_id)
     extract = ExtractReport.read(report_path) if report_path.exists() else None
     seconds = predict_seconds + (extract.seconds if extract else 0.0)
     data_seconds = predict_data_seconds + (extract.data_seconds if extract else 0.0)
-    predicted = int(pc.sum(features.column(HAS_FEATURES)).as_py() or 0)
     summary = BatchSummary(
         run_id=run_id,
         output=str(target),
         requests_path=extract.requests_path if extract else None,
         engine=extract.engine if extract else None,
-        rows_in=output.num_rows,
+        rows_in=rows,
         rows_predicted=predicted,
-        rows_without_features=output.num_rows - predicted,
+        rows_without_features=rows - predicted,
         model_name=champion.name,
         model_version=champion.version,
         extract_seconds=extract.seconds if extract else None,
         predict_seconds=round(predict_seconds, 3),
         seconds=round(seconds, 3),
-        rows_per_second=round(output.num_rows / seconds) if seconds > 0 else None,
+        rows_per_second=round(rows / seconds) if seconds > 0 else None,
         data_seconds=round(data_seconds, 3),
-        data_rows_per_second=round(output.num_rows / data_seconds) if data_seconds else None,
+        data_rows_per_second=round(rows / data_seconds) if data_seconds else None,
     )
     summary.write(summary_path(run_id))
     logger.info("batch summary: %s", summary)

@@ -287,11 +287,12 @@ class AsyncRedisFeatureReader(_StoreLayout):
         client = self._client
         try:
             if isinstance(client, AsyncRedisCluster):
-                for node in client.get_primaries() or [None]:
-                    if node is None:  # the slot map is not known yet: any node will do
-                        return bool(await client.ping())
+                primaries = client.get_primaries()
+                if not primaries:  # the slot map is not known yet: any node will do
+                    return bool(await client.ping())  # type: ignore[misc]  # redis-py types both
+                for node in primaries:
                     try:
-                        if await client.ping(target_nodes=node):
+                        if await client.ping(target_nodes=node):  # type: ignore[misc]
                             return True
                     except _REDIS_ERRORS:
                         continue

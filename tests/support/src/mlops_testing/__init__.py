@@ -22,6 +22,7 @@ from mlops_testing.services import (
     redis_env,
     redis_server,
 )
+from mlops_testing.spark import spark_env, spark_session
 
 __all__ = [
     "ChampionModel",
@@ -42,4 +43,6 @@ __all__ = [
     "redis_env",
     "redis_server",
     "register_tiny_champion",
+    "spark_env",
+    "spark_session",
 ]
