@@ -47,8 +47,9 @@ def extract_features(
     engine = engine or settings.engine
     requests_path = requests_path or batch_requests_path()
     service_name = get_feast_settings().feature_service
-    # The fast engines need only the layout: recorded by the last apply, no Feast import.
-    sources = applied_sources(service_name) if engine != "feast" else None
+    # The in-process engines need only the layout: recorded by the last apply, no Feast import.
+    sources = applied_sources(service_name) if engine in ("sorted", "duckdb") else None
+    store = service = None
     if sources is None:
         store = get_store()
         service = feature_service(store, service_name, APPLY_COMMAND)
@@ -69,13 +70,15 @@ def extract_features(
         from model_serving.batch.spark_engine import dataset_counts, join_spark, write_dataset
 
         requests = load_requests(requests_path, join_keys)
+        assert store is not None
+        assert service is not None
         frame = join_spark(requests, store, service, sources, settings)
         target = write_dataset(frame, features_path(run_id))
         rows, with_features = dataset_counts(target)
     else:
         requests = load_requests(requests_path, join_keys)
-        store = get_store()
-        service = feature_service(store, service_name, APPLY_COMMAND)
+        assert store is not None
+        assert service is not None
         table = join_feast(requests, store, service, sources, settings)
     if engine != "spark":
         target = write_table(table, features_path(run_id))
