@@ -30,14 +30,14 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+from mlops_platform import processes as proc
 
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
@@ -67,25 +67,22 @@ end
 """
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+free_port = proc.free_port
 
 
-def wait_for(check: object, what: str, timeout: float, log: Path | None = None) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if check():  # type: ignore[operator]
-                return
-        except Exception:
-            pass
-        time.sleep(0.3)
-    tail = log.read_text()[-3000:] if log and log.exists() else ""
-    raise SystemExit(f"{what} not ready within {timeout:.0f} s\n{tail}")
+def wait_for(
+    check: Callable[[], object], what: str, timeout: float, log: Path | None = None
+) -> None:
+    """Until CHECK is truthy (its exceptions count as "not yet"), through the platform's wait."""
+
+    def not_ready() -> SystemExit:
+        tail = log.read_text()[-3000:] if log and log.exists() else ""
+        return SystemExit(f"{what} not ready within {timeout:.0f} s\n{tail}")
+
+    proc.wait_for(
+        lambda: bool(check()), timeout=timeout, interval=0.3, timeout_error=not_ready,
+        ignore=(Exception,),
+    )  # fmt: skip
 
 
 @contextmanager
@@ -261,12 +258,17 @@ def soak(url: str, script: Path, seconds: int, server_pid: int) -> dict[str, obj
     return summary
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def load_arguments(parser: argparse.ArgumentParser) -> None:
+    """The load options every online bench takes (this one and bench_online_cluster)."""
     parser.add_argument("--drivers", type=int, default=10_000)
     parser.add_argument("--ids-per-request", type=int, default=5)
     parser.add_argument("--duration", type=int, default=10, help="Seconds per wrk run.")
     parser.add_argument("--connections", default="1,16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    load_arguments(parser)
     parser.add_argument("--services", default="ours,lean,empty,baseline")
     parser.add_argument(
         "--soak", type=int, default=0, metavar="SECONDS", help="Soak our service at c=16."

@@ -30,16 +30,7 @@ from pathlib import Path
 
 import httpx
 import redis
-from mlops_platform.processes import (
-    create_redis_cluster,
-    free_cluster_port,
-    free_port,
-    start_mlflow_server,
-    start_redis_server,
-    stop_process,
-    stop_process_group,
-    wait_for,
-)
+from mlops_platform import processes as proc
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))  # the sibling benchmark script, not a package
@@ -53,7 +44,7 @@ FIRST_ID = 1001
 @contextlib.contextmanager
 def serving(env: dict[str, str], log: Path) -> Iterator[str]:
     """`bentoml serve` of the service with ENV; yields its URL once /readyz answers 200."""
-    port = free_port()
+    port = proc.free_port()
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(BIN / "bentoml"), "serve", SERVICE, "--host", "127.0.0.1", "--port", str(port)],
@@ -64,7 +55,7 @@ def serving(env: dict[str, str], log: Path) -> Iterator[str]:
         )
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(
+        proc.wait_for(
             lambda: httpx.get(f"{url}/readyz", timeout=3).status_code == 200,
             timeout=240,
             interval=1,
@@ -73,7 +64,7 @@ def serving(env: dict[str, str], log: Path) -> Iterator[str]:
         )
         yield url
     finally:
-        stop_process_group(process)
+        proc.stop_process_group(process)
 
 
 def fill(env: dict[str, str], drivers: int) -> None:
@@ -105,7 +96,7 @@ def refill_after_restart(cluster: list, nodes: list[tuple[str, int]]) -> None:
     from feature_store.store import get_store
     from mlops_platform.processes import cluster_state
 
-    wait_for(
+    proc.wait_for(
         lambda: all(cluster_state(h, p) == "ok" for h, p in nodes),
         timeout=60,
         interval=0.2,
@@ -157,16 +148,13 @@ def fault_run(url: str, cluster: list, nodes: list[tuple[str, int]], total: int)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--drivers", type=int, default=10_000)
-    parser.add_argument("--ids-per-request", type=int, default=5)
-    parser.add_argument("--duration", type=int, default=10, help="Seconds per wrk run.")
-    parser.add_argument("--connections", default="1,16")
+    bench_online.load_arguments(parser)
     parser.add_argument("--fault-requests", type=int, default=600)
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: run `make setup_dev`")
     tmp = Path(tempfile.mkdtemp(prefix="bench-online-cluster-"))
-    mlflow_port = free_port()
+    mlflow_port = proc.free_port()
     base_env = {
         **os.environ,
         "MLOPS_DATA_DIR": str(tmp / "data"),
@@ -179,24 +167,24 @@ def main() -> None:
     }
     from mlops_testing.services import RedisServer
 
-    standalone_port = free_port()
+    standalone_port = proc.free_port()
     (tmp / "standalone").mkdir()
     cluster = [
-        RedisServer("127.0.0.1", free_cluster_port(), tmp / f"node{i}", cluster=True)
+        RedisServer("127.0.0.1", proc.free_cluster_port(), tmp / f"node{i}", cluster=True)
         for i in range(3)
     ]
     processes = []
     results: dict[tuple[str, int], bench_online.WrkResult] = {}
     mlflow = None
     try:
-        processes.append(start_redis_server(tmp / "standalone", standalone_port))
+        processes.append(proc.start_redis_server(tmp / "standalone", standalone_port))
         for server in cluster:
             server.workdir.mkdir()
             server.start()
         nodes = [(s.host, s.port) for s in cluster]
-        create_redis_cluster(nodes)
+        proc.create_redis_cluster(nodes)
         (tmp / "mlflow").mkdir()
-        mlflow = start_mlflow_server(tmp / "mlflow", mlflow_port, base_env, timeout=300)
+        mlflow = proc.start_mlflow_server(tmp / "mlflow", mlflow_port, base_env, timeout=300)
         from mlops_testing import register_tiny_champion
 
         register_tiny_champion(base_env["MLFLOW_TRACKING_URI"], base_env["MLFLOW_MODEL_NAME"])
@@ -245,9 +233,9 @@ def main() -> None:
         for server in cluster:
             server.stop()
         for process in processes:
-            stop_process(process)
+            proc.stop_process(process)
         if mlflow is not None:
-            stop_process_group(mlflow)
+            proc.stop_process_group(mlflow)
         shutil.rmtree(tmp, ignore_errors=True)
 
 

@@ -26,14 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import httpx
-from mlops_platform.processes import (
-    free_port,
-    start_mlflow_server,
-    start_redis_server,
-    stop_process,
-    stop_process_group,
-    wait_for,
-)
+from mlops_platform import processes as proc
 
 BIN = Path(sys.executable).parent
 END_TIME = "2026-11-30T12:00:00+00:00"
@@ -128,7 +121,7 @@ def _served_version(url: str) -> str | None:
 def online_figures(env: dict[str, str], workdir: Path) -> dict[str, float]:
     """Seconds from `bentoml serve` to the first ready /readyz (model cached), and from moving
     the alias to the service answering with the new version."""
-    port = free_port()
+    port = proc.free_port()
     env = {**env, "SERVING_PORT": str(port), "SERVING_MODEL_REFRESH_SECONDS": "1"}
     url = f"http://127.0.0.1:{port}"
     log = (workdir / "serve.log").open("wb")
@@ -138,7 +131,7 @@ def online_figures(env: dict[str, str], workdir: Path) -> dict[str, float]:
         start_new_session=True,
     )  # fmt: skip
     try:
-        first = wait_for(
+        first = proc.wait_for(
             lambda: _served_version(url),
             timeout=180,
             interval=0.1,
@@ -153,7 +146,7 @@ def online_figures(env: dict[str, str], workdir: Path) -> dict[str, float]:
                 env=swap_env, check=True, capture_output=True,
             )  # fmt: skip
         moved = time.perf_counter()
-        wait_for(
+        proc.wait_for(
             lambda: _served_version(url) not in (None, first),
             timeout=120,
             interval=0.05,
@@ -161,7 +154,7 @@ def online_figures(env: dict[str, str], workdir: Path) -> dict[str, float]:
         )
         swapped = time.perf_counter() - moved
     finally:
-        stop_process_group(process)
+        proc.stop_process_group(process)
     return {"ready_seconds": round(ready, 2), "swap_seconds_after_alias_move": round(swapped, 2)}
 
 
@@ -174,9 +167,11 @@ def main() -> None:
         root = Path(tmp)
         (root / "redis").mkdir()
         (root / "mlflow").mkdir()
-        redis_port, mlflow_port = free_port(), free_port()
-        redis = start_redis_server(root / "redis", redis_port)
-        mlflow = start_mlflow_server(root / "mlflow", mlflow_port, dict(os.environ), timeout=240)
+        redis_port, mlflow_port = proc.free_port(), proc.free_port()
+        redis = proc.start_redis_server(root / "redis", redis_port)
+        mlflow = proc.start_mlflow_server(
+            root / "mlflow", mlflow_port, dict(os.environ), timeout=240
+        )
         env = {
             **os.environ,
             "MLOPS_STATE_DIR": str(root / "state"),
@@ -189,8 +184,8 @@ def main() -> None:
             figures = [run_task(dag, task, cli, argv, env) for dag, task, cli, argv in TASKS]
             online = {} if args.no_online else online_figures(env, root)
         finally:
-            stop_process(redis)
-            stop_process_group(mlflow)
+            proc.stop_process(redis)
+            proc.stop_process_group(mlflow)
     print(f"load average at the end: {os.getloadavg()[0]:.2f} (2 cores)")
     print(
         f"{'DAG':<24} {'task':<18} {'total':>7} {'imports':>8} {'rest':>6} {'peak RSS':>9}  before"

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -146,3 +147,23 @@ def write_stats_rows() -> Callable[[list[dict], Path], None]:
     """Writes feature rows (`ts` and `created` in microseconds since the epoch, None allowed)
     as the offline store file at a path."""
     return _write_stats_rows
+
+
+def _random_stats(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    start = pd.Timestamp("2026-10-01", tz="UTC")
+    return pd.DataFrame(
+        {
+            "driver_id": rng.integers(1001, 1041, n),
+            # whole hours, so that event-time ties are frequent (broken by `created`)
+            "event_timestamp": start + pd.to_timedelta(rng.integers(0, 24 * 9, n), unit="h"),
+            "conv_rate": rng.random(n).astype("float32"),
+            "acc_rate": rng.random(n).astype("float32"),
+            "avg_daily_trips": rng.integers(0, 40, n),
+        }
+    )
+
+
+@pytest.fixture
+def random_stats() -> Callable[[np.random.Generator, int], pd.DataFrame]:
+    """N random hourly feature rows of 40 drivers over 9 days from 2026-10-01 (no `created`)."""
+    return _random_stats

@@ -6,26 +6,34 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow.parquet as pq
 import pytest
 from mlops_common.files import read_json
 from mlops_common.settings import get_path_settings, reset_settings_cache
-from mlops_testing import DagsTest, MlflowServer, register_tiny_champion
+from mlops_testing import ChampionModel, DagsTest, MlflowServer, register_tiny_champion
+
+if TYPE_CHECKING:
+    from data_pipeline.generate import GeneratedData
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
-def test_dag_writes_predictions_for_the_demo_requests(
-    project_env: Path,
+def _run_batch_dag(
     mlflow_env: MlflowServer,
     airflow_dags_test: DagsTest,
     monkeypatch: pytest.MonkeyPatch,
-) -> None:
+    **settings: str,
+) -> tuple[GeneratedData, ChampionModel, Path]:
+    """Small generated data, a tiny champion of its own name, SETTINGS in the environment,
+    then `airflow dags test batch_serving_pipeline`: the data, the champion and the output."""
     from data_pipeline.generate import generate
 
     name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
     monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
+    for key, value in settings.items():
+        monkeypatch.setenv(key, value)
     reset_settings_cache()
     data = generate(
         n_drivers=20,
@@ -35,13 +43,21 @@ def test_dag_writes_predictions_for_the_demo_requests(
         end_time=datetime(2026, 11, 1, tzinfo=UTC),
     )
     champion = register_tiny_champion(mlflow_env.uri, name)
-
     result = airflow_dags_test("batch_serving_pipeline")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-
     [output] = (get_path_settings().artifact_root / "model_serving").glob(
         "*/batch/predictions.parquet"
     )
+    return data, champion, output
+
+
+def test_dag_writes_predictions_for_the_demo_requests(
+    project_env: Path,
+    mlflow_env: MlflowServer,
+    airflow_dags_test: DagsTest,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data, champion, output = _run_batch_dag(mlflow_env, airflow_dags_test, monkeypatch)
     table = pq.read_table(output).to_pandas()
     assert len(table) == pq.read_metadata(data.batch_requests).num_rows == 300
     assert set(table.model_version) == {champion.version}
@@ -78,26 +94,12 @@ def test_dag_scores_on_spark_by_settings_alone(
 ) -> None:
     """BATCH_ENGINE=spark and FEAST_OFFLINE_STORE=spark, the DAG unchanged: each task runs its
     own local Spark session; the output is the partitioned dataset."""
-    from data_pipeline.generate import generate
-
-    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
-    monkeypatch.setenv("BATCH_ENGINE", "spark")
-    monkeypatch.setenv("FEAST_OFFLINE_STORE", "spark")
-    reset_settings_cache()
-    generate(
-        n_drivers=20,
-        days=3,
-        n_orders=10,
-        n_batch_requests=300,
-        end_time=datetime(2026, 11, 1, tzinfo=UTC),
-    )
-    champion = register_tiny_champion(mlflow_env.uri, name)
-
-    result = airflow_dags_test("batch_serving_pipeline")
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    [output] = (get_path_settings().artifact_root / "model_serving").glob(
-        "*/batch/predictions.parquet"
+    _, champion, output = _run_batch_dag(
+        mlflow_env,
+        airflow_dags_test,
+        monkeypatch,
+        BATCH_ENGINE="spark",
+        FEAST_OFFLINE_STORE="spark",
     )
     assert (output / "_SUCCESS").is_file()
     assert list(output.glob("request_date=*/*.parquet"))

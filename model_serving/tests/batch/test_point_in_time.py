@@ -3,6 +3,7 @@ and a naive row-by-row join."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -92,7 +93,9 @@ def test_rerun_gives_byte_identical_output(requests_file: Path) -> None:
 
 
 @pytest.mark.slow
-def test_fast_engines_equal_feast_on_random_data(project_env: Path) -> None:
+def test_fast_engines_equal_feast_on_random_data(
+    project_env: Path, random_stats: Callable[[np.random.Generator, int], pd.DataFrame]
+) -> None:
     """Many drivers, duplicate event times, unordered rows, requests all over the window."""
     from data_pipeline.settings import get_data_settings
     from feature_store.apply import apply_repo
@@ -100,16 +103,7 @@ def test_fast_engines_equal_feast_on_random_data(project_env: Path) -> None:
     rng = np.random.default_rng(7)
     n = 6000
     start = pd.Timestamp("2026-10-01", tz="UTC")
-    stats = pd.DataFrame(
-        {
-            "driver_id": rng.integers(1001, 1041, n),
-            # whole hours, so that event-time ties are frequent
-            "event_timestamp": start + pd.to_timedelta(rng.integers(0, 24 * 9, n), unit="h"),
-            "conv_rate": rng.random(n).astype("float32"),
-            "acc_rate": rng.random(n).astype("float32"),
-            "avg_daily_trips": rng.integers(0, 40, n),
-        }
-    )
+    stats = random_stats(rng, n)
     stats["created"] = stats.event_timestamp + pd.to_timedelta(rng.permutation(n), unit="s")
     # Ordered like the generator writes it: the sorted engine's no-sort path (the edge-case
     # file is shuffled and takes the other one).

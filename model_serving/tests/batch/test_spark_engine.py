@@ -6,6 +6,7 @@ atomically and idempotently, and nothing partial left by a failed run."""
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -87,7 +88,11 @@ def test_spark_join_equals_duckdb_on_edge_rows(
 @JOINS
 @CUTOFFS
 def test_spark_join_equals_duckdb_on_random_data(
-    spark_env, project_env: Path, cutoff: bool, join: str
+    spark_env,
+    project_env: Path,
+    cutoff: bool,
+    join: str,
+    random_stats: Callable[[np.random.Generator, int], pd.DataFrame],
 ) -> None:
     from data_pipeline.settings import get_data_settings
     from feature_store.apply import apply_repo
@@ -95,16 +100,7 @@ def test_spark_join_equals_duckdb_on_random_data(
     rng = np.random.default_rng(11)
     n, m = 5000, 3000
     start = pd.Timestamp("2026-10-01", tz="UTC")
-    stats = pd.DataFrame(
-        {
-            "driver_id": rng.integers(1001, 1041, n),
-            # whole hours: frequent event-time ties, broken by created
-            "event_timestamp": start + pd.to_timedelta(rng.integers(0, 24 * 9, n), unit="h"),
-            "conv_rate": rng.random(n).astype("float32"),
-            "acc_rate": rng.random(n).astype("float32"),
-            "avg_daily_trips": rng.integers(0, 40, n),
-        }
-    )
+    stats = random_stats(rng, n)
     # created up to 2 h after the event (some after the requests that see the row)
     stats["created"] = stats.event_timestamp + pd.to_timedelta(rng.permutation(n) * 1.44, "s")
     settings = get_data_settings()

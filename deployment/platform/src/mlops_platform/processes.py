@@ -86,11 +86,15 @@ def port_free(host: str, port: int) -> bool:
     return True
 
 
-def redis_server_binary() -> str:
-    found = shutil.which("redis-server")
+def _redis_binary(name: str) -> str:
+    found = shutil.which(name)
     if found is None:
-        raise UserError("redis-server is not installed; run `make setup` (or install Redis 7).")
+        raise UserError(f"{name} is not installed; run `make setup` (or install Redis 7).")
     return found
+
+
+def redis_server_binary() -> str:
+    return _redis_binary("redis-server")
 
 
 def redis_server_command(
@@ -144,10 +148,7 @@ def redis_server_command(
 
 
 def redis_cli_binary() -> str:
-    found = shutil.which("redis-cli")
-    if found is None:
-        raise UserError("redis-cli is not installed; run `make setup` (or install Redis 7).")
-    return found
+    return _redis_binary("redis-cli")
 
 
 def create_redis_cluster(
