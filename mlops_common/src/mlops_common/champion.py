@@ -43,11 +43,6 @@ class ChampionVersion:
     run_id: str | None
     source: str  # the logged model the version was made from (`models:/m-<id>`)
 
-    @property
-    def uri(self) -> str:
-        """This exact version (`models:/<name>/<version>`): pinned, unlike the alias."""
-        return f"models:/{self.name}/{self.version}"
-
 
 def _auth() -> dict[str, Any]:
     user, password = (

@@ -79,11 +79,6 @@ def feature_refs(service: FeatureService) -> list[tuple[str, str]]:
     ]
 
 
-def feature_names(service: FeatureService) -> list[str]:
-    """SERVICE's feature names in its order (the model's input columns)."""
-    return [name for _, name in feature_refs(service)]
-
-
 def parquet_path(store: FeatureStore, source: DataSource | None) -> Path | None:
     """The parquet file behind SOURCE: a FileSource, or a SparkSource over a parquet path (the
     same file under FEAST_OFFLINE_STORE=spark); None for any other source (a table, a query)."""

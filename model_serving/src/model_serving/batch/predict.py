@@ -43,6 +43,16 @@ class Champion:
     inputs: list[str]  # feature columns in the signature's order
     source: str | None = None  # the logged model (`models:/m-<id>`), for Spark's spark_udf
 
+    def require_inputs(self, columns: list[str]) -> None:
+        """A UserError when COLUMNS (what the feature service served) lack one of the inputs."""
+        missing = [name for name in self.inputs if name not in columns]
+        if missing:
+            raise UserError(
+                f"{self.name} version {self.version} needs feature {missing[0]!r}, which "
+                f"the feature service does not serve (it serves {columns}); "
+                "retrain on the current feature service"
+            )
+
 
 def load_champion() -> Champion:
     """Resolve `models:/<name>@champion` to a version once and load that version (from the
@@ -66,13 +76,7 @@ def load_champion() -> Champion:
 
 def score(features: pa.Table, champion: Champion) -> pa.Array:
     """Predictions for rows with features; null for the others (never dropped)."""
-    missing = [name for name in champion.inputs if name not in features.column_names]
-    if missing:
-        raise UserError(
-            f"{champion.name} version {champion.version} needs feature {missing[0]!r}, which "
-            f"the feature service does not serve (it serves {features.column_names}); "
-            "retrain on the current feature service"
-        )
+    champion.require_inputs(features.column_names)
     present = features.column(HAS_FEATURES).to_numpy(zero_copy_only=False)
     values = np.full(features.num_rows, np.nan)
     if present.any():
@@ -101,10 +105,9 @@ def predict_batch(run_id: str, champion: Champion | None = None) -> Path:
     champion = champion or load_champion()
     data_started = time.perf_counter()
     if source.is_dir():  # the spark engine's features dataset: scored and written by Spark
-        from model_serving.batch.spark_engine import ScoringModel, dataset_counts, score_spark
+        from model_serving.batch.spark_engine import dataset_counts, score_spark
 
-        model = ScoringModel(champion.name, champion.version, champion.source, champion.inputs)
-        target = score_spark(source, model, run_id, predictions_path(run_id))
+        target = score_spark(source, champion, run_id, predictions_path(run_id))
         rows, predicted = dataset_counts(target)
     else:
         features = pq.read_table(source)

@@ -29,9 +29,8 @@ import logging
 import os
 import shutil
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 from feature_store.layout import ViewSource
@@ -45,6 +44,7 @@ from model_serving.settings import BatchSettings
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
     from pyspark.sql import DataFrame
+
 
 logger = logging.getLogger(__name__)
 
@@ -267,17 +267,22 @@ def is_complete(dataset: Path) -> bool:
     return dataset.is_dir() and (dataset / SUCCESS_MARKER).is_file()
 
 
-@dataclass(frozen=True)
-class ScoringModel:
-    """The registered version to apply: its name, version, logged model and input columns."""
+class Champion(Protocol):
+    """What scoring needs of `model_serving.batch.predict.Champion` (typed here, so that the
+    engine does not import the task module that calls it)."""
 
-    name: str
-    version: str
-    source: str | None
-    inputs: list[str]
+    @property
+    def name(self) -> str: ...
+    @property
+    def version(self) -> str: ...
+    @property
+    def source(self) -> str | None: ...
+    @property
+    def inputs(self) -> list[str]: ...
+    def require_inputs(self, columns: list[str]) -> None: ...
 
 
-def score_spark(features: Path, champion: ScoringModel, run_id: str, target: Path) -> Path:
+def score_spark(features: Path, champion: Champion, run_id: str, target: Path) -> Path:
     """Score the features dataset with CHAMPION as an `mlflow.pyfunc.spark_udf` and write the
     predictions dataset (partitioned by `request_date`) to TARGET; rows without features keep a
     null prediction."""
@@ -294,13 +299,7 @@ def score_spark(features: Path, champion: ScoringModel, run_id: str, target: Pat
         raise UserError(f"{champion.name} version {champion.version} has no model source")
     spark = get_spark()
     frame = spark.read.parquet(str(features))
-    missing = [name for name in champion.inputs if name not in frame.columns]
-    if missing:
-        raise UserError(
-            f"{champion.name} version {champion.version} needs feature {missing[0]!r}, which "
-            f"the feature service does not serve (it serves {frame.columns}); retrain on the "
-            "current feature service"
-        )
+    champion.require_inputs(frame.columns)
     mlflow.set_tracking_uri(get_mlflow_settings().resolved_tracking_uri)
     model = mlflow.pyfunc.spark_udf(
         spark, champion.source, result_type="double", env_manager="local"

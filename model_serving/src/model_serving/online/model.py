@@ -131,9 +131,6 @@ class ChampionHolder:
             timeout=self.request_timeout_seconds,
         )
 
-    def resolve_version(self) -> str:
-        return self.resolve().version
-
     def refresh(self) -> bool:
         """Re-check the alias; load and swap in a new version. True when the model changed.
 
