@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server.
+# Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server,
+# Prometheus (with promtool) and its pushgateway (Debian's packages; `make up` runs them).
 # With --dev also the test and benchmark tools: Chromium (browser tests) and wrk (load tests).
 # A second run changes nothing and takes seconds.
 set -euo pipefail
@@ -35,6 +36,8 @@ apt_install() {
 
 need_packages=()
 command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
+command -v prometheus >/dev/null 2>&1 || need_packages+=(prometheus)
+command -v prometheus-pushgateway >/dev/null 2>&1 || need_packages+=(prometheus-pushgateway)
 if [ "$DEV" = 1 ]; then
     command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
     command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
@@ -48,4 +51,4 @@ if [ ${#need_packages[@]} -gt 0 ]; then
         exit 1
     fi
 fi
-echo "setup complete: .venv (pipelines), .venv-airflow (Airflow), $(redis-server --version | cut -d' ' -f1-3)"
+echo "setup complete: .venv (pipelines), .venv-airflow (Airflow), $(redis-server --version | cut -d' ' -f1-3), $(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3)"

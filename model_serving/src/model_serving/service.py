@@ -147,6 +147,7 @@ class DriverRanking:
                 response.__pydantic_serializer__.to_json(response), media_type="application/json"
             )
         metrics.requests.labels(outcome=outcome).inc()
+        metrics.inference_seconds.observe(time.perf_counter() - started)
         if self.settings.access_log:
             access_logger.info(
                 "request_id=%s status=%d outcome=%s drivers=%d model_version=%s ms=%.2f",

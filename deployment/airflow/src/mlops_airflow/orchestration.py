@@ -99,6 +99,7 @@ def container_environment(settings: TaskSettings) -> dict[str, str]:
         "REDIS_HOST": settings.container_redis_host,
         "REDIS_PORT": str(settings.container_redis_port),
         "MLFLOW_TRACKING_URI": settings.container_mlflow_uri,
+        "PROMETHEUS_PUSHGATEWAY_URL": settings.container_pushgateway_url,
         "MLFLOW_MODEL_NAME": get_mlflow_settings().model_name,
     }
 

@@ -40,6 +40,7 @@ OUTCOMES = (
 @dataclass(frozen=True)
 class ServiceMetrics:
     requests: Any
+    inference_seconds: Any
     drivers_without_features: Any
     feature_read_seconds: Any
     predict_seconds: Any
@@ -64,6 +65,11 @@ def get_metrics() -> ServiceMetrics:
         requests.labels(outcome=outcome)
     return ServiceMetrics(
         requests=requests,
+        inference_seconds=prom.Histogram(
+            "driver_ranking_inference_seconds",
+            "POST /inference latency inside the service, request parsed to answer built.",
+            buckets=LATENCY_BUCKETS,
+        ),
         drivers_without_features=prom.Counter(
             "driver_ranking_drivers_without_features",
             "Requested driver ids that had no online features.",

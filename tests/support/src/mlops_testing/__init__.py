@@ -12,10 +12,13 @@ from mlops_testing.imports import command_imports, prefer_installed_package
 from mlops_testing.models import ChampionModel, register_tiny_champion
 from mlops_testing.services import (
     MlflowServer,
+    Pushgateway,
     RedisServer,
     mlflow_env,
     mlflow_server,
     project_env,
+    pushgateway_env,
+    pushgateway_server,
     redis_env,
     redis_server,
 )
@@ -24,6 +27,7 @@ __all__ = [
     "ChampionModel",
     "DagsTest",
     "MlflowServer",
+    "Pushgateway",
     "RedisServer",
     "airflow_dags_test",
     "airflow_home",
@@ -33,6 +37,8 @@ __all__ = [
     "mlflow_server",
     "prefer_installed_package",
     "project_env",
+    "pushgateway_env",
+    "pushgateway_server",
     "redis_env",
     "redis_server",
     "register_tiny_champion",
