@@ -90,6 +90,10 @@ class DriverRanking:
         )
         self.champion.load_with_retries(settings.model_start_timeout_seconds)
         self.champion.start_refreshing()
+        # Prediction log (model_serving.online.prediction_log): None when switched off.
+        from model_serving.online.prediction_log import open_prediction_log
+
+        self.prediction_log = open_prediction_log(self.features.feature_names)
         logger.info(
             "ready: features %s from Redis %s:%s, model %s",
             list(self.features.feature_names),
@@ -146,6 +150,8 @@ class DriverRanking:
             answer = Response(
                 response.__pydantic_serializer__.to_json(response), media_type="application/json"
             )
+            if self.prediction_log is not None:  # buffered; never blocks the request
+                self.prediction_log.record(response, ranking.rows)
         metrics.requests.labels(outcome=outcome).inc()
         metrics.inference_seconds.observe(time.perf_counter() - started)
         if self.settings.access_log:
@@ -184,8 +190,10 @@ class DriverRanking:
 
     @bentoml.on_shutdown
     def close(self) -> None:
-        """Stop the alias re-check thread and close the Redis connections."""
+        """Stop the alias re-check thread, write the buffered prediction log, close Redis."""
         self.champion.stop()
+        if self.prediction_log is not None:
+            self.prediction_log.close()
         self.features.close()
 
 

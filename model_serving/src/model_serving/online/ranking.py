@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_serving.online.features import FeatureSource
+from model_serving.online.features import FeatureRows, FeatureSource
 from model_serving.online.model import LoadedModel
 from model_serving.online.schemas import DriverScore, InferenceResponse
 
@@ -30,11 +30,13 @@ class NoFeaturesError(LookupError):
 
 @dataclass(frozen=True)
 class Ranking:
-    """The answer plus how long each stage took (for the latency metrics)."""
+    """The answer, how long each stage took (for the latency metrics) and the features it was
+    computed from (for the prediction log)."""
 
     response: InferenceResponse
     feature_seconds: float
     predict_seconds: float
+    rows: FeatureRows
 
 
 def rank_drivers(
@@ -63,4 +65,4 @@ def rank_drivers(
         model_name=model.name,
         model_version=model.version,
     )
-    return Ranking(response, read_done - started, predict_done - read_done)
+    return Ranking(response, read_done - started, predict_done - read_done, rows)
