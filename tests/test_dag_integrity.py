@@ -18,11 +18,13 @@ EXPECTED_DAGS = {
     "materialize",
     "training_pipeline",
     "batch_serving_pipeline",
+    "monitoring",
 }
 CLI_OF = {
     "data_pipeline": "data-pipeline",
     "training_pipeline": "training-pipeline",
     "model_serving": "model-serving",
+    "monitoring_pipeline": "monitoring-pipeline",
 }
 
 
