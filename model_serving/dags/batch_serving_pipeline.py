@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag
+from mlops_airflow.assets import CHAMPION
 from mlops_airflow.orchestration import RUN_ID, pipeline_task
 from mlops_airflow.tasks import feast_apply_task
 
@@ -11,7 +12,7 @@ PIPELINE = "model_serving"
 
 @dag(
     dag_id="batch_serving_pipeline",
-    schedule=None,
+    schedule=[CHAMPION],
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     tags=["model_serving", "batch"],
@@ -29,6 +30,9 @@ PIPELINE = "model_serving"
 )
 def batch_serving_pipeline() -> None:
     """Batch serving: score a file of driver requests with the champion model.
+
+    Runs when a new champion is promoted (the `champion` asset event of training_pipeline's
+    register task) and whenever triggered by hand.
 
     feast_apply -> extract -> predict -> log_predictions. `extract` joins each request row
     (driver_id, event_timestamp) with the driver's features as of that time (Feast point-in-time
