@@ -4,8 +4,8 @@ VENV := .venv/bin
 PLATFORM := $(VENV)/mlops-platform
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup_dev up down status demo serve bentoml_serve test lint format typecheck \
-	bench bench_materialize bench_batch bench_online generate feast_apply materialize train batch \
+.PHONY: help setup setup_dev up down status demo demo_drift serve bentoml_serve test lint format typecheck \
+	bench bench_materialize bench_batch bench_online bench_prediction_log generate feast_apply materialize train batch \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers
 
@@ -29,6 +29,9 @@ status: ## Each service's health, URL and memory, and the Airflow login
 
 demo: setup ## The whole lifecycle through Airflow, ending in a live /inference answer
 	@$(PLATFORM) demo
+
+demo_drift: ## After make demo: stable, then drifted traffic -> drift -> retraining -> new champion
+	@$(PLATFORM) demo-drift
 
 serve: ## Start the online service in the background (platform up, champion registered)
 	@$(PLATFORM) serve
@@ -79,6 +82,9 @@ bench_batch: setup_dev ## Batch serving: 1M requests on 7.2M feature rows, each 
 
 bench_online: setup_dev ## Online serving: req/s and latency at 1 and 16 connections vs baseline
 	@$(VENV)/python model_serving/bench/bench_online.py $(ARGS)
+
+bench_prediction_log: setup_dev ## Online service with and without its prediction log; lost rows
+	@$(VENV)/python model_serving/bench/bench_prediction_log.py $(ARGS)
 
 images: ## Build the base image (if missing) and the three pipeline images with podman
 	@bash deployment/containers/podman.sh install
