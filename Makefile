@@ -4,9 +4,9 @@ VENV := .venv/bin
 PLATFORM := $(VENV)/mlops-platform
 
 .DEFAULT_GOAL := help
-.PHONY: help setup setup_dev up down status demo serve bentoml_serve test lint format typecheck \
-	bench bench_materialize bench_batch bench_online bench_online_cluster bench_tasks generate \
-	feast_apply materialize train batch \
+.PHONY: help setup setup_dev up down status demo demo_drift serve bentoml_serve test lint format \
+	typecheck bench bench_materialize bench_batch bench_online bench_online_cluster bench_tasks \
+	bench_prediction_log generate feast_apply materialize train batch \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers
 
@@ -30,6 +30,9 @@ status: ## Each service's health, URL and memory, and the Airflow login
 
 demo: setup ## The whole lifecycle through Airflow, ending in a live /inference answer
 	@$(PLATFORM) demo
+
+demo_drift: ## After make demo: stable, then drifted traffic -> drift -> retraining -> new champion
+	@$(PLATFORM) demo-drift
 
 serve: ## Start the online service in the background (platform up, champion registered)
 	@$(PLATFORM) serve
@@ -70,7 +73,7 @@ dags_test: ## Run one DAG once with `airflow dags test` (DAG=<dag_id>)
 airflow: ## Run any Airflow command with the project configuration (ARGS="dags list")
 	@$(PLATFORM) airflow $(ARGS)
 
-bench: bench_materialize bench_batch bench_online bench_tasks ## All benchmarks, ours vs the naive design side by side
+bench: bench_materialize bench_batch bench_online bench_prediction_log bench_tasks ## All benchmarks, ours vs the naive design side by side
 
 bench_materialize: setup_dev ## Materialization: fast path vs Feast's, 10,000 drivers, real Redis
 	@$(VENV)/python data_pipeline/bench/bench_materialize.py $(ARGS)
@@ -86,6 +89,9 @@ bench_online_cluster: setup_dev ## Online serving on standalone vs 3-master Redi
 
 bench_tasks: setup_dev ## Fixed costs: each demo DAG task's time, imports and peak RSS; service start
 	@$(VENV)/python deployment/platform/bench/bench_tasks.py $(ARGS)
+
+bench_prediction_log: setup_dev ## Online service with and without its prediction log; lost rows
+	@$(VENV)/python model_serving/bench/bench_prediction_log.py $(ARGS)
 
 images: ## Build the base image (if missing) and the three pipeline images with podman
 	@bash deployment/containers/podman.sh install

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server.
+# Idempotent set-up of a fresh Linux machine: uv, the two locked environments, redis-server,
+# Prometheus (with promtool) and its pushgateway (Debian's packages; `make up` runs them).
 # With --dev also the test and benchmark tools: Chromium (browser tests), wrk (load tests),
 # kubectl (renders the Kubernetes manifests offline) and Spark for the batch paths (pyspark from
 # the lock's `spark` group, a Java 17 runtime from Debian).
@@ -39,6 +40,8 @@ apt_install() {
 
 need_packages=()
 command -v redis-server >/dev/null 2>&1 || need_packages+=(redis-server)
+command -v prometheus >/dev/null 2>&1 || need_packages+=(prometheus)
+command -v prometheus-pushgateway >/dev/null 2>&1 || need_packages+=(prometheus-pushgateway)
 if [ "$DEV" = 1 ]; then
     command -v chromium >/dev/null 2>&1 || need_packages+=(chromium)
     command -v wrk >/dev/null 2>&1 || need_packages+=(wrk)
@@ -56,4 +59,4 @@ if [ ${#need_packages[@]} -gt 0 ]; then
         exit 1
     fi
 fi
-echo "setup complete: .venv (pipelines), .venv-airflow (Airflow), $(redis-server --version | cut -d' ' -f1-3)"
+echo "setup complete: .venv (pipelines), .venv-airflow (Airflow), $(redis-server --version | cut -d' ' -f1-3), $(prometheus --version 2>&1 | head -1 | cut -d' ' -f1-3)"

@@ -13,6 +13,21 @@ from airflow.dag_processing.dagbag import DagBag
 from mlops_common.settings import project_root
 
 
+def _asset_names(dag: object) -> list[str]:
+    """The assets a DAG is scheduled on, e.g. ["AssetAny", "drift", "orders"] (empty for time
+    schedules): the condition's kind, then the asset names."""
+    condition = getattr(getattr(dag, "timetable", None), "asset_condition", None)
+    if condition is None:
+        return []
+
+    def names(node: object) -> list[str]:
+        if hasattr(node, "objects"):
+            return [name for child in node.objects for name in names(child)]
+        return [str(getattr(node, "name", node))]
+
+    return [type(condition).__name__, *sorted(names(condition))]
+
+
 def inventory() -> dict[str, object]:
     dags: dict[str, object] = {}
     errors: dict[str, str] = {}
@@ -33,6 +48,8 @@ def inventory() -> dict[str, object]:
                     "retries": task.retries,
                     "mounts": [str(m) for m in getattr(task, "mounts", []) or []],
                     "environment": getattr(task, "environment", None),
+                    "outlets": sorted(getattr(o, "name", str(o)) for o in task.outlets),
+                    "skip_on_exit_code": getattr(task, "skip_on_exit_code", None),
                 }
             dags[dag_id] = {
                 "pipeline": pipeline,
@@ -41,6 +58,8 @@ def inventory() -> dict[str, object]:
                 "tags": sorted(dag.tags),
                 "catchup": dag.catchup,
                 "schedule": str(dag.schedule),
+                "timetable": type(dag.timetable).__name__,
+                "asset_condition": _asset_names(dag),
                 "doc": bool(dag.doc_md or dag.description),
                 "start_date_tz": str(dag.start_date.tzinfo) if dag.start_date else None,
             }

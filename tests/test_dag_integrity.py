@@ -18,11 +18,13 @@ EXPECTED_DAGS = {
     "materialize",
     "training_pipeline",
     "batch_serving_pipeline",
+    "monitoring",
 }
 CLI_OF = {
     "data_pipeline": "data-pipeline",
     "training_pipeline": "training-pipeline",
     "model_serving": "model-serving",
+    "monitoring_pipeline": "monitoring-pipeline",
 }
 
 
@@ -104,3 +106,26 @@ def _quote(arg: str) -> str:
     import shlex
 
     return shlex.quote(arg)
+
+
+def test_the_loop_is_wired_by_assets() -> None:
+    """data_pipeline (daily) -> orders -> training <- drift <- monitoring (hourly);
+    training's register -> champion -> batch serving."""
+    dags = load("local")["dags"]
+    assert dags["data_pipeline"]["timetable"] == "CronTriggerTimetable"
+    assert "0 0 * * *" in dags["data_pipeline"]["schedule"] or "@daily" in str(
+        dags["data_pipeline"]["schedule"]
+    )
+    assert dags["data_pipeline"]["tasks"]["validate"]["outlets"] == ["driver_stats", "orders"]
+    assert dags["training_pipeline"]["asset_condition"] == ["AssetAny", "drift", "orders"]
+    assert dags["training_pipeline"]["tasks"]["register"]["outlets"] == ["champion"]
+    assert all(
+        not task["outlets"]
+        for task_id, task in dags["training_pipeline"]["tasks"].items()
+        if task_id != "register"
+    )
+    assert dags["batch_serving_pipeline"]["asset_condition"] == ["AssetAll", "champion"]
+    signal = dags["monitoring"]["tasks"]["signal_drift"]
+    assert signal["outlets"] == ["drift"]
+    assert signal["upstream"] == ["monitor"]
+    assert 99 in (signal["skip_on_exit_code"] or [])

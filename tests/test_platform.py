@@ -12,6 +12,7 @@ import httpx
 import pytest
 import redis
 from mlops_common.settings import project_root
+from mlops_platform.processes import wait_for
 from mlops_testing import free_port
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -28,6 +29,10 @@ def platform_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str,
         "REDIS_PORT": str(free_port()),
         "MLFLOW_PORT": str(free_port()),
         "AIRFLOW_PORT": str(free_port()),
+        "PROMETHEUS_PORT": str(free_port()),
+        "PROMETHEUS_PUSHGATEWAY_PORT": str(free_port()),
+        "PROMETHEUS_SCRAPE_INTERVAL_SECONDS": "1",
+        "SERVING_PORT": str(free_port()),
     }
     env.pop("MLFLOW_TRACKING_URI", None)
     yield env
@@ -60,9 +65,25 @@ def test_up_status_up_again_down(platform_env: dict[str, str]) -> None:
     assert health["metadatabase"]["status"] == "healthy"
     assert health["scheduler"]["status"] == "healthy"
 
+    # Prometheus scrapes the pushgateway and itself, and has the online service as a target
+    # (down until `make serve` starts it).
+    targets = wait_for(
+        lambda: _scraped_targets(platform_env),
+        timeout=60,
+        interval=1,
+        timeout_error=lambda: AssertionError("Prometheus never scraped its targets"),
+    )
+    assert targets["pushgateway"] == "up"
+    assert targets["prometheus"] == "up"
+    assert targets["online-service"] == "down"
+    rules = httpx.get(f"{_prometheus(platform_env)}/api/v1/rules", timeout=5).json()
+    assert {g["name"] for g in rules["data"]["groups"]} == {"online-service", "model-monitoring"}
+
     status = run(platform_env, "status")
     assert status.returncode == 0, status.stdout
-    assert status.stdout.count("healthy") >= 5
+    assert status.stdout.count("healthy") >= 7
+    assert "prometheus" in status.stdout
+    assert "pushgateway" in status.stdout
     assert "UNHEALTHY" not in status.stdout
     assert "password:" in status.stdout
 
@@ -89,6 +110,17 @@ def test_port_in_use_is_named_with_the_setting_to_change(platform_env: dict[str,
     message = result.stderr + result.stdout
     assert f"port {platform_env['REDIS_PORT']} for redis is in use; set REDIS_PORT" in message
     assert "Traceback" not in message
+
+
+def _prometheus(env: dict[str, str]) -> str:
+    return f"http://127.0.0.1:{env['PROMETHEUS_PORT']}"
+
+
+def _scraped_targets(env: dict[str, str]) -> dict[str, str] | None:
+    """Health per scrape job once every target was scraped at least once."""
+    active = httpx.get(f"{_prometheus(env)}/api/v1/targets", timeout=5).json()["data"]
+    health = {t["labels"]["job"]: t["health"] for t in active["activeTargets"]}
+    return None if not health or "unknown" in health.values() else health
 
 
 def _service_pids(env: dict[str, str]) -> set[int]:

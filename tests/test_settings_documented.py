@@ -10,7 +10,13 @@ import pytest
 from mlops_common.settings import project_root, reset_settings_cache
 from pydantic_settings import BaseSettings
 
-PACKAGES = ("mlops_common", "data_pipeline", "training_pipeline", "model_serving")
+PACKAGES = (
+    "mlops_common",
+    "data_pipeline",
+    "training_pipeline",
+    "model_serving",
+    "monitoring_pipeline",
+)
 
 
 def _settings_classes() -> list[type[BaseSettings]]:

@@ -3,6 +3,7 @@
 from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag
+from mlops_airflow.assets import DRIVER_STATS, ORDERS
 from mlops_airflow.orchestration import RUN_ID, RUN_TIME, pipeline_task
 from mlops_airflow.tasks import feast_apply_task, materialize_task
 
@@ -11,10 +12,10 @@ PIPELINE = "data_pipeline"
 
 @dag(
     dag_id="data_pipeline",
-    schedule=None,
+    schedule="@daily",
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
-    tags=["data_pipeline", "feast"],
+    tags=["data_pipeline", "feast", "scheduled"],
     params={"engine": Param("fast", enum=["fast", "feast"], description="Materialization")},
 )
 def data_pipeline() -> None:
@@ -31,11 +32,16 @@ def data_pipeline() -> None:
     - `feast_apply` registers the feature repo; `materialize` loads the latest in-ttl rows up to
       the run's time into Redis, incrementally from the last recorded interval (engine `fast` by
       default, `feast` for Feast's own path; trigger param `engine`).
+
+    Daily (catchup off) and triggerable by hand. `validate` emits the `driver_stats` and
+    `orders` asset events when it published: `orders` schedules training_pipeline.
     """
     ingest = pipeline_task(
         PIPELINE, "ingest", ["ingest", "--run-id", RUN_ID, "--end-time", RUN_TIME]
     )
-    validate = pipeline_task(PIPELINE, "validate", ["validate", "--run-id", RUN_ID])
+    validate = pipeline_task(
+        PIPELINE, "validate", ["validate", "--run-id", RUN_ID], outlets=[DRIVER_STATS, ORDERS]
+    )
     feast_apply = feast_apply_task(PIPELINE)
     materialize = materialize_task()
     ingest >> validate >> feast_apply >> materialize

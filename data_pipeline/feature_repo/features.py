@@ -4,9 +4,11 @@ from datetime import timedelta
 
 from feast import Entity, FeatureService, FeatureView, Field, FileSource
 from feast.data_source import DataSource
+from feast.feature_logging import LoggingConfig
+from feast.infra.offline_stores.file_source import FileLoggingDestination
 from feast.types import Float32, Int64
 from feast.value_type import ValueType
-from mlops_common.paths import driver_stats_path
+from mlops_common.paths import driver_stats_path, feature_log_dir
 from mlops_common.settings import get_feast_settings
 
 driver = Entity(
@@ -56,4 +58,8 @@ driver_ranking_fs = FeatureService(
     name="driver_ranking",
     features=[driver_stats_fv],
     description="The features the driver ranking model is trained and served on.",
+    # Feature logging: the online service (and batch scoring) record every served feature
+    # value here with `FeatureStore.write_logged_features`, keyed by request id; the scores
+    # and the model version sit beside it (model_serving.prediction_log).
+    logging_config=LoggingConfig(destination=FileLoggingDestination(path=str(feature_log_dir()))),
 )

@@ -117,3 +117,30 @@ def test_spark_engine_writes_what_the_fast_path_writes(
     assert spark["online"] == fast["online"]
     assert spark["again"] == []
     assert spark["rows"] == fast["rows"]
+def test_materialize_pushes_its_freshness(published, redis_env, pushgateway_env) -> None:
+    """Prometheus alerts on stale features from what materialize pushes: how far each view is
+    materialized, also when a run had nothing new to load."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    apply_repo()
+
+    def pushed() -> dict[str, dict[tuple[tuple[str, str], ...], float]]:
+        found: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+        for family in text_string_to_metric_families(pushgateway_env.metrics()):
+            for sample in family.samples:
+                if sample.name.startswith("driver_ranking_materialization"):
+                    labels = tuple(sorted(sample.labels.items()))
+                    found.setdefault(sample.name, {})[labels] = sample.value
+        return found
+
+    materialize(published.end)
+    labels = (("feature_view", "driver_stats"), ("instance", ""), ("job", "materialize"))
+    first = pushed()
+    end = "driver_ranking_materialization_end_timestamp_seconds"
+    assert first[end] == {labels: published.end.timestamp()}
+    assert first["driver_ranking_materialization_rows"][labels] > 0
+
+    assert materialize(published.end) == [], "nothing new"
+    again = pushed()
+    assert again[end] == {labels: published.end.timestamp()}
+    assert again["driver_ranking_materialization_rows"][labels] == 0

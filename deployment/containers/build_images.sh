@@ -17,7 +17,7 @@ cd "$ROOT"
 export CONTAINERS_CONF="$ROOT/deployment/containers/containers.conf"
 PREFIX="${MLOPS_TASK_IMAGE_PREFIX:-driver-ranking}"
 TAG="${MLOPS_TASK_IMAGE_TAG:-latest}"
-PIPELINES=(data_pipeline training_pipeline model_serving)
+PIPELINES=(data_pipeline training_pipeline model_serving monitoring_pipeline)
 
 image_name() { echo "${PREFIX}-${1//_/-}:${TAG}"; }
 
@@ -25,10 +25,11 @@ image_name() { echo "${PREFIX}-${1//_/-}:${TAG}"; }
 # of the same name its entry point (and, for model_serving, the online service's settings).
 dockerfile_for() {
     case "$1" in
-        data_pipeline | training_pipeline | model_serving) echo "deployment/containers/pipeline.Dockerfile" ;;
+        data_pipeline | training_pipeline | model_serving | monitoring_pipeline)
+            echo "deployment/containers/pipeline.Dockerfile" ;;
         redis | mlflow | airflow) echo "deployment/containers/$1.Dockerfile" ;;
         *)
-            echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving," \
+            echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving, monitoring_pipeline," \
                 "redis, mlflow or airflow" >&2
             exit 2
             ;;
@@ -41,7 +42,7 @@ build_one() {
     image=$(image_name "$name")
     dockerfile=$(dockerfile_for "$name")
     case "$name" in
-        data_pipeline | training_pipeline | model_serving)
+        data_pipeline | training_pipeline | model_serving | monitoring_pipeline)
             pipeline_args=(--build-arg "PIPELINE=$name" --target "$name") ;;
     esac
     start=$(date +%s)

@@ -42,7 +42,7 @@ COMPOSE_VENV="${TMPDIR:-/tmp}/driver-ranking-compose-venv"
 ENV_FILE=$(mktemp)
 # Throw-away secrets: validation only checks that every required variable is set.
 for key in POSTGRES_PASSWORD AIRFLOW_DB_PASSWORD MLFLOW_DB_PASSWORD AIRFLOW_API_SECRET_KEY \
-    AIRFLOW_JWT_SECRET; do
+    AIRFLOW_JWT_SECRET GRAFANA_ADMIN_PASSWORD; do
     echo "$key=$(python3 -c 'import secrets; print(secrets.token_urlsafe(16))')" >>"$ENV_FILE"
 done
 "$COMPOSE_VENV/bin/podman-compose" -f deployment/docker-compose.yml --env-file "$ENV_FILE" \

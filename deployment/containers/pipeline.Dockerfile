@@ -26,7 +26,7 @@ FROM ${BASE_IMAGE} AS builder
 ARG PIPELINE
 ARG SPARK=0
 RUN test -n "${PIPELINE}" \
-    || { echo "set --build-arg PIPELINE=data_pipeline|training_pipeline|model_serving" >&2; exit 2; }
+    || { echo "set --build-arg PIPELINE=data_pipeline|training_pipeline|model_serving|monitoring_pipeline" >&2; exit 2; }
 # Trust the system CA store (build hosts behind an egress proxy add their CA to it).
 ENV UV_SYSTEM_CERTS=1 \
     PIP_CERT=/etc/ssl/certs/ca-certificates.crt \
@@ -95,6 +95,10 @@ CMD ["--help"]
 
 FROM runtime AS training_pipeline
 ENTRYPOINT ["training-pipeline"]
+CMD ["--help"]
+
+FROM runtime AS monitoring_pipeline
+ENTRYPOINT ["monitoring-pipeline"]
 CMD ["--help"]
 
 # Model serving: the batch DAG's tasks run `model-serving <command>`; the online BentoML

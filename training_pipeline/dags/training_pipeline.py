@@ -15,7 +15,10 @@ Each task runs one `training-pipeline` command under this run's artifact directo
    when all pass, a new registry version and the `champion` alias moved to it. A rejected
    model fails this task with the reason and leaves the champion where it was.
 
-Triggered manually or by the API once the data pipeline has produced fresh labelled orders.
+Scheduled on Airflow Assets: fresh labelled orders (the `orders` event of data_pipeline) or
+drift (the `drift` event of monitoring, emitted when a window's drift or live ROC AUC crossed
+its threshold); triggerable by hand. `register` emits the `champion` event when the alias
+moved, which starts batch_serving_pipeline.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import chain, dag
+from mlops_airflow.assets import CHAMPION, DRIFT, ORDERS
 from mlops_airflow.orchestration import RUN_ID, pipeline_task
 from mlops_airflow.tasks import feast_apply_task
 
@@ -32,7 +36,7 @@ STEPS = ("extract", "validate", "prepare", "train", "evaluate", "register")
 
 @dag(
     dag_id="training_pipeline",
-    schedule=None,
+    schedule=(ORDERS | DRIFT),
     start_date=datetime(2026, 1, 1, tzinfo=UTC),
     catchup=False,
     max_active_runs=1,
@@ -41,9 +45,14 @@ STEPS = ("extract", "validate", "prepare", "train", "evaluate", "register")
 )
 def training_pipeline() -> None:
     """Train, evaluate, gate and register the driver ranking model."""
+    # register succeeds only when the gates passed and the alias moved: its champion event.
+    outlets = {"register": [CHAMPION]}
     chain(
         feast_apply_task(PIPELINE),
-        *(pipeline_task(PIPELINE, step, [step, "--run-id", RUN_ID]) for step in STEPS),
+        *(
+            pipeline_task(PIPELINE, step, [step, "--run-id", RUN_ID], outlets=outlets.get(step, []))
+            for step in STEPS
+        ),
     )
 
 

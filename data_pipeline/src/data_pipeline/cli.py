@@ -109,3 +109,39 @@ def materialize(
             f"{result.end.isoformat()}] in {result.seconds:.2f} s with {result.engine}"
         )
     logger.info("materialize done for run %s", run_id)
+
+
+@app.command()
+def simulate(
+    service_url: str = typer.Option("http://127.0.0.1:3000", help="The online service."),
+    duration: float = typer.Option(60.0, min=1, help="Seconds of traffic."),
+    rate: float = typer.Option(10.0, min=0.1, help="Requests per second."),
+    candidates: int = typer.Option(5, min=1, help="Candidate drivers per request."),
+    scenario: str = typer.Option("stable", help="stable, or drift (statistics shifted)."),
+    drift_at: str | None = typer.Option(None, help="When the drift starts (ISO); default now."),
+    outcome_delay: float = typer.Option(5.0, min=0, help="Seconds until a trip's outcome."),
+    seed: int = typer.Option(0, help="Seed of the candidates and outcome draws."),
+    api_key: str | None = typer.Option(None, envvar="SERVING_API_KEY", help="X-API-Key."),
+) -> None:
+    """Send real requests to the online service and write each dispatch's outcome."""
+    from data_pipeline.simulate import simulate as run
+
+    if scenario not in ("stable", "drift"):
+        raise UserError(f"--scenario {scenario!r} is not known; use stable or drift")
+    result = run(
+        service_url,
+        duration_seconds=duration,
+        rate=rate,
+        candidates=candidates,
+        scenario=scenario,  # type: ignore[arg-type]
+        drift_at=parse_time(drift_at, "--drift-at"),
+        outcome_delay_seconds=outcome_delay,
+        seed=seed,
+        api_key=api_key or None,
+    )
+    typer.echo(
+        f"{result.simulation_id}: {result.requests} requests, {result.answered} answered "
+        f"(statuses {result.statuses}), {result.outcomes} outcomes, completion rate "
+        f"{result.completion_rate:.2f}"
+        + (f", drift applied at {result.drift_applied_at}" if result.drift_applied_at else "")
+    )

@@ -306,8 +306,10 @@ def materialize(
     if engine == "spark":
         _require_spark_engine(store)
     results = []
+    materialized_up_to: dict[str, datetime] = {}
     for view in _views(store, feature_views):
         start, end = materialization_window(view, end_time)
+        materialized_up_to[view.name] = max(start, end)
         if start >= end:
             logger.info("%s is already materialized up to %s; nothing to do", view.name, start)
             continue
@@ -344,4 +346,36 @@ def materialize(
             result.rows_per_second,
         )
         results.append(result)
+    export_freshness(materialized_up_to, {r.feature_view: r.rows for r in results})
     return results
+
+
+def export_freshness(materialized_up_to: dict[str, datetime], rows: dict[str, int]) -> bool:
+    """Push how far each view is materialized and when this ran (Prometheus alerts on
+    features going stale: `time() - driver_ranking_materialization_end_timestamp_seconds`)."""
+    from mlops_common.pushgateway import push_figures
+    from prometheus_client import CollectorRegistry, Gauge
+
+    def build(registry: CollectorRegistry) -> None:
+        end = Gauge(
+            "driver_ranking_materialization_end_timestamp_seconds",
+            "End of the interval each feature view is materialized up to (Unix time).",
+            ["feature_view"],
+            registry=registry,
+        )
+        written = Gauge(
+            "driver_ranking_materialization_rows",
+            "Rows the last materialization read per feature view (0: nothing new).",
+            ["feature_view"],
+            registry=registry,
+        )
+        for view, moment in materialized_up_to.items():
+            end.labels(feature_view=view).set(as_utc(moment).timestamp())
+            written.labels(feature_view=view).set(max(rows.get(view, 0), 0))
+        Gauge(
+            "driver_ranking_materialization_last_run_timestamp_seconds",
+            "When the last materialization finished (Unix time).",
+            registry=registry,
+        ).set_to_current_time()
+
+    return push_figures("materialize", build)

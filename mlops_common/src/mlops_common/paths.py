@@ -36,3 +36,23 @@ def orders_path() -> Path:
 def batch_requests_path() -> Path:
     """The default batch scoring request file (driver_id, event_timestamp)."""
     return get_path_settings().data_dir / "batch_requests.parquet"
+
+
+def prediction_log_dir() -> Path:
+    """The prediction log: served features (`features/`, Feast's feature logging, the
+    destination of the feature service's LoggingConfig) and scores (`predictions/`), one row
+    per request and candidate driver, joined by request id and driver id."""
+    return get_path_settings().data_dir / "prediction_log"
+
+
+def feature_log_dir() -> Path:
+    return prediction_log_dir() / "features"
+
+
+def scores_log_dir() -> Path:
+    return prediction_log_dir() / "predictions"
+
+
+def outcomes_dir() -> Path:
+    """Outcomes of dispatches (trip completed or not), keyed by request id."""
+    return get_path_settings().data_dir / "outcomes"

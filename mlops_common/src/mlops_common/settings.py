@@ -241,6 +241,31 @@ class AirflowSettings(BaseSettings):
         return f"http://{self.host}:{self.port}"
 
 
+class PrometheusSettings(BaseSettings):
+    """Prometheus and its pushgateway: where the platform runs them and where tasks push to."""
+
+    model_config = settings_config("PROMETHEUS_")
+
+    host: str = Field("127.0.0.1", description="Address Prometheus and the pushgateway bind to.")
+    port: int = Field(9090, ge=1, le=65535)
+    pushgateway_port: int = Field(9091, ge=1, le=65535)
+    pushgateway_url: str | None = Field(
+        None, description="Where tasks push their figures; default http://HOST:PUSHGATEWAY_PORT."
+    )
+    push_enabled: bool = Field(True, description="Whether tasks push figures at all.")
+    push_timeout_seconds: float = Field(3.0, gt=0, description="Timeout of one push.")
+    scrape_interval_seconds: int = Field(15, ge=1, description="How often Prometheus scrapes.")
+    retention: str = Field("15d", description="How long Prometheus keeps samples.")
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def resolved_pushgateway_url(self) -> str:
+        return self.pushgateway_url or f"http://{self.host}:{self.pushgateway_port}"
+
+
 class TaskSettings(BaseSettings):
     """How DAG tasks run: the same CLI command locally or in the pipeline's image."""
 
@@ -259,6 +284,7 @@ class TaskSettings(BaseSettings):
     container_redis_type: Literal["standalone", "cluster"] = "standalone"
     container_redis_cluster_nodes: str = ""
     container_mlflow_uri: str = "http://mlflow:5000"
+    container_pushgateway_url: str = "http://pushgateway:9091"
     retries: int = Field(2, ge=0, description="Retries for transient task failures.")
     retry_delay_seconds: int = Field(30, ge=0)
 
@@ -297,6 +323,11 @@ def get_spark_settings() -> SparkSettings:
 @cached_settings
 def get_airflow_settings() -> AirflowSettings:
     return AirflowSettings()
+
+
+@cached_settings
+def get_prometheus_settings() -> PrometheusSettings:
+    return PrometheusSettings()
 
 
 @cached_settings

@@ -72,6 +72,14 @@ def predict_command(run_id: str = RUN_ID) -> None:
     typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))
 
 
+@app.command("log-predictions")
+def log_predictions_command(run_id: str = RUN_ID) -> None:
+    """Add the run's predictions to the prediction log (the online log's shape)."""
+    from model_serving.batch.log_predictions import log_batch_predictions
+
+    typer.echo(f"{log_batch_predictions(run_id)} predictions logged")
+
+
 @app.command("batch")
 def batch_command(
     run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: str | None = ENGINE

@@ -105,6 +105,10 @@ class DriverRanking:
         self.champion.load_with_retries(settings.model_start_timeout_seconds)
         self.champion.start_refreshing()
         self._document: dict[str, Any] | None = None
+        # Prediction log (model_serving.online.prediction_log): None when switched off.
+        from model_serving.online.prediction_log import open_prediction_log
+
+        self.prediction_log = open_prediction_log(self.features.feature_names)
         logger.info(
             "ready: features %s from Redis %s:%s, model %s",
             list(self.features.feature_names),
@@ -193,6 +197,8 @@ class DriverRanking:
         response = ranking.response
         if response.missing_driver_ids:
             metrics.drivers_without_features.inc(len(response.missing_driver_ids))
+        if self.prediction_log is not None:  # buffered; never blocks the request
+            self.prediction_log.record(response, ranking.rows)
         return 200, response, "ok"
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
@@ -227,8 +233,10 @@ class DriverRanking:
 
     @bentoml.on_shutdown
     async def close(self) -> None:
-        """Stop the alias re-check thread and close the Redis connections."""
+        """Stop the alias re-check thread, write the buffered prediction log, close Redis."""
         self.champion.stop()
+        if self.prediction_log is not None:
+            self.prediction_log.close()
         await self.features.close()
 
 

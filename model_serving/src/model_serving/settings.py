@@ -48,3 +48,21 @@ class BatchSettings(BaseSettings):
 @cached_settings
 def get_batch_settings() -> BatchSettings:
     return BatchSettings()
+
+
+class PredictionLogSettings(BaseSettings):
+    """The prediction log of the online service and of batch scoring (`prediction_log`)."""
+
+    model_config = settings_config("PREDICTION_LOG_")
+
+    enabled: bool = Field(True, description="Record every answered /inference request.")
+    capacity: int = Field(
+        50_000, ge=1, description="Answered requests buffered at most; beyond, new ones drop."
+    )
+    flush_rows: int = Field(2_000, ge=1, description="Write once this many requests wait.")
+    flush_seconds: float = Field(5.0, gt=0, description="Write at least this often (seconds).")
+
+
+@cached_settings
+def get_prediction_log_settings() -> PredictionLogSettings:
+    return PredictionLogSettings()

@@ -67,6 +67,18 @@ def test_dag_writes_predictions_for_the_demo_requests(
     assert summary["run_id"] == table.run_id[0]
     assert summary["engine"] == "sorted"
 
+    # Every row is in the prediction log, in the online log's shape, once.
+    from mlops_common.paths import feature_log_dir, scores_log_dir
+    from model_serving.prediction_log import read_feature_log, read_predictions
+
+    logged = read_predictions(scores_log_dir()).to_pandas()
+    features = read_feature_log(feature_log_dir())
+    assert features is not None
+    assert len(logged) == features.num_rows == 300
+    assert set(logged.source) == {"batch"}
+    assert logged.chosen.sum() == table.has_features.sum()
+    assert sorted(logged.score.dropna()) == pytest.approx(sorted(table.prediction.dropna()))
+
     # Trigger params (DAG conf): another request file, in csv, and the DuckDB engine.
     csv = project_env / "requests.csv"
     table.head(40)[["driver_id", "event_timestamp"]].to_csv(csv, index=False)

@@ -78,6 +78,16 @@ def register(run_id: str = RunId) -> None:
     typer.echo(f"{report.model_name} version {report.registered_version} is champion")
 
 
+@app.command("backfill-reference")
+def backfill_reference_command(
+    model_version: str = typer.Option(..., help="Registered model version to backfill."),
+) -> None:
+    """Log the monitoring reference for a model version registered without one."""
+    from training_pipeline.reference import backfill_reference
+
+    typer.echo(f"reference logged to MLflow run {backfill_reference(model_version)}")
+
+
 @app.command()
 def run(run_id: str = RunId) -> None:
     """Every task in order, in this process (what the DAG does, without Airflow)."""

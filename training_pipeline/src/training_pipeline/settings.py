@@ -32,6 +32,9 @@ class TrainSettings(BaseSettings):
         lt=1,
         description="Gate: relative RMSE improvement over the constant (training mean) baseline.",
     )
+    reference_rows: int = Field(
+        5_000, ge=100, description="Train rows logged with the model as monitoring's reference."
+    )
     champion_tolerance: float = Field(
         0.002,
         ge=0,

@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler
 from training_pipeline import plots
 from training_pipeline.inputs import model_inputs
 from training_pipeline.metrics import scores
+from training_pipeline.reference import log_reference, reference_sample
 from training_pipeline.run_files import LABEL, Params, RunFiles, TrainingResult
 from training_pipeline.settings import PIPELINE, TrainSettings, get_train_settings
 from training_pipeline.tracking import connect_mlflow, git_commit
@@ -148,6 +149,10 @@ def train_model(run_id: str) -> TrainingResult:
             plots.coefficients_plot(coefs, plot_dir / "coefficients.png")
             mlflow.log_artifacts(str(plot_dir), artifact_path="plots")
         mlflow.log_dict({"features": features, "coefficients": coefs}, "model_summary.json")
+        # The reference the monitoring DAG compares served traffic with travels with the model.
+        log_reference(
+            reference_sample(train, predicted, features, settings.reference_rows, settings.seed)
+        )
     # The logged model never changes: evaluate, register, batch and online scoring load it
     # from the local cache (plain arrays) instead of downloading and unpickling it again.
     cache_fitted(info.model_uri, model, features)

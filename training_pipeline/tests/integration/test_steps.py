@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
@@ -87,6 +88,31 @@ def test_training_registers_a_gated_champion(
         width, height = struct.unpack(">II", data[16:24])
         assert width > 100, path
         assert height > 100, path
+
+    # The monitoring reference travels with the model: a sample of the train split, scored.
+    from mlops_common.reference import REFERENCE_ARTIFACT
+
+    local = Path(client.download_artifacts(training["mlflow_run_id"], REFERENCE_ARTIFACT))
+    reference = pd.read_parquet(local)
+    assert list(reference.columns) == [
+        "conv_rate",
+        "acc_rate",
+        "avg_daily_trips",
+        "trip_completed",
+        "score",
+    ]
+    train = pd.read_parquet(files.train_split)
+    assert len(reference) == min(len(train), 5000)
+    assert reference["score"].corr(reference["trip_completed"]) > 0
+
+    # Backfill (for versions registered before training logged it) writes the same sample.
+    from training_pipeline.reference import backfill_reference
+
+    assert backfill_reference("1") == training["mlflow_run_id"]
+    again = pd.read_parquet(
+        Path(client.download_artifacts(training["mlflow_run_id"], REFERENCE_ARTIFACT))
+    )
+    pd.testing.assert_frame_equal(again, reference)
 
     # Re-running train and register does not duplicate the run or the version.
     run_steps("good", "train", "register")

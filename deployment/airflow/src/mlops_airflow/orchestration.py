@@ -101,6 +101,7 @@ def container_environment(settings: TaskSettings) -> dict[str, str]:
         "REDIS_TYPE": settings.container_redis_type,
         "REDIS_CLUSTER_NODES": settings.container_redis_cluster_nodes,
         "MLFLOW_TRACKING_URI": settings.container_mlflow_uri,
+        "PROMETHEUS_PUSHGATEWAY_URL": settings.container_pushgateway_url,
         "MLFLOW_MODEL_NAME": get_mlflow_settings().model_name,
     }
 

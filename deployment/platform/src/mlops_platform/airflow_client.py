@@ -75,6 +75,35 @@ class AirflowClient:
         )
         return str(run["dag_run_id"])
 
+    def run_ids(self, dag_id: str) -> set[str]:
+        """The ids of DAG_ID's latest runs (up to 100)."""
+        payload = self._request(
+            "GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after", "limit": 100}
+        )
+        return {run["dag_run_id"] for run in payload["dag_runs"]}
+
+    def runs(self, dag_id: str) -> list[dict[str, Any]]:
+        """DAG_ID's latest runs, newest first (id, type, state, run_after, conf)."""
+        payload = self._request(
+            "GET", f"/dags/{dag_id}/dagRuns", params={"order_by": "-run_after", "limit": 100}
+        )
+        return list(payload["dag_runs"])
+
+    def new_run(self, dag_id: str, known: set[str], timeout: float) -> str | None:
+        """The id of a run of DAG_ID not in KNOWN, started by the scheduler (a schedule or an
+        asset event) within TIMEOUT seconds; None when none appears."""
+
+        def probe() -> str | None:
+            for run in self.runs(dag_id):
+                if run["dag_run_id"] not in known and run["run_type"] != "manual":
+                    return str(run["dag_run_id"])
+            return None
+
+        try:
+            return wait_for(probe, timeout=timeout, interval=2, timeout_error=TimeoutError)
+        except TimeoutError:
+            return None
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         return str(self._request("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"])
 

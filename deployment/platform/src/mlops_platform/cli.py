@@ -62,3 +62,11 @@ def demo_command() -> None:
     from mlops_platform.demo import run_demo
 
     run_demo()
+
+
+@app.command("demo-drift")
+def demo_drift_command() -> None:
+    """After `make demo`: stable then drifted traffic, drift -> retraining -> new champion."""
+    from mlops_platform.demo_drift import run_demo_drift
+
+    run_demo_drift()

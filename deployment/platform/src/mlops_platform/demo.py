@@ -1,8 +1,12 @@
 """`make demo`: the whole lifecycle through Airflow's REST API, ending in a live /inference answer.
 
-Real scheduler runs, in order: data_pipeline (generate, validate, feast apply, materialize),
-materialize, training_pipeline (gated registration), batch_serving_pipeline; then the online
-service starts under the platform's supervisor and answers the course's example request.
+Real scheduler runs, in order: data_pipeline (generate, validate, feast apply, materialize;
+its daily schedule starts it when unpaused), materialize, training_pipeline (started by the
+`orders` asset event of data_pipeline, gated registration), batch_serving_pipeline (started by
+the `champion` asset event when the alias moved); then the online service starts under the
+platform's supervisor and answers the course's example request. A DAG whose schedule or asset
+event did not start a run (a second demo on the same day, a model the gates refused) is
+triggered by hand.
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
+from typing import Literal
 
 import httpx
 import typer
@@ -32,13 +37,17 @@ class DemoStep:
     # A failed run of this DAG whose only failed task is this one is an expected outcome
     # (the model gates refused a new champion), not a broken demo.
     tolerated_failure: str | None = None
+    # How its run starts: triggered by hand, or by the scheduler (its schedule or an asset
+    # event of the step before), with a trigger by hand when none came within `wait_seconds`.
+    start: Literal["manual", "scheduler"] = "manual"
+    wait_seconds: float = 60
 
 
 STEPS = (
-    DemoStep("data_pipeline", timeout=900),
+    DemoStep("data_pipeline", timeout=900, start="scheduler", wait_seconds=45),
     DemoStep("materialize", timeout=600),
-    DemoStep("training_pipeline", timeout=1200, tolerated_failure="register"),
-    DemoStep("batch_serving_pipeline", timeout=900),
+    DemoStep("training_pipeline", timeout=1200, tolerated_failure="register", start="scheduler"),
+    DemoStep("batch_serving_pipeline", timeout=900, start="scheduler"),
 )
 
 
@@ -58,13 +67,30 @@ def champion_version() -> str | None:
     return champion.version if champion else None
 
 
+def _start(client: AirflowClient, step: DemoStep, known: set[str], expected: bool) -> str:
+    """The run of STEP: the scheduler's when EXPECTED (schedule or asset event), else by hand."""
+    client.unpause(step.dag_id)
+    if step.start == "scheduler" and expected:
+        run_id = client.new_run(step.dag_id, known, step.wait_seconds)
+        if run_id is not None:
+            typer.echo(f"{step.dag_id} run {run_id} started by the scheduler")
+            return run_id
+    run_id = client.trigger(step.dag_id)
+    typer.echo(f"triggered {step.dag_id} run {run_id}")
+    return run_id
+
+
 def run_dags(client: AirflowClient) -> dict[str, DagRunResult]:
     results: dict[str, DagRunResult] = {}
     for step in STEPS:
         client.wait_for_dag(step.dag_id)
+    known = {step.dag_id: client.run_ids(step.dag_id) for step in STEPS}
+    # Asset events only start DAGs that are unpaused when the event happens.
+    for step in STEPS[2:]:
         client.unpause(step.dag_id)
-        run_id = client.trigger(step.dag_id)
-        typer.echo(f"triggered {step.dag_id} run {run_id}")
+    promoted = True
+    for step in STEPS:
+        run_id = _start(client, step, known[step.dag_id], expected=promoted)
         result = client.wait_for_run(
             step.dag_id,
             run_id,
@@ -76,6 +102,7 @@ def run_dags(client: AirflowClient) -> dict[str, DagRunResult]:
             typer.echo(f"{step.dag_id}: success in {result.seconds:.0f} s")
             continue
         if step.tolerated_failure and result.failed_tasks == [step.tolerated_failure]:
+            promoted = False  # no champion event: the next DAG is triggered by hand
             typer.echo(
                 f"{step.dag_id}: the new model did not pass the gates; the champion stays at "
                 f"version {champion_version()} (report in "

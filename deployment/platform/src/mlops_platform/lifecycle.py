@@ -14,7 +14,8 @@ from mlops_common.errors import UserError
 from mlops_common.settings import get_mlflow_settings
 
 from mlops_platform.airflow_env import airflow_bin, airflow_environment, airflow_home
-from mlops_platform.processes import port_free, redis_server_binary, wait_for
+from mlops_platform.processes import port_free, prometheus_binary, redis_server_binary, wait_for
+from mlops_platform.prometheus import prometheus_dir, write_prometheus_config
 from mlops_platform.services import ONLINE_SERVICE, Service, is_healthy, service, services
 from mlops_platform.state import log_file, log_tail, logs_dir, state_dir
 from mlops_platform.status import status
@@ -44,6 +45,8 @@ def platform_environment() -> dict[str, str]:
 
 def _check_prerequisites() -> None:
     redis_server_binary()
+    for binary in ("prometheus", "prometheus-pushgateway"):
+        prometheus_binary(binary)
     if not Path(airflow_bin()).exists():
         raise UserError(f"Airflow is not installed at {airflow_bin()}; run `make setup`.")
 
@@ -106,8 +109,11 @@ def up() -> None:
         typer.echo("platform already running")
         _wait_healthy(programs)
         return
-    for directory in (logs_dir(), state_dir() / "redis", state_dir() / "mlflow", airflow_home()):
+    directories = (logs_dir(), state_dir() / "redis", state_dir() / "mlflow", airflow_home())
+    for directory in (*directories, state_dir() / "pushgateway", prometheus_dir() / "data"):
         directory.mkdir(parents=True, exist_ok=True)
+    online = service(ONLINE_SERVICE)
+    write_prometheus_config(online.url.removeprefix("http://"))
     env = platform_environment()
     started = time.monotonic()
     if any(p.name.startswith("airflow") for p in to_start):

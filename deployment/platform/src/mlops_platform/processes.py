@@ -213,6 +213,42 @@ def mlflow_server_command(directory: Path, *, host: str, port: int) -> list[str]
     ]
 
 
+def prometheus_binary(name: str) -> str:
+    """Debian's `prometheus`, `promtool` or `prometheus-pushgateway` (installed by setup)."""
+    found = shutil.which(name)
+    if found is None:
+        raise UserError(f"{name} is not installed; run `make setup` (Debian package prometheus).")
+    return found
+
+
+def prometheus_command(
+    config: Path, directory: Path, *, host: str, port: int, retention: str
+) -> list[str]:
+    """Prometheus on HOST:PORT with CONFIG, its samples in DIRECTORY; `/-/reload` enabled so
+    a rewritten configuration is picked up without a restart."""
+    return [
+        prometheus_binary("prometheus"),
+        f"--config.file={config}",
+        f"--storage.tsdb.path={directory}",
+        f"--storage.tsdb.retention.time={retention}",
+        f"--web.listen-address={host}:{port}",
+        "--web.enable-lifecycle",
+    ]
+
+
+def pushgateway_command(
+    persistence_file: Path | None, *, host: str, port: int, admin_api: bool = False
+) -> list[str]:
+    """The pushgateway on HOST:PORT; with PERSISTENCE_FILE pushed figures survive a restart.
+    ADMIN_API enables `PUT /api/v1/admin/wipe` (test fixtures empty it between tests)."""
+    command = [prometheus_binary("prometheus-pushgateway"), f"--web.listen-address={host}:{port}"]
+    if admin_api:
+        command.append("--web.enable-admin-api")
+    if persistence_file is not None:
+        command += [f"--persistence.file={persistence_file}", "--persistence.interval=30s"]
+    return command
+
+
 def redis_answers(host: str, port: int, password: str | None = None) -> bool:
     """Whether the Redis server at HOST:PORT answers PING."""
     client = redis.Redis(host=host, port=port, password=password, socket_timeout=2)
@@ -279,6 +315,28 @@ def start_mlflow_server(
         f"mlflow server on {host}:{port}",
         log,
         stop=lambda: stop_process_group(process),
+    )
+    return process
+
+
+def start_pushgateway(
+    workdir: Path, port: int, *, host: str = "127.0.0.1", timeout: float = 15
+) -> subprocess.Popen[bytes]:
+    """A throw-away pushgateway (nothing persisted, log WORKDIR/pushgateway.log), once ready."""
+    log = workdir / "pushgateway.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            pushgateway_command(None, host=host, port=port, admin_api=True),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    _wait_started(
+        process,
+        lambda: http_ok(f"http://{host}:{port}/-/ready"),
+        timeout,
+        f"pushgateway on {host}:{port}",
+        log,
+        stop=lambda: stop_process(process),
     )
     return process
 

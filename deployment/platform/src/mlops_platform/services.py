@@ -13,12 +13,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from mlops_common.settings import get_airflow_settings, get_mlflow_settings, get_redis_settings
+from mlops_common.settings import (
+    get_airflow_settings,
+    get_mlflow_settings,
+    get_prometheus_settings,
+    get_redis_settings,
+)
 
 from mlops_platform.airflow_env import airflow_bin, airflow_environment
 from mlops_platform.processes import (
     http_ok,
     mlflow_server_command,
+    prometheus_command,
+    pushgateway_command,
     redis_answers,
     redis_server_command,
 )
@@ -201,6 +208,41 @@ def _celery() -> list[Service]:
             )
         )
     return workers
+def _prometheus() -> list[Service]:
+    from mlops_platform.prometheus import config_path, prometheus_dir
+
+    settings = get_prometheus_settings()
+    gateway_url = f"http://{settings.host}:{settings.pushgateway_port}"
+    return [
+        Service(
+            name="pushgateway",
+            command=pushgateway_command(
+                state_dir() / "pushgateway" / "metrics",
+                host=settings.host,
+                port=settings.pushgateway_port,
+            ),
+            health=lambda: http_ok(f"{gateway_url}/-/ready"),
+            url=gateway_url,
+            port=settings.pushgateway_port,
+            port_key="PROMETHEUS_PUSHGATEWAY_PORT",
+            start_timeout=30,
+        ),
+        Service(
+            name="prometheus",
+            command=prometheus_command(
+                config_path(),
+                prometheus_dir() / "data",
+                host=settings.host,
+                port=settings.port,
+                retention=settings.retention,
+            ),
+            health=lambda: http_ok(f"{settings.url}/-/ready"),
+            url=settings.url,
+            port=settings.port,
+            port_key="PROMETHEUS_PORT",
+            start_timeout=60,
+        ),
+    ]
 
 
 def _online_service() -> Service:
@@ -223,7 +265,7 @@ def _online_service() -> Service:
 
 def services() -> list[Service]:
     """The platform's programs, in start order, built from settings."""
-    return [_redis(), _mlflow(), *_airflow(), *_celery(), _online_service()]
+    return [_redis(), _mlflow(), *_airflow(), *_celery(), *_prometheus(), _online_service()]
 
 
 def service(name: str) -> Service:

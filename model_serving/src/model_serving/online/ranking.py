@@ -30,11 +30,13 @@ class NoFeaturesError(LookupError):
 
 @dataclass(frozen=True)
 class Ranking:
-    """The answer plus how long each stage took (for the latency metrics)."""
+    """The answer, how long each stage took (for the latency metrics) and the features it was
+    computed from (for the prediction log)."""
 
     response: InferenceResponse
     feature_seconds: float
     predict_seconds: float
+    rows: FeatureRows
 
 
 def rank_drivers(
@@ -79,4 +81,4 @@ def rank_rows(
         model_name=model.name,
         model_version=model.version,
     )
-    return Ranking(response, feature_seconds, predict_seconds)
+    return Ranking(response, feature_seconds, predict_seconds, rows)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
+from pathlib import Path
 
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 
@@ -16,11 +18,17 @@ class ChampionModel:
 
 
 def register_tiny_champion(
-    tracking_uri: str, name: str, *, alias: str = "champion", seed: int = 0
+    tracking_uri: str,
+    name: str,
+    *,
+    alias: str = "champion",
+    seed: int = 0,
+    reference: bool = False,
 ) -> ChampionModel:
     """Fit a small ElasticNet pipeline on synthetic feature rows, register it under NAME and
     point ALIAS at it: the same contract the training pipeline fulfils (scikit-learn flavor,
-    float signature over the feature service's columns, prediction = completion score)."""
+    float signature over the feature service's columns, prediction = completion score).
+    REFERENCE: also log the monitoring reference and a test ROC AUC, as training does."""
     import mlflow
     import numpy as np
     import pandas as pd
@@ -53,6 +61,17 @@ def register_tiny_champion(
             signature=infer_signature(frame, model.predict(frame)),
             registered_model_name=name,
         )
+        if reference:
+            from mlops_common.reference import REFERENCE_ARTIFACT, REFERENCE_LABEL, REFERENCE_SCORE
+
+            sample = frame.copy()
+            sample[REFERENCE_LABEL] = (label > label.median()).astype("int64")
+            sample[REFERENCE_SCORE] = model.predict(frame)
+            mlflow.log_metric("test_roc_auc", 0.8)
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / Path(REFERENCE_ARTIFACT).name
+                sample.to_parquet(path, index=False)
+                mlflow.log_artifact(str(path), str(Path(REFERENCE_ARTIFACT).parent))
     version = str(info.registered_model_version)
     client.set_registered_model_alias(name, alias, version)
     return ChampionModel(name, version, FEATURES, model)

@@ -20,6 +20,7 @@ from mlops_platform.processes import (
     free_cluster_port,
     free_port,
     start_mlflow_server,
+    start_pushgateway,
     start_redis_server,
     stop_process,
     stop_process_group,
@@ -151,12 +152,50 @@ def mlflow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MlflowSe
     stop_process_group(process)
 
 
+@dataclass
+class Pushgateway:
+    url: str
+    process: subprocess.Popen[bytes]
+
+    def metrics(self) -> str:
+        """The gateway's /metrics text (what Prometheus would scrape)."""
+        import httpx
+
+        return httpx.get(f"{self.url}/metrics", timeout=5).text
+
+
+@pytest.fixture(scope="session")
+def pushgateway_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pushgateway]:
+    """A real prometheus-pushgateway on a free loopback port."""
+    port = free_port()
+    process = start_pushgateway(tmp_path_factory.mktemp("pushgateway"), port)
+    yield Pushgateway(f"http://127.0.0.1:{port}", process)
+    stop_process(process)
+
+
+@pytest.fixture
+def pushgateway_env(
+    pushgateway_server: Pushgateway, monkeypatch: pytest.MonkeyPatch
+) -> Pushgateway:
+    """Pushing enabled, to the session's pushgateway, emptied for this test."""
+    import httpx
+
+    httpx.put(f"{pushgateway_server.url}/api/v1/admin/wipe", timeout=5).raise_for_status()
+    monkeypatch.setenv("PROMETHEUS_PUSH_ENABLED", "true")
+    monkeypatch.setenv("PROMETHEUS_PUSHGATEWAY_URL", pushgateway_server.url)
+    reset_settings_cache()
+    return pushgateway_server
+
+
 @pytest.fixture
 def project_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """Point every path setting at a fresh temporary directory for one test."""
     monkeypatch.setenv("MLOPS_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("MLOPS_ARTIFACT_ROOT", str(tmp_path / "artifacts"))
     monkeypatch.setenv("MLOPS_DATA_DIR", str(tmp_path / "data"))
+    # Never push a test's figures into a running platform's pushgateway (`pushgateway_env`
+    # turns pushing on, to a gateway of the test session's own).
+    monkeypatch.setenv("PROMETHEUS_PUSH_ENABLED", "false")
     reset_settings_cache()
     yield tmp_path
     reset_settings_cache()

@@ -1,0 +1,21 @@
+"""The Airflow 3 Assets that chain the DAGs into a loop (serve -> monitor -> retrain -> serve).
+
+- `DRIVER_STATS`, `ORDERS`: published by `data_pipeline` (its validate task publishes the
+  offline store and the labelled orders).
+- `DRIFT`: emitted by `monitoring` only when a window raised an alarm (drift share or live
+  ROC AUC over its threshold; the signalling task is skipped otherwise, so no event).
+- `CHAMPION`: emitted by `training_pipeline`'s register task, which succeeds only when the
+  gates passed and the alias moved.
+
+`training_pipeline` is scheduled on `ORDERS | DRIFT`, `batch_serving_pipeline` on `CHAMPION`;
+both stay triggerable by hand.
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+DRIVER_STATS = Asset(name="driver_stats", uri="file:///driver-ranking/offline-store/driver_stats")
+ORDERS = Asset(name="orders", uri="file:///driver-ranking/offline-store/orders")
+DRIFT = Asset(name="drift", uri="file:///driver-ranking/monitoring/drift")
+CHAMPION = Asset(name="champion", uri="file:///driver-ranking/registry/champion")

@@ -1,0 +1,260 @@
+"""Prediction log bench: the online service with and without its prediction log, and the count.
+
+Starts a redis-server and an MLflow server on free loopback ports under a temporary folder,
+materializes N drivers' features, registers a tiny champion, then runs `bentoml serve` (one
+worker) with `PREDICTION_LOG_ENABLED=false` and `=true` in turn (ROUNDS times, alternating, so
+the machine's load drifts over both alike). Each run: a warm-up, `wrk` for DURATION seconds at
+C connections (every request asks for K random distinct ids), then a graceful stop (SIGTERM).
+Prints req/s and p99 of each run, the logging overhead (share of req/s lost), and for the
+logged runs: answered requests (the service's own `driver_ranking_requests_total{outcome="ok"}`
+read just before the stop), requests in the log after the stop, and the difference (lost).
+
+    .venv/bin/python model_serving/bench/bench_prediction_log.py [--duration 30] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pyarrow.compute as pc
+
+BIN = Path(sys.executable).parent
+WRK_SCRIPT = """
+local threads = 0
+function setup(thread)
+  thread:set("tid", threads)
+  threads = threads + 1
+end
+math.randomseed(%(seed)d)
+local n, k, first = %(n)d, %(k)d, %(first)d
+local counter = 0
+request = function()
+  counter = counter + 1
+  local seen, ids = {}, {}
+  while #ids < k do
+    local id = first + math.random(0, n - 1)
+    if not seen[id] then seen[id] = true; ids[#ids + 1] = id end
+  end
+  local body = string.format('{"request_id":"%(prefix)s-%%d-%%d","driver_ids":[%%s]}',
+                              tid, counter, table.concat(ids, ","))
+  return wrk.format("POST", "/inference", {["Content-Type"] = "application/json"}, body)
+end
+"""
+
+
+@dataclass
+class Run:
+    logging: bool
+    rps: float
+    p99_ms: float
+    wrk_requests: int
+    non_2xx: int
+    answered: int
+    logged: int | None
+
+
+def _ms(text: str) -> float:
+    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
+    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+
+
+def run_wrk(
+    url: str, script: Path, connections: int, duration: int
+) -> tuple[float, float, int, int]:
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency", "-s",
+         str(script), url],
+        capture_output=True, text=True, check=True, timeout=duration + 60,
+    ).stdout  # fmt: skip
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
+    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
+    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    return rps, p99, total, int(non_2xx.group(1)) if non_2xx else 0
+
+
+def answered_ok(url: str) -> int:
+    """The service's own count of 200 answers of /inference."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
+        for sample in family.samples:
+            if (
+                sample.name == "driver_ranking_requests_total"
+                and sample.labels.get("outcome") == "ok"
+            ):
+                total += sample.value
+    return int(total)
+
+
+def write_features(path: Path, n_drivers: int, first_id: int) -> None:
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    ts = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
+    frame = pd.DataFrame(
+        {
+            "driver_id": np.arange(first_id, first_id + n_drivers, dtype="int64"),
+            "event_timestamp": pd.Series([ts] * n_drivers).astype("datetime64[us, UTC]"),
+            "created": pd.Series([ts] * n_drivers).astype("datetime64[us, UTC]"),
+            "conv_rate": rng.uniform(0, 1, n_drivers).astype("float32"),
+            "acc_rate": rng.uniform(0, 1, n_drivers).astype("float32"),
+            "avg_daily_trips": rng.integers(0, 40, n_drivers).astype("int64"),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_parquet(path, index=False)
+
+
+def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Namespace,
+               script: Path, index: int) -> Run:  # fmt: skip
+    from mlops_common.paths import scores_log_dir
+    from mlops_common.settings import reset_settings_cache
+    from mlops_platform.processes import free_port, wait_for
+    from model_serving.prediction_log import read_predictions
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp / f"serve-{index}-{'log' if logging else 'nolog'}.log"
+    data_dir = tmp / f"data-{index}"
+    data_dir.mkdir()  # each run's own predictions folder (the registry stays shared)
+    run_env = {
+        **env,
+        "PREDICTION_LOG_ENABLED": str(logging).lower(),
+        "MLOPS_DATA_DIR": str(data_dir),
+        "FEAST_REGISTRY_PATH": str(tmp / "data" / "feast" / "registry.db"),
+    }
+    command = [str(BIN / "bentoml"), "serve", "model_serving.service:DriverRanking",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=run_env, start_new_session=True
+        )
+    try:
+        wait_for(
+            lambda: httpx.get(f"{url}/readyz", timeout=2).status_code == 200,
+            timeout=240,
+            interval=0.5,
+            ignore=(httpx.HTTPError,),
+            timeout_error=lambda: RuntimeError(f"service not ready; see {log}"),
+        )
+        run_wrk(url, script, 4, 3)  # warm-up
+        rps, p99, total, non_2xx = run_wrk(url, script, args.connections, args.duration)
+        answered = answered_ok(url)
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=120)
+    logged = None
+    if logging:
+        os.environ["MLOPS_DATA_DIR"] = str(data_dir)
+        reset_settings_cache()
+        # One chosen row per logged request (the warm-up repeats the request ids).
+        table = read_predictions(scores_log_dir())
+        logged = int(pc.sum(table.column("chosen")).as_py() or 0)
+    return Run(logging, rps, p99, total, non_2xx, answered, logged)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--drivers", type=int, default=10_000)
+    parser.add_argument("--ids-per-request", type=int, default=5)
+    parser.add_argument("--duration", type=int, default=30, help="Seconds per wrk run.")
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--rounds", type=int, default=2, help="Off/on pairs.")
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: make setup_dev")
+    from mlops_platform.processes import (
+        free_port,
+        start_mlflow_server,
+        start_redis_server,
+        stop_process,
+        stop_process_group,
+    )
+
+    tmp = Path(tempfile.mkdtemp(prefix="bench-prediction-log-"))
+    redis_port, mlflow_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "MLOPS_DATA_DIR": str(tmp / "data"),
+        "MLOPS_STATE_DIR": str(tmp / "state"),
+        "MLOPS_ARTIFACT_ROOT": str(tmp / "artifacts"),
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(redis_port),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+        "MLFLOW_MODEL_NAME": "driver_ranking_bench",
+        "SERVING_ACCESS_LOG": "false",
+        "PROMETHEUS_PUSH_ENABLED": "false",
+        "BENTOML_HOME": str(tmp / "bentoml"),
+    }
+    os.environ.update(env)
+    (tmp / "redis").mkdir()
+    (tmp / "mlflow").mkdir()
+    redis_process = start_redis_server(tmp / "redis", redis_port)
+    mlflow_process = start_mlflow_server(tmp / "mlflow", mlflow_port, env, timeout=300)
+    runs: list[Run] = []
+    try:
+        from data_pipeline.materialize import materialize
+        from data_pipeline.settings import get_data_settings
+        from feature_store.apply import apply_repo
+        from mlops_testing import register_tiny_champion
+
+        write_features(get_data_settings().driver_stats_path, args.drivers, 1001)
+        apply_repo()
+        materialize(datetime.now(UTC))
+        register_tiny_champion(env["MLFLOW_TRACKING_URI"], env["MLFLOW_MODEL_NAME"])
+        index = 0
+        for round_ in range(args.rounds):
+            for logging in (False, True):
+                script = tmp / f"bench-{index}.lua"
+                script.write_text(
+                    WRK_SCRIPT
+                    % {
+                        "seed": 42 + index,
+                        "n": args.drivers,
+                        "k": args.ids_per_request,
+                        "first": 1001,
+                        "prefix": f"r{round_}",
+                    }
+                )
+                run = serve_once(env, tmp, logging, args, script, index)
+                index += 1
+                runs.append(run)
+                lost = ""
+                if run.logged is not None:
+                    lost = f"  logged {run.logged}  lost {run.answered - run.logged}"
+                print(
+                    f"log {'on ' if logging else 'off'} {run.rps:8.0f} req/s  p99 "
+                    f"{run.p99_ms:7.2f} ms  wrk requests {run.wrk_requests} (non-2xx "
+                    f"{run.non_2xx})  answered {run.answered}{lost}",
+                    flush=True,
+                )
+    finally:
+        stop_process_group(mlflow_process)
+        stop_process(redis_process)
+        shutil.rmtree(tmp, ignore_errors=True)
+    off = [r.rps for r in runs if not r.logging]
+    on = [r.rps for r in runs if r.logging]
+    mean_off, mean_on = sum(off) / len(off), sum(on) / len(on)
+    print(
+        f"\nmean req/s: log off {mean_off:.0f}, log on {mean_on:.0f}: overhead "
+        f"{(1 - mean_on / mean_off):.1%} of req/s (goal <= 10%); lost rows over the logged runs: "
+        f"{sum(r.answered - (r.logged or 0) for r in runs if r.logging)}"
+    )
+
+
+if __name__ == "__main__":
+    main()

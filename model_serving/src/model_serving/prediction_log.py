@@ -1,0 +1,234 @@
+"""The prediction log's files: served features through Feast's feature logging, scores beside.
+
+One row per request and candidate driver, in two datasets under `DATA_DIR/prediction_log/`:
+
+* `features/`: Feast's feature log of the `driver_ranking` feature service (the destination of
+  its `LoggingConfig` in the feature repo), written with `FeatureStore.write_logged_features` in
+  Feast's logging schema (`FeatureServiceLoggingSource.get_schema`): the join key, per feature
+  `<view>__<feature>` with its `__timestamp` and `__status`, and `__log_timestamp`,
+  `__log_date`, `__request_id`.
+* `predictions/`: what Feast's log has no place for: request id, driver id, log time, model
+  name and version, score, rank (1 = best), whether the driver was chosen, and the source
+  (`online` or `batch`). Joined to the features by (`__request_id`, `driver_id`).
+
+Both are written atomically per batch: everything is first written under a hidden `.staging`
+folder on the same file system (pyarrow datasets, DuckDB globs of `*.parquet` and Feast's
+file source skip it) and only renamed into place once both files are complete, so a reader
+never takes a partial file, also when the disk fills up mid-write.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+if TYPE_CHECKING:
+    from feast import FeatureService, FeatureStore
+
+logger = logging.getLogger(__name__)
+
+REQUEST_ID = "__request_id"
+LOG_TIMESTAMP = "__log_timestamp"
+LOG_DATE = "__log_date"
+# Feast's FieldStatus values (feast.protos.feast.serving.ServingService_pb2.FieldStatus).
+PRESENT, NOT_FOUND = 1, 3
+STAGING = ".staging"
+
+PREDICTIONS_SCHEMA = pa.schema(
+    [
+        ("request_id", pa.string()),
+        ("driver_id", pa.int64()),
+        ("log_timestamp", pa.timestamp("us", tz="UTC")),
+        ("model_name", pa.string()),
+        ("model_version", pa.string()),
+        ("score", pa.float64()),
+        ("rank", pa.int32()),
+        ("chosen", pa.bool_()),
+        ("source", pa.string()),
+    ]
+)
+
+
+class PredictionLogError(RuntimeError):
+    """The prediction log cannot be written (no logging config, unwritable destination)."""
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """Rows to log, one per request and candidate driver (columns of equal length).
+
+    `values[i]` holds row i's features in `feature_names` order (NaN where `found[i]` is
+    False); `score` is NaN and `rank` 0 for drivers that could not be scored.
+    """
+
+    feature_names: tuple[str, ...]
+    request_id: np.ndarray  # object (str)
+    logged_at: np.ndarray  # datetime64[us], UTC
+    driver_id: np.ndarray  # int64
+    values: np.ndarray  # float64, rows x features
+    found: np.ndarray  # bool
+    score: np.ndarray  # float64
+    rank: np.ndarray  # int32
+    chosen: np.ndarray  # bool
+    model_name: np.ndarray  # object (str)
+    model_version: np.ndarray  # object (str)
+    source: str
+
+    def __len__(self) -> int:
+        return len(self.driver_id)
+
+
+class PredictionLogWriter:
+    """Writes `LogBatch`es as the feature service's Feast feature log plus the scores."""
+
+    def __init__(self, store: FeatureStore, feature_service: str, predictions_dir: Path) -> None:
+        from feast.feature_logging import FeatureServiceLoggingSource
+
+        service = store.get_feature_service(feature_service)
+        config = service.logging_config
+        if config is None or not hasattr(config.destination, "path"):
+            raise PredictionLogError(
+                f"feature service {feature_service!r} has no file LoggingConfig in the registry; "
+                "run `data-pipeline feast-apply` (the feature repo defines it)"
+            )
+        self._store = store
+        self._service = service
+        self.features_dir = Path(config.destination.path)
+        self.predictions_dir = predictions_dir
+        self.schema = FeatureServiceLoggingSource(service, store.config.project).get_schema(
+            store.registry
+        )
+        self._columns = self._feature_columns(service)
+        self.feature_names = tuple(self._columns)
+
+    @staticmethod
+    def _feature_columns(service: FeatureService) -> dict[str, str]:
+        """Feast's log column prefix (`<view>__<feature>`) per feature name."""
+        columns: dict[str, str] = {}
+        for projection in service.feature_view_projections:
+            for feature in projection.features:
+                if feature.name in columns:
+                    raise PredictionLogError(
+                        f"feature {feature.name!r} is served by two views; the prediction log "
+                        "needs unique feature names"
+                    )
+                columns[feature.name] = f"{projection.name_to_use()}__{feature.name}"
+        return columns
+
+    def feature_table(self, batch: LogBatch) -> pa.Table:
+        """BATCH's served features in Feast's logging schema."""
+        n = len(batch)
+        stamps = pa.array(batch.logged_at, pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC"))
+        status = pa.array(np.where(batch.found, PRESENT, NOT_FOUND).astype(np.int32))
+        # The online fast path reads values, not their event times: timestamps stay null.
+        no_time = pa.nulls(n, pa.timestamp("us", tz="UTC"))
+        arrays: dict[str, pa.Array] = {}
+        index = {name: i for i, name in enumerate(batch.feature_names)}
+        missing = ~batch.found
+        for field in self.schema:
+            name = field.name
+            if name == "driver_id":
+                arrays[name] = pa.array(batch.driver_id, pa.int64())
+            elif name == LOG_TIMESTAMP:
+                arrays[name] = stamps
+            elif name == LOG_DATE:
+                arrays[name] = stamps.cast(pa.date32())
+            elif name == REQUEST_ID:
+                arrays[name] = pa.array(batch.request_id, pa.string())
+            elif name.endswith("__timestamp"):
+                arrays[name] = no_time
+            elif name.endswith("__status"):
+                arrays[name] = status
+            else:
+                feature = name.split("__", 1)[1]
+                column = batch.values[:, index[feature]]
+                arrays[name] = pa.array(column, mask=missing).cast(field.type)
+        return pa.table(arrays, schema=self.schema)
+
+    @staticmethod
+    def predictions_table(batch: LogBatch) -> pa.Table:
+        scored = batch.rank > 0
+        return pa.table(
+            {
+                "request_id": pa.array(batch.request_id, pa.string()),
+                "driver_id": pa.array(batch.driver_id, pa.int64()),
+                "log_timestamp": pa.array(batch.logged_at, pa.timestamp("us")).cast(
+                    pa.timestamp("us", tz="UTC")
+                ),
+                "model_name": pa.array(batch.model_name, pa.string()),
+                "model_version": pa.array(batch.model_version, pa.string()),
+                "score": pa.array(batch.score, mask=~scored),
+                "rank": pa.array(batch.rank, pa.int32(), mask=~scored),
+                "chosen": pa.array(batch.chosen, pa.bool_()),
+                "source": pa.array([batch.source] * len(batch), pa.string()),
+            },
+            schema=PREDICTIONS_SCHEMA,
+        )
+
+    def write(self, batch: LogBatch, name: str | None = None) -> int:
+        """Write BATCH to both datasets, all or nothing; the number of rows written.
+
+        Files are named after the batch's first log time and a random suffix, or NAME: a
+        re-run writing the same NAME replaces its files instead of adding duplicates.
+        """
+        if len(batch) == 0:
+            return 0
+        import copy
+
+        from feast.feature_logging import LoggingConfig
+        from feast.infra.offline_stores.file_source import FileLoggingDestination
+
+        if name is None:
+            first = datetime.fromtimestamp(
+                batch.logged_at.min().astype("datetime64[us]").astype(np.int64) / 1e6, UTC
+            )
+            name = f"{first:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"
+        feature_stage = self.features_dir / STAGING / name
+        prediction_stage = self.predictions_dir / STAGING / f"{name}.parquet"
+        try:
+            feature_stage.mkdir(parents=True, exist_ok=True)
+            prediction_stage.parent.mkdir(parents=True, exist_ok=True)
+            # Feast writes into the destination of the service's LoggingConfig: hand it a copy
+            # pointed at the staging folder, then move the finished file into place.
+            staged = copy.copy(self._service)
+            staged.logging_config = LoggingConfig(
+                destination=FileLoggingDestination(path=str(feature_stage))
+            )
+            self._store.write_logged_features(self.feature_table(batch), staged)
+            pq.write_table(self.predictions_table(batch), prediction_stage)
+            written = sorted(feature_stage.glob("*.parquet"))
+            if not written:
+                raise PredictionLogError(f"Feast wrote no feature log file into {feature_stage}")
+            for part, path in enumerate(written):
+                os.replace(path, self.features_dir / f"{name}-{part}.parquet")
+            os.replace(prediction_stage, self.predictions_dir / f"{name}.parquet")
+        finally:
+            shutil.rmtree(feature_stage, ignore_errors=True)
+            prediction_stage.unlink(missing_ok=True)
+        return len(batch)
+
+
+def read_predictions(predictions_dir: Path) -> pa.Table:
+    """Every logged prediction row (an empty table when nothing was logged yet)."""
+    files = sorted(predictions_dir.glob("*.parquet")) if predictions_dir.is_dir() else []
+    if not files:
+        return PREDICTIONS_SCHEMA.empty_table()
+    return pa.concat_tables(pq.read_table(f, schema=PREDICTIONS_SCHEMA) for f in files)
+
+
+def read_feature_log(features_dir: Path) -> pa.Table | None:
+    """Every feature log row Feast wrote (None when nothing was logged yet)."""
+    files = sorted(features_dir.glob("*.parquet")) if features_dir.is_dir() else []
+    if not files:
+        return None
+    return pa.concat_tables(pq.read_table(f) for f in files)

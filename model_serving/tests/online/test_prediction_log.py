@@ -1,0 +1,241 @@
+"""The prediction log: buffered off the request path, flushed by size and by time, bounded
+(drops counted, never blocking), a failing sink counted and logged once; written through
+Feast's feature logging with the scores beside, atomically."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from mlops_platform.processes import wait_for
+from model_serving.online.features import FeatureRows
+from model_serving.online.prediction_log import LoggedRequest, PredictionLog, to_batch
+from model_serving.online.schemas import DriverScore, InferenceResponse
+from model_serving.prediction_log import (
+    NOT_FOUND,
+    PRESENT,
+    LogBatch,
+    PredictionLogWriter,
+    read_feature_log,
+    read_predictions,
+)
+
+FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
+
+
+def answered(request_id: str, scored: dict[int, float], missing: list[int]) -> tuple:
+    """An answer and the feature rows it came from (scores keyed by driver, request order)."""
+    ids = list(scored)
+    values = np.array([[0.1 * i, 0.5, float(i)] for i in range(1, len(ids) + 1)])
+    ranked = sorted(ids, key=lambda d: -scored[d])
+    response = InferenceResponse(
+        request_id=request_id,
+        best_driver_id=ranked[0],
+        scores=[DriverScore(driver_id=d, score=scored[d]) for d in ranked],
+        missing_driver_ids=missing,
+        model_name="driver_ranking",
+        model_version="7",
+    )
+    return response, FeatureRows(FEATURES, ids, values, missing)
+
+
+class Recorder:
+    """A sink that keeps what it is given; it can be told to fail (fault injection)."""
+
+    def __init__(self) -> None:
+        self.batches: list[LogBatch] = []
+        self.fail = False
+        self.lock = threading.Lock()
+
+    def __call__(self, batch: LogBatch) -> int:
+        if self.fail:
+            raise OSError(28, "No space left on device")
+        with self.lock:
+            self.batches.append(batch)
+        return len(batch)
+
+    def request_ids(self) -> set[str]:
+        return {rid for batch in self.batches for rid in batch.request_id}
+
+
+def make_log(sink: Recorder, **options: float) -> PredictionLog:
+    settings = {"capacity": 100, "flush_rows": 1000, "flush_seconds": 3600.0, **options}
+    return PredictionLog(sink, FEATURES, **settings)  # type: ignore[arg-type]
+
+
+def test_rows_hold_each_candidate_with_its_features_and_score() -> None:
+    response, rows = answered("r1", {1001: 0.2, 1002: 0.9}, missing=[1003])
+    batch = to_batch([], FEATURES)
+    assert len(batch) == 0
+    batch = to_batch([LoggedRequest(1.5, response, rows)], FEATURES)
+    assert list(batch.driver_id) == [1001, 1002, 1003]
+    assert list(batch.request_id) == ["r1"] * 3
+    assert list(batch.rank) == [2, 1, 0]
+    assert list(batch.chosen) == [False, True, False]
+    assert list(batch.found) == [True, True, False]
+    np.testing.assert_array_equal(batch.values[:2], rows.values)
+    assert np.isnan(batch.values[2]).all()
+    assert batch.score[1] == 0.9
+    assert np.isnan(batch.score[2])
+    assert batch.logged_at[0] == np.datetime64(1_500_000, "us")
+
+
+def test_flushes_when_enough_requests_wait() -> None:
+    sink = Recorder()
+    log = make_log(sink, flush_rows=3)
+    log.start()
+    for i in range(3):
+        log.record(*answered(f"r{i}", {1001: 0.5}, []))
+    wait_for(
+        lambda: len(sink.batches) == 1,
+        timeout=30,
+        interval=0.05,
+        timeout_error=lambda: AssertionError("no flush after flush_rows requests"),
+    )
+    assert sink.request_ids() == {"r0", "r1", "r2"}
+    log.close()
+    assert (log.recorded, log.written, log.dropped) == (3, 3, 0)
+
+
+def test_flushes_by_time_and_on_close() -> None:
+    sink = Recorder()
+    log = make_log(sink, flush_seconds=0.1)
+    log.start()
+    log.record(*answered("early", {1001: 0.5}, []))
+    wait_for(
+        lambda: "early" in sink.request_ids(),
+        timeout=30,
+        interval=0.05,
+        timeout_error=lambda: AssertionError("no flush after flush_seconds"),
+    )
+    slow = make_log(sink)  # an hour between timed flushes: only close writes it
+    slow.start()
+    slow.record(*answered("late", {1001: 0.5}, []))
+    assert "late" not in sink.request_ids()
+    slow.close()
+    assert "late" in sink.request_ids()
+    log.close()
+
+
+def test_a_full_buffer_drops_and_counts_without_blocking() -> None:
+    from model_serving.online.prediction_log import get_log_metrics
+
+    dropped = get_log_metrics().dropped.labels(reason="buffer_full")
+    before = dropped._value.get()
+    sink = Recorder()
+    log = make_log(sink, capacity=2)  # not started: nothing drains the buffer
+    results = [log.record(*answered(f"r{i}", {1001: 0.5}, [])) for i in range(5)]
+    assert results == [True, True, False, False, False]
+    assert log.dropped == 3
+    assert dropped._value.get() - before == 3
+    log.close()  # the two buffered ones are still written
+    assert sink.request_ids() == {"r0", "r1"}
+
+
+def test_a_failing_sink_is_counted_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:
+    sink = Recorder()
+    sink.fail = True
+    log = make_log(sink, flush_rows=1)
+    with caplog.at_level(logging.INFO, logger="model_serving.online.prediction_log"):
+        for i in range(3):
+            log.record(*answered(f"lost{i}", {1001: 0.5}, []))
+            log.flush()
+        sink.fail = False
+        log.record(*answered("kept", {1001: 0.5}, []))
+        log.flush()
+    errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 1
+    assert "No space left on device" in errors[0].getMessage()
+    assert "writable again" in caplog.text
+    assert log.dropped == 3
+    assert sink.request_ids() == {"kept"}
+
+
+@pytest.fixture
+def writer(project_env: Path) -> PredictionLogWriter:
+    """The writer on a real Feast registry (the repo's feature service and LoggingConfig)."""
+    from feature_store.apply import apply_repo
+    from feature_store.store import get_store
+    from mlops_common.paths import scores_log_dir
+
+    apply_repo()
+    return PredictionLogWriter(get_store(), "driver_ranking", scores_log_dir())
+
+
+def _two_requests() -> LogBatch:
+    first = answered("req-a", {1001: 0.3, 1002: 0.8}, missing=[1009])
+    second = answered("req-b", {1003: 0.6}, missing=[])
+    return to_batch(
+        [LoggedRequest(1_800_000_000.0, *first), LoggedRequest(1_800_000_001.0, *second)],
+        FEATURES,
+    )
+
+
+@pytest.mark.integration
+def test_written_through_feast_feature_logging_and_joinable(writer: PredictionLogWriter) -> None:
+    from feast.feature_logging import FeatureServiceLoggingSource
+    from feature_store.store import get_store
+
+    store = get_store()
+    service = store.get_feature_service("driver_ranking")
+    assert service.logging_config is not None
+    assert Path(service.logging_config.destination.path) == writer.features_dir
+
+    assert writer.write(_two_requests()) == 4
+    features = read_feature_log(writer.features_dir)
+    assert features is not None
+    expected = FeatureServiceLoggingSource(service, store.config.project).get_schema(store.registry)
+    assert features.schema.names == expected.names
+    predictions = read_predictions(writer.predictions_dir)
+    joined = features.to_pandas().merge(
+        predictions.to_pandas(),
+        left_on=["__request_id", "driver_id"],
+        right_on=["request_id", "driver_id"],
+        validate="one_to_one",
+    )
+    assert len(joined) == 4
+    by_key = joined.set_index(["request_id", "driver_id"])
+    assert by_key.loc[("req-a", 1002), "chosen"]
+    assert by_key.loc[("req-a", 1002), "score"] == pytest.approx(0.8)
+    assert by_key.loc[("req-a", 1002), "driver_stats__conv_rate"] == pytest.approx(0.2)
+    assert by_key.loc[("req-a", 1002), "driver_stats__avg_daily_trips"] == 2
+    assert by_key.loc[("req-a", 1002), "driver_stats__conv_rate__status"] == PRESENT
+    assert by_key.loc[("req-a", 1009), "driver_stats__conv_rate__status"] == NOT_FOUND
+    assert np.isnan(by_key.loc[("req-a", 1009), "score"])
+    assert set(joined["model_version"]) == {"7"}
+    assert set(joined["source"]) == {"online"}
+    # Nothing but complete files where readers look.
+    assert not list(writer.features_dir.glob(".staging/*"))
+    assert [p.suffix for p in writer.features_dir.iterdir() if p.is_file()] == [".parquet"]
+
+
+@pytest.mark.integration
+def test_an_unwritable_destination_leaves_no_partial_file(
+    writer: PredictionLogWriter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import model_serving.prediction_log as module
+
+    def disk_full(*args: object, **kwargs: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    # Feast's feature file is written, then the scores file fails: neither may appear.
+    monkeypatch.setattr(module.pq, "write_table", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        writer.write(_two_requests())
+    assert read_feature_log(writer.features_dir) is None
+    assert read_predictions(writer.predictions_dir).num_rows == 0
+    assert not any(writer.features_dir.glob(".staging/*/*"))
+    monkeypatch.undo()
+
+    blocked = PredictionLogWriter.__new__(PredictionLogWriter)
+    blocked.__dict__.update(writer.__dict__)
+    blocker = writer.features_dir.parent / "not-a-folder"
+    blocker.write_text("a file where the log folder should be")
+    blocked.features_dir = blocker / "features"
+    with pytest.raises(NotADirectoryError):
+        blocked.write(_two_requests())
+    assert not list(blocker.parent.glob("**/*.parquet"))
+    assert writer.write(_two_requests()) == 4

@@ -1,0 +1,119 @@
+"""A real `bentoml serve` under concurrent load, then a graceful stop: every answered
+/inference request is in the prediction log (features through Feast's feature logging,
+scores and model version beside), none twice, none lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from mlops_common.paths import feature_log_dir, scores_log_dir
+from mlops_platform.processes import wait_for
+from mlops_testing import free_port
+from model_serving.prediction_log import read_feature_log, read_predictions
+
+from .conftest import OnlineEnv
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+REQUESTS_PER_THREAD = 150
+THREADS = 4
+
+
+def _ready(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
+    if process.poll() is not None:
+        pytest.fail(f"bentoml serve exited:\n{log.read_text()[-3000:]}")
+    try:
+        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def test_logged_requests_equal_answered_requests_after_graceful_stop(
+    online_env: OnlineEnv, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Small batches and a long timer: most rows are written by size, the rest at shutdown.
+    monkeypatch.setenv("PREDICTION_LOG_FLUSH_ROWS", "64")
+    monkeypatch.setenv("PREDICTION_LOG_FLUSH_SECONDS", "3600")
+    monkeypatch.setenv("SERVING_ACCESS_LOG", "false")
+    port = free_port()
+    log = tmp_path / "serve.log"
+    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
+    command = [
+        str(Path(sys.executable).parent / "bentoml"),
+        "serve",
+        "model_serving.service:DriverRanking",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    url = f"http://127.0.0.1:{port}"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
+        )
+    answers: dict[str, dict[str, object]] = {}
+    statuses: list[int] = []
+    try:
+        wait_for(
+            lambda: _ready(url, process, log),
+            timeout=240,
+            interval=0.5,
+            timeout_error=lambda: AssertionError(f"not ready:\n{log.read_text()[-3000:]}"),
+        )
+
+        def client(worker: int) -> None:
+            with httpx.Client(timeout=30) as http:
+                for i in range(REQUESTS_PER_THREAD):
+                    request_id = f"w{worker}-{i}"
+                    # Every 10th request also names a driver without features; every 50th
+                    # names only such drivers (422, not an answer with a ranking).
+                    ids = [1001 + (i + k) % 20 for k in range(5)]
+                    if i % 10 == 0:
+                        ids.append(9001)
+                    if i % 50 == 49:
+                        ids = [9002, 9003]
+                    response = http.post(
+                        f"{url}/inference", json={"request_id": request_id, "driver_ids": ids}
+                    )
+                    statuses.append(response.status_code)
+                    if response.status_code == 200:
+                        answers[request_id] = response.json()
+
+        with ThreadPoolExecutor(THREADS) as pool:
+            list(pool.map(client, range(THREADS)))
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)  # graceful: the shutdown hook writes the rest
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    assert statuses.count(200) == len(answers) > 0
+    assert statuses.count(422) == THREADS * (REQUESTS_PER_THREAD // 50)
+    predictions = read_predictions(scores_log_dir()).to_pandas()
+    features = read_feature_log(feature_log_dir())
+    assert features is not None
+    logged = set(predictions["request_id"])
+    assert logged == set(answers), (
+        f"{len(set(answers) - logged)} answered requests not logged, "
+        f"{len(logged - set(answers))} logged but not answered"
+    )
+    candidates = sum(
+        len(a["scores"]) + len(a["missing_driver_ids"])  # type: ignore[arg-type]
+        for a in answers.values()
+    )
+    assert len(predictions) == candidates == features.num_rows
+    assert not predictions.duplicated(["request_id", "driver_id"]).any()
+    chosen = predictions[predictions["chosen"]].set_index("request_id")["driver_id"]
+    assert chosen.to_dict() == {rid: a["best_driver_id"] for rid, a in answers.items()}
+    assert set(predictions["model_version"]) == {online_env.champion.version}
+    assert "prediction log closed" in log.read_text()

@@ -1,0 +1,1 @@
+"""Monitoring of the served model (the `monitoring` DAG): drift, live accuracy, alerts."""

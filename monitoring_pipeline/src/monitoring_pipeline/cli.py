@@ -1,0 +1,69 @@
+"""`monitoring-pipeline`: the monitoring DAG's commands."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import typer
+from mlops_common.errors import UserError, cli_app
+from mlops_common.logs import configure_logging
+
+app = cli_app(
+    "Judge served traffic against the champion's reference: drift, live AUC, alarms.",
+    no_args_is_help=True,
+)
+RunId = typer.Option(..., "--run-id", help="The DAG run (keys the run's artifact directory).")
+# BashOperator's (and DockerOperator's) default `skip_on_exit_code`: the task ends skipped.
+QUIET_EXIT_CODE = 99
+
+
+@app.callback()
+def main() -> None:
+    """Configure logging for every command."""
+    configure_logging()
+
+
+@app.command()
+def monitor(
+    run_id: str = RunId,
+    window_end: str | None = typer.Option(None, help="End of the window (ISO); default now."),
+    window_minutes: int = typer.Option(0, min=0, help="Window length; 0: the setting."),
+) -> None:
+    """Judge the window ending at WINDOW_END: report, summary, MLflow run, Prometheus."""
+    import os
+
+    from monitoring_pipeline.monitor import monitor as run
+
+    end = datetime.now(UTC)
+    if window_end:
+        try:
+            end = datetime.fromisoformat(window_end)
+        except ValueError:
+            raise UserError(
+                f"--window-end {window_end!r} is not an ISO-8601 time; use e.g. "
+                "2026-01-31T12:00:00+00:00"
+            ) from None
+    if window_minutes:
+        from mlops_common.settings import reset_settings_cache
+
+        os.environ["MONITORING_WINDOW_MINUTES"] = str(window_minutes)
+        reset_settings_cache()
+    summary = run(run_id, end)
+    typer.echo(summary.message)
+    typer.echo(f"alarm: {', '.join(summary.alarm_reasons) or 'none'}; summary: {summary.report}")
+
+
+@app.command()
+def alarm(run_id: str = RunId) -> None:
+    """Exit 0 when the run raised an alarm (drift, live AUC below the gate), else 99 (skip)."""
+    from monitoring_pipeline.monitor import summary_path
+    from monitoring_pipeline.summary import MonitoringSummary
+
+    path = summary_path(run_id)
+    if not path.is_file():
+        raise UserError(f"no summary at {path}; run `monitoring-pipeline monitor` first")
+    summary = MonitoringSummary.read(path)
+    if not summary.alarm:
+        typer.echo(f"no alarm: {summary.message}")
+        raise typer.Exit(QUIET_EXIT_CODE)
+    typer.echo(f"alarm: {', '.join(summary.alarm_reasons)} ({summary.message})")

@@ -1,0 +1,170 @@
+"""The monitor task: judge one window of served traffic against the champion's reference.
+
+Reads the window's online predictions from the prediction log, the champion and its training
+reference from MLflow, the outcomes that arrived; runs the Evidently drift and data quality
+report and the live ROC AUC and calibration; writes `report.html` and `summary.json`
+atomically under the run's directory (ARTIFACT_ROOT/monitoring_pipeline/<run id>/), logs both
+to MLflow (experiment MONITORING_EXPERIMENT_NAME, one run per window, tagged with the model
+version) and pushes the figures to Prometheus. The same window gives the same files and
+reuses its MLflow run: a re-run is idempotent.
+
+A window without traffic (or with too few distinct rows to judge) succeeds and says so; it
+never raises a drift alarm.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mlops_common.champion import NoChampionError, resolve_champion
+from mlops_common.files import atomic_path
+from mlops_common.paths import run_dir
+
+from monitoring_pipeline.drift import distinct_rows, judge_drift, save_report
+from monitoring_pipeline.export import push_champion, push_summary
+from monitoring_pipeline.live import live_metrics
+from monitoring_pipeline.outcomes import join_outcomes, read_outcomes
+from monitoring_pipeline.reference import champion_reference
+from monitoring_pipeline.served import Window, known_request_ids, served_rows
+from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
+from monitoring_pipeline.summary import (
+    DriftFigures,
+    LiveFigures,
+    MonitoringSummary,
+    OutcomeFigures,
+)
+
+logger = logging.getLogger(__name__)
+
+
+def summary_path(run_id: str) -> Path:
+    return run_dir(PIPELINE, run_id) / "summary.json"
+
+
+def report_path(run_id: str) -> Path:
+    return run_dir(PIPELINE, run_id) / "report.html"
+
+
+def _quiet_report(target: Path, message: str) -> Path:
+    with atomic_path(target) as tmp:
+        tmp.write_text(
+            "<!doctype html><html><head><meta charset='utf-8'><title>Monitoring</title></head>"
+            f"<body><h1>Monitoring</h1><p>{html.escape(message)}</p></body></html>\n"
+        )
+    return target
+
+
+def _model_features(champion_source: str) -> list[str]:
+    from mlops_common.models import load_model
+    from mlops_common.settings import get_mlflow_settings
+
+    model = load_model(champion_source, tracking_uri=get_mlflow_settings().resolved_tracking_uri)
+    return list(model.input_names)
+
+
+def monitor(run_id: str, window_end: datetime) -> MonitoringSummary:
+    """Judge the window ending at WINDOW_END; write, log and push its summary."""
+    settings = get_monitoring_settings()
+    end = window_end if window_end.tzinfo else window_end.replace(tzinfo=UTC)
+    window = Window.ending_at(end.astimezone(UTC), settings.window_minutes)
+    try:
+        champion = resolve_champion()
+    except NoChampionError:
+        push_champion(None)
+        raise
+    push_champion(champion.version)
+    features = _model_features(champion.source)
+    reference = champion_reference(champion, features)
+
+    served = served_rows(window, features)
+    requests = int(served["request_id"].nunique()) if len(served) else 0
+    current = distinct_rows(served, features) if len(served) else served
+    drift = None
+    if requests == 0:
+        status, message = "no_traffic", f"no online traffic in {window.label}: nothing to judge"
+    elif len(current) < settings.min_rows:
+        status = "too_few_rows"
+        message = (
+            f"{len(current)} distinct served rows in {window.label}, fewer than "
+            f"MONITORING_MIN_ROWS={settings.min_rows}: drift not judged"
+        )
+    else:
+        status = "judged"
+        drift = judge_drift(
+            reference.frame,
+            current,
+            features,
+            p_value=settings.drift_p_value,
+            share_threshold=settings.drift_share_threshold,
+        )
+        drifted = [name for name, flag in drift.feature_drifted.items() if flag]
+        message = (
+            f"{requests} requests, {len(current)} distinct rows in {window.label}: "
+            f"drifted features {drifted or 'none'} (share {drift.drift_share:.2f})"
+        )
+
+    chosen = served.loc[served["chosen"].astype(bool), ["request_id", "driver_id", "score"]]
+    joined = join_outcomes(
+        window,
+        chosen,
+        read_outcomes(),
+        known_request_ids(),
+        settings.outcome_grace_seconds,
+    )
+    live = live_metrics(joined.frame, settings.min_outcomes)
+    below = live is not None and live.roc_auc < settings.min_live_roc_auc
+    drift_detected = drift is not None and drift.detected
+    reasons = []
+    if drift_detected:
+        reasons.append("drift")
+    if below:
+        reasons.append("live_roc_auc_below_gate")
+
+    report = report_path(run_id)
+    if drift is not None:
+        save_report(drift.snapshot, report)
+    else:
+        _quiet_report(report, message)
+    summary = MonitoringSummary(
+        run_id=run_id,
+        window_start=window.start,
+        window_end=window.end,
+        model_name=champion.name,
+        model_version=champion.version,
+        status=status,
+        message=message,
+        requests=requests,
+        served_rows=len(served),
+        distinct_rows=len(current),
+        reference_rows=len(reference.frame),
+        drift=None
+        if drift is None
+        else DriftFigures(
+            feature_p_values=drift.feature_p_values,
+            feature_drifted=drift.feature_drifted,
+            drift_share=drift.drift_share,
+            prediction_p_value=drift.prediction_p_value,
+            prediction_drifted=drift.prediction_drifted,
+            missing_share=drift.missing_share,
+        ),
+        drift_detected=drift_detected,
+        drift_share_threshold=settings.drift_share_threshold,
+        live=None if live is None else LiveFigures(**live.__dict__),
+        live_roc_auc_gate=settings.min_live_roc_auc,
+        live_below_gate=below,
+        champion_test_roc_auc=reference.test_roc_auc,
+        outcomes=OutcomeFigures(**joined.counts.__dict__),
+        alarm=bool(reasons),
+        alarm_reasons=reasons,
+        report=str(report),
+    )
+    from monitoring_pipeline.tracking import log_to_mlflow
+
+    summary = summary.model_copy(update={"mlflow_run_id": log_to_mlflow(summary, report)})
+    summary.write(summary_path(run_id))
+    push_summary(summary)
+    logger.info("monitoring %s: %s; alarm %s", window.label, message, reasons or "none")
+    return summary

@@ -1,0 +1,191 @@
+"""The monitor task against a real MLflow server, a real Feast registry (the prediction log is
+written through Feast's feature logging) and a real pushgateway: stable traffic is judged quiet
+with live AUC from the outcomes, drifted traffic raises the alarm, an empty window succeeds
+quietly, a re-run reuses its MLflow run, a champion without reference fails in one line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pytest
+from mlops_common.files import write_parquet
+from mlops_common.settings import reset_settings_cache
+from mlops_testing import ChampionModel, MlflowServer, Pushgateway, register_tiny_champion
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+END = datetime(2026, 11, 30, 12, tzinfo=UTC)
+FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
+CLI = Path(sys.executable).parent / "monitoring-pipeline"
+
+
+@pytest.fixture
+def monitoring_env(
+    project_env: Path,
+    mlflow_env: MlflowServer,
+    pushgateway_env: Pushgateway,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Path:
+    from feature_store.apply import apply_repo
+
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", f"driver_ranking_{uuid.uuid4().hex[:8]}")
+    monkeypatch.setenv("MONITORING_EXPERIMENT_NAME", f"monitoring_{uuid.uuid4().hex[:8]}")
+    reset_settings_cache()
+    apply_repo()
+    return project_env
+
+
+def drivers(seed: int, drift: bool = False) -> pd.DataFrame:
+    """200 drivers' served features, from the tiny champion's training distribution."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "conv_rate": rng.uniform(0, 1, 200),
+            "acc_rate": rng.uniform(0, 1, 200),
+            "avg_daily_trips": rng.integers(0, 40, 200).astype("float64"),
+        },
+        index=pd.Index(range(1001, 1201), name="driver_id"),
+    )
+    if drift:
+        frame["conv_rate"] = np.clip(frame.conv_rate - 0.3, 0, 1)
+        frame["acc_rate"] = np.clip(frame.acc_rate - 0.3, 0, 1)
+        frame["avg_daily_trips"] += 15
+    return frame
+
+
+def serve(
+    champion: ChampionModel, stats: pd.DataFrame, requests: int, seed: int, end: datetime = END
+) -> list[str]:
+    """Log REQUESTS answered requests (5 candidates each) in the window ending at END, and an
+    outcome for each chosen driver (completed with probability = its score)."""
+    from feature_store.store import get_store
+    from mlops_common.paths import outcomes_dir, scores_log_dir
+    from model_serving.online.features import FeatureRows
+    from model_serving.online.prediction_log import LoggedRequest, to_batch
+    from model_serving.online.schemas import DriverScore, InferenceResponse
+    from model_serving.prediction_log import PredictionLogWriter
+
+    rng = np.random.default_rng(seed)
+    logged, outcomes, ids = [], [], []
+    for i in range(requests):
+        candidates = [int(d) for d in rng.choice(stats.index, 5, replace=False)]
+        values = stats.loc[candidates, list(FEATURES)].to_numpy()
+        model: Any = champion.model
+        scores = model.predict(stats.loc[candidates, list(FEATURES)])
+        order = np.argsort(-scores)
+        request_id = f"s{seed}-{i}"
+        best = candidates[order[0]]
+        response = InferenceResponse(
+            request_id=request_id,
+            best_driver_id=best,
+            scores=[DriverScore(driver_id=candidates[j], score=float(scores[j])) for j in order],
+            missing_driver_ids=[],
+            model_name=champion.name,
+            model_version=champion.version,
+        )
+        at = end - timedelta(minutes=50) + timedelta(seconds=5 * i)
+        logged.append(
+            LoggedRequest(at.timestamp(), response, FeatureRows(FEATURES, candidates, values, []))
+        )
+        completed = int(rng.uniform() < np.clip(scores[order[0]], 0, 1))
+        outcomes.append((request_id, best, at + timedelta(minutes=2), completed))
+        ids.append(request_id)
+    writer = PredictionLogWriter(get_store(), "driver_ranking", scores_log_dir())
+    writer.write(to_batch(logged, FEATURES))
+    frame = pd.DataFrame(
+        outcomes, columns=["request_id", "driver_id", "outcome_timestamp", "trip_completed"]
+    )
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    write_parquet(table, outcomes_dir() / f"{seed}.parquet")
+    return ids
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CLI), *args], capture_output=True, text=True, timeout=600, check=False
+    )
+
+
+def test_stable_quiet_drift_alarm_empty_window_and_rerun(
+    monitoring_env: Path, mlflow_env: MlflowServer, pushgateway_env: Pushgateway
+) -> None:
+    import mlflow
+    from mlops_common.settings import get_mlflow_settings
+    from monitoring_pipeline.monitor import monitor
+
+    name = get_mlflow_settings().model_name
+    champion = register_tiny_champion(mlflow_env.uri, name, reference=True)
+
+    # A window with no traffic: succeeds, says so, no alarm.
+    empty = monitor("empty", END - timedelta(days=1))
+    assert empty.status == "no_traffic"
+    assert not empty.alarm
+    assert "no online traffic" in empty.message
+    assert Path(empty.report).is_file()
+
+    # Stable traffic with outcomes: judged, quiet, live AUC beside the champion's test AUC.
+    serve(champion, drivers(1), 400, seed=1)
+    stable = monitor("stable", END)
+    assert stable.status == "judged", stable.message
+    assert stable.requests == 400
+    assert stable.distinct_rows == 200
+    assert not stable.drift_detected
+    assert stable.live is not None
+    assert stable.live.roc_auc > 0.6
+    assert stable.outcomes.joined == 400
+    assert stable.champion_test_roc_auc == pytest.approx(0.8)
+    assert not stable.alarm
+    html = Path(stable.report).read_text()
+    assert "root_metric" in html  # Evidently's rendered metrics
+    assert "conv_rate" in html
+    assert run_cli("alarm", "--run-id", "stable").returncode == 99
+
+    # The same window again: same verdict, the same MLflow run.
+    again = monitor("stable", END)
+    assert again.mlflow_run_id == stable.mlflow_run_id
+    run = mlflow.MlflowClient(mlflow_env.uri).get_run(stable.mlflow_run_id)
+    assert run.data.tags["model_version"] == champion.version
+    artifacts = {
+        a.path for a in mlflow.MlflowClient(mlflow_env.uri).list_artifacts(run.info.run_id)
+    }
+    assert {"summary.json", "report.html"} <= artifacts
+
+    # The figures reached the pushgateway.
+    pushed = pushgateway_env.metrics()
+    assert 'driver_ranking_monitoring_drift_detected{instance="",job="monitoring"} 0' in pushed
+    assert 'driver_ranking_champion_present{instance="",job="champion"} 1' in pushed
+    assert "driver_ranking_monitoring_live_roc_auc{" in pushed
+
+    # Drifted traffic in a later window: the alarm, and `alarm` exits 0 (the asset event).
+    serve_end = END + timedelta(hours=1)
+    serve(champion, drivers(2, drift=True), 300, seed=3, end=serve_end)
+    drifted = monitor("drifted", serve_end)
+    assert drifted.drift_detected, drifted.message
+    assert drifted.alarm_reasons[0] == "drift"
+    result = run_cli("alarm", "--run-id", "drifted")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert 'driver_ranking_monitoring_drift_detected{instance="",job="monitoring"} 1' in (
+        pushgateway_env.metrics()
+    )
+
+
+def test_champion_without_reference_fails_in_one_line(
+    monitoring_env: Path, mlflow_env: MlflowServer
+) -> None:
+    from mlops_common.settings import get_mlflow_settings
+
+    champion = register_tiny_champion(mlflow_env.uri, get_mlflow_settings().model_name)
+    result = run_cli("monitor", "--run-id", "old", "--window-end", END.isoformat())
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("Error:")]
+    assert len(errors) == 1
+    assert f"backfill-reference --model-version {champion.version}" in errors[0]
+    assert "Traceback" not in result.stderr
