@@ -62,6 +62,7 @@ class Run:
     non_2xx: int
     answered: int
     logged: int | None
+    load: float  # 1-minute load average when the wrk run started
 
 
 def _ms(text: str) -> float:
@@ -84,19 +85,25 @@ def run_wrk(
     return rps, p99, total, int(non_2xx.group(1)) if non_2xx else 0
 
 
-def answered_ok(url: str) -> int:
-    """The service's own count of 200 answers of /inference."""
+def _metric_sum(url: str, name: str, **labels: str) -> int:
     from prometheus_client.parser import text_string_to_metric_families
 
     total = 0.0
     for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
         for sample in family.samples:
-            if (
-                sample.name == "driver_ranking_requests_total"
-                and sample.labels.get("outcome") == "ok"
-            ):
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
                 total += sample.value
     return int(total)
+
+
+def answered_ok(url: str) -> int:
+    """The service's own count of 200 answers of /inference."""
+    return _metric_sum(url, "driver_ranking_requests_total", outcome="ok")
+
+
+def log_written(url: str) -> int:
+    """Requests the service's prediction log has written so far."""
+    return _metric_sum(url, "driver_ranking_prediction_log_requests_total")
 
 
 def write_features(path: Path, n_drivers: int, first_id: int) -> None:
@@ -152,6 +159,16 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
             timeout_error=lambda: RuntimeError(f"service not ready; see {log}"),
         )
         run_wrk(url, script, 4, 3)  # warm-up
+        if logging:
+            # Steady state: the log's writer opened the Feast store (an import of seconds, done
+            # by its thread at start-up) and wrote the warm-up's requests.
+            wait_for(
+                lambda: log_written(url) > 0,
+                timeout=120,
+                interval=0.5,
+                timeout_error=lambda: RuntimeError(f"the prediction log wrote nothing; see {log}"),
+            )
+        load = os.getloadavg()[0]
         rps, p99, total, non_2xx = run_wrk(url, script, args.connections, args.duration)
         answered = answered_ok(url)
     finally:
@@ -164,7 +181,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
         # One chosen row per logged request (the warm-up repeats the request ids).
         table = read_predictions(scores_log_dir())
         logged = int(pc.sum(table.column("chosen")).as_py() or 0)
-    return Run(logging, rps, p99, total, non_2xx, answered, logged)
+    return Run(logging, rps, p99, total, non_2xx, answered, logged, load)
 
 
 def main() -> None:
@@ -238,20 +255,25 @@ def main() -> None:
                     lost = f"  logged {run.logged}  lost {run.answered - run.logged}"
                 print(
                     f"log {'on ' if logging else 'off'} {run.rps:8.0f} req/s  p99 "
-                    f"{run.p99_ms:7.2f} ms  wrk requests {run.wrk_requests} (non-2xx "
-                    f"{run.non_2xx})  answered {run.answered}{lost}",
+                    f"{run.p99_ms:7.2f} ms  load {run.load:4.1f}  wrk requests "
+                    f"{run.wrk_requests} (non-2xx {run.non_2xx})  answered {run.answered}{lost}",
                     flush=True,
                 )
     finally:
         stop_process_group(mlflow_process)
         stop_process(redis_process)
         shutil.rmtree(tmp, ignore_errors=True)
+    import statistics
+
     off = [r.rps for r in runs if not r.logging]
     on = [r.rps for r in runs if r.logging]
     mean_off, mean_on = sum(off) / len(off), sum(on) / len(on)
+    ratios = [b / a for a, b in zip(off, on, strict=True)]
     print(
         f"\nmean req/s: log off {mean_off:.0f}, log on {mean_on:.0f}: overhead "
-        f"{(1 - mean_on / mean_off):.1%} of req/s (goal <= 10%); lost rows over the logged runs: "
+        f"{(1 - mean_on / mean_off):.1%} of req/s (goal <= 10%); per pair on/off "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}, median {statistics.median(ratios):.2f}; "
+        f"lost rows over the logged runs: "
         f"{sum(r.answered - (r.logged or 0) for r in runs if r.logging)}"
     )
 

@@ -37,6 +37,10 @@ class Demo:
         return f"http://127.0.0.1:{self.env['SERVING_PORT']}"
 
     @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.env['PROMETHEUS_PORT']}"
+
+    @property
     def state_dir(self) -> Path:
         return Path(self.env["MLOPS_STATE_DIR"])
 
@@ -72,6 +76,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "MLFLOW_PORT": str(free_port()),
         "AIRFLOW_PORT": str(free_port()),
         "SERVING_PORT": str(free_port()),
+        "PROMETHEUS_PORT": str(free_port()),
+        "PROMETHEUS_PUSHGATEWAY_PORT": str(free_port()),
         # Small data: the flow is the same, the minutes are fewer.
         "DATA_N_DRIVERS": "60",
         "DATA_DAYS": "3",
@@ -97,6 +103,28 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         yield Demo(env, output, result.returncode)
     finally:
         subprocess.run([str(PLATFORM), "down"], env=env, check=False, timeout=180)
+
+
+@dataclass
+class DemoDrift:
+    output: str
+    returncode: int
+
+
+@pytest.fixture(scope="session")
+def demo_drift(demo: Demo) -> DemoDrift:
+    """`mlops-platform demo-drift` on the platform the demo left running (`make demo_drift`)."""
+    result = subprocess.run(
+        [str(PLATFORM), "demo-drift"],
+        env=demo.env,
+        capture_output=True,
+        text=True,
+        timeout=2400,
+        check=False,
+    )
+    output = result.stdout + result.stderr
+    (demo.state_dir.parent / "demo_drift.log").write_text(output)
+    return DemoDrift(output, result.returncode)
 
 
 @pytest.fixture(scope="session")

@@ -9,14 +9,27 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 from mlops_common.errors import UserError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from mlops_platform.processes import wait_for
 
 FINISHED = {"success", "failed"}
+# Answers worth another try: the api-server's SQLite metadata database answers "database is
+# locked" (a 500) while the scheduler and running tasks write to it, and a restarting
+# api-server answers 502-504 or not at all.
+TRANSIENT_STATUS = {500, 502, 503, 504}
+ATTEMPTS = 6
+
+
+def _transient(error: BaseException) -> bool:
+    if isinstance(error, httpx.HTTPStatusError):
+        return error.response.status_code in TRANSIENT_STATUS
+    return isinstance(error, httpx.TransportError)
 
 
 @dataclass
@@ -49,9 +62,38 @@ class AirflowClient:
     def close(self) -> None:
         self._http.close()
 
-    def _request(self, method: str, path: str, **kwargs: Any) -> Any:
-        response = self._http.request(method, f"/api/v2{path}", **kwargs)
-        response.raise_for_status()
+    def _request(
+        self, method: str, path: str, *, accept: tuple[int, ...] = (), **kwargs: Any
+    ) -> Any:
+        """METHOD /api/v2PATH, retried on transient failures (every call here is idempotent:
+        triggers name their run id). A status in ACCEPT counts as success. After the last try,
+        one `UserError` line names the call and the api-server's answer."""
+
+        def call() -> httpx.Response:
+            response = self._http.request(method, f"/api/v2{path}", **kwargs)
+            if response.status_code not in accept:
+                response.raise_for_status()
+            return response
+
+        retrying = Retrying(
+            stop=stop_after_attempt(ATTEMPTS),
+            wait=wait_exponential(multiplier=0.5, max=8),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
+        try:
+            response = retrying(call)
+        except httpx.HTTPStatusError as exc:
+            raise UserError(
+                f"Airflow at {self.url} answered {exc.response.status_code} to {method} "
+                f"/api/v2{path}: {exc.response.text[:300]}; see the api-server log "
+                "(`make status` lists it)"
+            ) from None
+        except httpx.TransportError as exc:
+            raise UserError(
+                f"Airflow at {self.url} did not answer {method} /api/v2{path} after {ATTEMPTS} "
+                f"tries ({type(exc).__name__}); is it running? `make status`"
+            ) from None
         return response.json() if response.content else None
 
     def wait_for_dag(self, dag_id: str, timeout: float = 120) -> None:
@@ -70,10 +112,17 @@ class AirflowClient:
         self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
-        run = self._request(
-            "POST", f"/dags/{dag_id}/dagRuns", json={"logical_date": None, "conf": conf or {}}
+        """Start a run of DAG_ID by hand; its run id. The id is chosen here (Airflow's own
+        `manual__<time>` form), so a retried POST whose first try did land answers 409 for the
+        same run instead of starting a second one."""
+        run_id = f"manual__{datetime.now(UTC).isoformat()}"
+        self._request(
+            "POST",
+            f"/dags/{dag_id}/dagRuns",
+            accept=(409,),
+            json={"dag_run_id": run_id, "logical_date": None, "conf": conf or {}},
         )
-        return str(run["dag_run_id"])
+        return run_id
 
     def run_ids(self, dag_id: str) -> set[str]:
         """The ids of DAG_ID's latest runs (up to 100)."""

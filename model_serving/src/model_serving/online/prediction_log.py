@@ -174,11 +174,23 @@ class PredictionLog:
         self._thread.start()
 
     def _run(self) -> None:
+        self._prepare()
         while not self._stop.is_set():
             self._wake.wait(self._flush_seconds)
             self._wake.clear()
             self.flush()
         self.flush()
+
+    def _prepare(self) -> None:
+        """Let the sink get ready off the request path (the Feast sink imports Feast: seconds
+        of CPU at start-up rather than inside the first batch's write)."""
+        prepare = getattr(self._write, "prepare", None)
+        if prepare is None:
+            return
+        try:
+            prepare()
+        except Exception as exc:  # the writes will fail too: counted and logged there
+            logger.error("prediction log: could not open %s (%s)", self._destination, exc)
 
     def flush(self) -> int:
         """Write everything buffered now, in batches of at most `flush_rows` requests."""
@@ -235,10 +247,10 @@ class PredictionLog:
 
 
 class FeastLogSink:
-    """The writer the log's thread calls, built on its first batch: building it opens the Feast
-    store (an import of Feast of about 10 s), which would otherwise delay the service's start-up.
-    A store without the feature service's logging config fails every batch the same way (counted
-    as `write_error`, logged once with the fix)."""
+    """The writer the log's thread calls, built by that thread when it starts (`prepare`):
+    building it opens the Feast store, an import of Feast of about 10 s that would otherwise
+    delay the service's start-up. A store without the feature service's logging config fails
+    every batch the same way (counted as `write_error`, logged once with the fix)."""
 
     def __init__(self) -> None:
         from mlops_common.paths import feature_log_dir, scores_log_dir
@@ -246,7 +258,7 @@ class FeastLogSink:
         self._writer: PredictionLogWriter | None = None
         self.destination = f"{feature_log_dir()} and {scores_log_dir()}"
 
-    def __call__(self, batch: LogBatch) -> int:
+    def prepare(self) -> PredictionLogWriter:
         if self._writer is None:
             from feature_store.store import get_store
             from mlops_common.paths import scores_log_dir
@@ -255,7 +267,10 @@ class FeastLogSink:
             self._writer = PredictionLogWriter(
                 get_store(), get_feast_settings().feature_service, scores_log_dir()
             )
-        return self._writer.write(batch)
+        return self._writer
+
+    def __call__(self, batch: LogBatch) -> int:
+        return self.prepare().write(batch)
 
 
 def open_prediction_log(feature_names: tuple[str, ...]) -> PredictionLog | None:
