@@ -48,9 +48,16 @@ class DagRunResult:
 class AirflowClient:
     """Talks to the api-server at URL as USER (simple auth manager token)."""
 
-    def __init__(self, url: str, user: str, password: str, timeout: float = 30) -> None:
+    def __init__(
+        self,
+        url: str,
+        user: str,
+        password: str,
+        timeout: float = 30,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
         self.url = url.rstrip("/")
-        self._http = httpx.Client(base_url=self.url, timeout=timeout)
+        self._http = httpx.Client(base_url=self.url, timeout=timeout, transport=transport)
         response = self._http.post("/auth/token", json={"username": user, "password": password})
         if response.status_code not in (200, 201):
             raise UserError(
