@@ -6,7 +6,9 @@ One row per request and candidate driver, in two datasets under `DATA_DIR/predic
   its `LoggingConfig` in the feature repo), written with `FeatureStore.write_logged_features` in
   Feast's logging schema (`FeatureServiceLoggingSource.get_schema`): the join key, per feature
   `<view>__<feature>` with its `__timestamp` and `__status`, and `__log_timestamp`,
-  `__log_date`, `__request_id`.
+  `__log_date`, `__request_id`. Feast's Spark offline store does not implement that call: with
+  FEAST_OFFLINE_STORE=spark the same table is written as parquet by pyarrow, as Feast's file
+  offline store writes it.
 * `predictions/`: what Feast's log has no place for: request id, driver id, log time, model
   name and version, score, rank (1 = best), whether the driver was chosen, and the source
   (`online` or `batch`). Joined to the features by (`__request_id`, `driver_id`).
@@ -204,7 +206,14 @@ class PredictionLogWriter:
             staged.logging_config = LoggingConfig(
                 destination=FileLoggingDestination(path=str(feature_stage))
             )
-            self._store.write_logged_features(self.feature_table(batch), staged)
+            features = self.feature_table(batch)
+            try:
+                self._store.write_logged_features(features, staged)
+            except NotImplementedError:
+                # Feast 0.67's Spark offline store (FEAST_OFFLINE_STORE=spark) has no
+                # write_logged_features: write what Feast's file offline store writes there,
+                # the logging schema's table as a parquet file in the destination folder.
+                pq.write_table(features, feature_stage / f"{uuid.uuid4().hex}-0.parquet")
             pq.write_table(self.predictions_table(batch), prediction_stage)
             written = sorted(feature_stage.glob("*.parquet"))
             if not written:
