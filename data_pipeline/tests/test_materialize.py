@@ -117,6 +117,8 @@ def test_spark_engine_writes_what_the_fast_path_writes(
     assert spark["online"] == fast["online"]
     assert spark["again"] == []
     assert spark["rows"] == fast["rows"]
+
+
 def test_materialize_pushes_its_freshness(published, redis_env, pushgateway_env) -> None:
     """Prometheus alerts on stale features from what materialize pushes: how far each view is
     materialized, also when a run had nothing new to load."""

@@ -2,11 +2,12 @@
 
 Starts a redis-server and an MLflow server on free loopback ports under a temporary folder,
 materializes N drivers' features, registers a tiny champion, then runs `bentoml serve` (one
-worker) with `PREDICTION_LOG_ENABLED=false` and `=true` in turn (ROUNDS times, alternating, so
-the machine's load drifts over both alike). Each run: a warm-up, `wrk` for DURATION seconds at
+worker) with `PREDICTION_LOG_ENABLED=false` and `=true` in turn (ROUNDS pairs in ABBA order,
+so the machine's load drifts over both alike). Each run: a warm-up, `wrk` for DURATION seconds at
 C connections (every request asks for K random distinct ids), then a graceful stop (SIGTERM).
 Prints req/s and p99 of each run, the logging overhead (share of req/s lost), and for the
-logged runs: answered requests (the service's own `driver_ranking_requests_total{outcome="ok"}`
+logged runs: answered requests (the service's own
+`driver_ranking_requests_total{endpoint="/inference", outcome="ok"}`
 read just before the stop), requests in the log after the stop, and the difference (lost).
 
     .venv/bin/python model_serving/bench/bench_prediction_log.py [--duration 30] [--rounds 2]
@@ -98,7 +99,7 @@ def _metric_sum(url: str, name: str, **labels: str) -> int:
 
 def answered_ok(url: str) -> int:
     """The service's own count of 200 answers of /inference."""
-    return _metric_sum(url, "driver_ranking_requests_total", outcome="ok")
+    return _metric_sum(url, "driver_ranking_requests_total", endpoint="/inference", outcome="ok")
 
 
 def log_written(url: str) -> int:
@@ -235,7 +236,9 @@ def main() -> None:
         register_tiny_champion(env["MLFLOW_TRACKING_URI"], env["MLFLOW_MODEL_NAME"])
         index = 0
         for round_ in range(args.rounds):
-            for logging in (False, True):
+            # ABBA order (off/on, then on/off, ...): a drift of the machine's load, or
+            # anything favouring the first or second start of a pair, falls on both alike.
+            for logging in (False, True) if round_ % 2 == 0 else (True, False):
                 script = tmp / f"bench-{index}.lua"
                 script.write_text(
                     WRK_SCRIPT

@@ -93,7 +93,9 @@ def serve(
         )
         at = end - timedelta(minutes=50) + timedelta(seconds=5 * i)
         logged.append(
-            LoggedRequest(at.timestamp(), response, FeatureRows(FEATURES, candidates, values, []))
+            LoggedRequest.of(
+                at.timestamp(), response, FeatureRows(FEATURES, candidates, values, [])
+            )
         )
         completed = int(rng.uniform() < np.clip(scores[order[0]], 0, 1))
         outcomes.append((request_id, best, at + timedelta(minutes=2), completed))

@@ -2,13 +2,16 @@
 
 One row per request and candidate driver, in two datasets under `DATA_DIR/prediction_log/`:
 
-* `features/`: Feast's feature log of the `driver_ranking` feature service (the destination of
-  its `LoggingConfig` in the feature repo), written with `FeatureStore.write_logged_features` in
-  Feast's logging schema (`FeatureServiceLoggingSource.get_schema`): the join key, per feature
-  `<view>__<feature>` with its `__timestamp` and `__status`, and `__log_timestamp`,
-  `__log_date`, `__request_id`. Feast's Spark offline store does not implement that call: with
-  FEAST_OFFLINE_STORE=spark the same table is written as parquet by pyarrow, as Feast's file
-  offline store writes it.
+* `features/`: Feast's feature log of the `driver_ranking` feature service, in the file
+  destination of its `LoggingConfig` (the feature repo) and in Feast's logging schema
+  (`FeatureServiceLoggingSource.get_schema`): the join key, per feature `<view>__<feature>`
+  with its `__timestamp` and `__status`, and `__log_timestamp`, `__log_date`,
+  `__request_id`. By default the table is written as parquet with pyarrow, which is what
+  Feast's file offline store writes there; `PREDICTION_LOG_WRITER=feast` calls
+  `FeatureStore.write_logged_features` instead, whose ibis/DuckDB round trip cost the online
+  service about a fifth of its throughput under load (`make bench_prediction_log`; the test
+  suite checks both writers give the same rows). Feast's Spark offline store does not
+  implement that call: there the feast writer falls back to the pyarrow file.
 * `predictions/`: what Feast's log has no place for: request id, driver id, log time, model
   name and version, score, rank (1 = best), whether the driver was chosen, and the source
   (`online` or `batch`). Joined to the features by (`__request_id`, `driver_id`).
@@ -93,8 +96,17 @@ class LogBatch:
 class PredictionLogWriter:
     """Writes `LogBatch`es as the feature service's Feast feature log plus the scores."""
 
-    def __init__(self, store: FeatureStore, feature_service: str, predictions_dir: Path) -> None:
+    def __init__(
+        self,
+        store: FeatureStore,
+        feature_service: str,
+        predictions_dir: Path,
+        *,
+        feast_write: bool = False,
+    ) -> None:
         from feast.feature_logging import FeatureServiceLoggingSource
+
+        self._feast_write = feast_write
 
         service = store.get_feature_service(feature_service)
         config = service.logging_config
@@ -109,6 +121,16 @@ class PredictionLogWriter:
         self.predictions_dir = predictions_dir
         self.schema = FeatureServiceLoggingSource(service, store.config.project).get_schema(
             store.registry
+        )
+        # Timestamps as Feast's file store (DuckDB) writes them: microseconds, where the
+        # logging schema says seconds (which parquet cannot hold; pyarrow would write ms).
+        self._file_schema = pa.schema(
+            [
+                field.with_type(pa.timestamp("us", tz=field.type.tz))
+                if pa.types.is_timestamp(field.type)
+                else field
+                for field in self.schema
+            ]
         )
         self._columns = self._feature_columns(service)
         self.feature_names = tuple(self._columns)
@@ -177,6 +199,28 @@ class PredictionLogWriter:
             schema=PREDICTIONS_SCHEMA,
         )
 
+    def _write_through_feast(self, features: pa.Table, stage: Path) -> list[Path]:
+        """FEATURES written by `FeatureStore.write_logged_features` into the folder STAGE
+        (a copy of the service whose LoggingConfig points there); the files it wrote."""
+        import copy
+
+        from feast.feature_logging import LoggingConfig
+        from feast.infra.offline_stores.file_source import FileLoggingDestination
+
+        stage.mkdir(parents=True, exist_ok=True)
+        staged = copy.copy(self._service)
+        staged.logging_config = LoggingConfig(destination=FileLoggingDestination(path=str(stage)))
+        try:
+            self._store.write_logged_features(features, staged)
+        except NotImplementedError:
+            # Feast 0.67's Spark offline store (FEAST_OFFLINE_STORE=spark) has no
+            # write_logged_features: write what Feast's file offline store writes there.
+            pq.write_table(features, stage / f"{uuid.uuid4().hex}-0.parquet")
+        written = sorted(stage.glob("*.parquet"))
+        if not written:
+            raise PredictionLogError(f"Feast wrote no feature log file into {stage}")
+        return written
+
     def write(self, batch: LogBatch, name: str | None = None) -> int:
         """Write BATCH to both datasets, all or nothing; the number of rows written.
 
@@ -185,11 +229,6 @@ class PredictionLogWriter:
         """
         if len(batch) == 0:
             return 0
-        import copy
-
-        from feast.feature_logging import LoggingConfig
-        from feast.infra.offline_stores.file_source import FileLoggingDestination
-
         if name is None:
             first = datetime.fromtimestamp(
                 batch.logged_at.min().astype("datetime64[us]").astype(np.int64) / 1e6, UTC
@@ -197,32 +236,27 @@ class PredictionLogWriter:
             name = f"{first:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"
         feature_stage = self.features_dir / STAGING / name
         prediction_stage = self.predictions_dir / STAGING / f"{name}.parquet"
+        staged: list[Path] = []
         try:
-            feature_stage.mkdir(parents=True, exist_ok=True)
             prediction_stage.parent.mkdir(parents=True, exist_ok=True)
-            # Feast writes into the destination of the service's LoggingConfig: hand it a copy
-            # pointed at the staging folder, then move the finished file into place.
-            staged = copy.copy(self._service)
-            staged.logging_config = LoggingConfig(
-                destination=FileLoggingDestination(path=str(feature_stage))
-            )
             features = self.feature_table(batch)
-            try:
-                self._store.write_logged_features(features, staged)
-            except NotImplementedError:
-                # Feast 0.67's Spark offline store (FEAST_OFFLINE_STORE=spark) has no
-                # write_logged_features: write what Feast's file offline store writes there,
-                # the logging schema's table as a parquet file in the destination folder.
-                pq.write_table(features, feature_stage / f"{uuid.uuid4().hex}-0.parquet")
+            if self._feast_write:
+                staged = self._write_through_feast(features, feature_stage)
+            else:
+                # What Feast's file offline store writes into the destination (a parquet file
+                # of the logging schema's table), without its ibis/DuckDB round trip.
+                staged = [feature_stage.with_name(f"{name}-0.parquet")]
+                staged[0].parent.mkdir(parents=True, exist_ok=True)
+                pq.write_table(features.cast(self._file_schema), staged[0])
             pq.write_table(self.predictions_table(batch), prediction_stage)
-            written = sorted(feature_stage.glob("*.parquet"))
-            if not written:
-                raise PredictionLogError(f"Feast wrote no feature log file into {feature_stage}")
-            for part, path in enumerate(written):
+            for part, path in enumerate(staged):
                 os.replace(path, self.features_dir / f"{name}-{part}.parquet")
             os.replace(prediction_stage, self.predictions_dir / f"{name}.parquet")
         finally:
-            shutil.rmtree(feature_stage, ignore_errors=True)
+            if self._feast_write:
+                shutil.rmtree(feature_stage, ignore_errors=True)
+            for path in staged:
+                path.unlink(missing_ok=True)
             prediction_stage.unlink(missing_ok=True)
         return len(batch)
 

@@ -108,7 +108,9 @@ class DriverRanking:
         # Prediction log (model_serving.online.prediction_log): None when switched off.
         from model_serving.online.prediction_log import open_prediction_log
 
-        self.prediction_log = open_prediction_log(self.features.feature_names)
+        self.prediction_log = open_prediction_log(
+            self.features.feature_names, on_ready=lambda: freeze_heap(settings)
+        )
         logger.info(
             "ready: features %s from Redis %s:%s, model %s",
             list(self.features.feature_names),

@@ -59,8 +59,15 @@ class PredictionLogSettings(BaseSettings):
     capacity: int = Field(
         50_000, ge=1, description="Answered requests buffered at most; beyond, new ones drop."
     )
-    flush_rows: int = Field(2_000, ge=1, description="Write once this many requests wait.")
+    flush_rows: int = Field(10_000, ge=1, description="Write once this many requests wait.")
     flush_seconds: float = Field(5.0, gt=0, description="Write at least this often (seconds).")
+    writer: Literal["arrow", "feast"] = Field(
+        "arrow",
+        description=(
+            "arrow: the feature log's parquet written with pyarrow into the LoggingConfig's "
+            "folder (what Feast's file store writes); feast: FeatureStore.write_logged_features."
+        ),
+    )
 
 
 @cached_settings

@@ -70,7 +70,7 @@ def test_rows_hold_each_candidate_with_its_features_and_score() -> None:
     response, rows = answered("r1", {1001: 0.2, 1002: 0.9}, missing=[1003])
     batch = to_batch([], FEATURES)
     assert len(batch) == 0
-    batch = to_batch([LoggedRequest(1.5, response, rows)], FEATURES)
+    batch = to_batch([LoggedRequest.of(1.5, response, rows)], FEATURES)
     assert list(batch.driver_id) == [1001, 1002, 1003]
     assert list(batch.request_id) == ["r1"] * 3
     assert list(batch.rank) == [2, 1, 0]
@@ -154,22 +154,30 @@ def test_a_failing_sink_is_counted_and_logged_once(caplog: pytest.LogCaptureFixt
     assert sink.request_ids() == {"kept"}
 
 
-@pytest.fixture
-def writer(project_env: Path) -> PredictionLogWriter:
-    """The writer on a real Feast registry (the repo's feature service and LoggingConfig)."""
-    from feature_store.apply import apply_repo
+def _writer(feast_write: bool) -> PredictionLogWriter:
     from feature_store.store import get_store
     from mlops_common.paths import scores_log_dir
 
+    return PredictionLogWriter(
+        get_store(), "driver_ranking", scores_log_dir(), feast_write=feast_write
+    )
+
+
+@pytest.fixture(params=["arrow", "feast"])
+def writer(project_env: Path, request: pytest.FixtureRequest) -> PredictionLogWriter:
+    """The writer on a real Feast registry (the repo's feature service and LoggingConfig),
+    with each way of writing the feature log (PREDICTION_LOG_WRITER)."""
+    from feature_store.apply import apply_repo
+
     apply_repo()
-    return PredictionLogWriter(get_store(), "driver_ranking", scores_log_dir())
+    return _writer(feast_write=request.param == "feast")
 
 
 def _two_requests() -> LogBatch:
     first = answered("req-a", {1001: 0.3, 1002: 0.8}, missing=[1009])
     second = answered("req-b", {1003: 0.6}, missing=[])
     return to_batch(
-        [LoggedRequest(1_800_000_000.0, *first), LoggedRequest(1_800_000_001.0, *second)],
+        [LoggedRequest.of(1_800_000_000.0, *first), LoggedRequest.of(1_800_000_001.0, *second)],
         FEATURES,
     )
 
@@ -227,7 +235,7 @@ def test_an_unwritable_destination_leaves_no_partial_file(
         writer.write(_two_requests())
     assert read_feature_log(writer.features_dir) is None
     assert read_predictions(writer.predictions_dir).num_rows == 0
-    assert not any(writer.features_dir.glob(".staging/*/*"))
+    assert not [p for p in writer.features_dir.glob(".staging/**/*") if p.is_file()]
     monkeypatch.undo()
 
     blocked = PredictionLogWriter.__new__(PredictionLogWriter)
@@ -239,3 +247,23 @@ def test_an_unwritable_destination_leaves_no_partial_file(
         blocked.write(_two_requests())
     assert not list(blocker.parent.glob("**/*.parquet"))
     assert writer.write(_two_requests()) == 4
+
+
+@pytest.mark.integration
+def test_the_arrow_writer_writes_what_feast_writes(project_env: Path, tmp_path: Path) -> None:
+    """PREDICTION_LOG_WRITER=arrow (the default) and =feast give the same feature log rows,
+    schema and types; Feast's own reader of the log's files sees the same table."""
+    from feature_store.apply import apply_repo
+
+    apply_repo()
+    tables = {}
+    for name, feast_write in (("arrow", False), ("feast", True)):
+        writer = _writer(feast_write)
+        writer.features_dir = tmp_path / name / "features"
+        writer.predictions_dir = tmp_path / name / "predictions"
+        assert writer.write(_two_requests()) == 4
+        table = read_feature_log(writer.features_dir)
+        assert table is not None
+        tables[name] = table.sort_by([("__request_id", "ascending"), ("driver_id", "ascending")])
+    assert str(tables["arrow"].schema) == str(tables["feast"].schema)
+    assert tables["arrow"].equals(tables["feast"])

@@ -208,6 +208,8 @@ def _celery() -> list[Service]:
             )
         )
     return workers
+
+
 def _prometheus() -> list[Service]:
     from mlops_platform.prometheus import config_path, prometheus_dir
 

@@ -36,8 +36,13 @@ def log_batch_predictions(run_id: str) -> int:
     source = predictions_path(run_id)
     if not source.exists():
         raise UserError(f"no predictions at {source}; run `model-serving predict` first")
+    from model_serving.settings import get_prediction_log_settings
+
     writer = PredictionLogWriter(
-        get_store(), get_feast_settings().feature_service, scores_log_dir()
+        get_store(),
+        get_feast_settings().feature_service,
+        scores_log_dir(),
+        feast_write=get_prediction_log_settings().writer == "feast",
     )
     table = pq.read_table(source)
     rows = table.num_rows
