@@ -2,7 +2,7 @@
 # `airflow` group (Airflow, the docker provider, mlops-airflow with the operator factory, and
 # mlops-common under it) and the three pipelines' DAG folders. Task code is not installed here:
 # DockerOperator runs it in the pipeline images.
-# psycopg2-binary (the PostgreSQL metadata database driver) is not in uv.lock; pinned here.
+# The group includes the PostgreSQL drivers of the metadata database (psycopg2, asyncpg).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # Only the lock and every workspace member's pyproject.toml (uv reads the whole workspace), so
@@ -25,8 +25,7 @@ RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9
 WORKDIR /src
 COPY --from=manifests /src /src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --frozen --only-group airflow --no-install-workspace \
-    && /opt/uv/bin/uv pip install --python /opt/airflow-venv/bin/python psycopg2-binary==2.9.13
+    /opt/uv/bin/uv sync --frozen --only-group airflow --no-install-workspace
 COPY mlops_common/src mlops_common/src
 COPY deployment/airflow/src deployment/airflow/src
 RUN --mount=type=cache,target=/root/.cache/uv \

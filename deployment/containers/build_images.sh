@@ -5,6 +5,8 @@
 #   build_images.sh training_pipeline    one pipeline (data_pipeline|training_pipeline|model_serving)
 #   build_images.sh redis                the Redis image (deployment/containers/redis.Dockerfile)
 #   build_images.sh mlflow airflow       the compose deployment's MLflow and Airflow images
+#   build_images.sh postgres             PostgreSQL from Debian's package (docker-compose.local.yml)
+#   build_images.sh compose              every image the compose deployment starts here
 #
 # Image names follow the operator factory: <MLOPS_TASK_IMAGE_PREFIX>-<pipeline>:<MLOPS_TASK_IMAGE_TAG>
 # (default driver-ranking-training-pipeline:latest). BASE_IMAGE overrides the base image;
@@ -26,10 +28,10 @@ image_name() { echo "${PREFIX}-${1//_/-}:${TAG}"; }
 dockerfile_for() {
     case "$1" in
         data_pipeline | training_pipeline | model_serving) echo "deployment/containers/pipeline.Dockerfile" ;;
-        redis | mlflow | airflow) echo "deployment/containers/$1.Dockerfile" ;;
+        redis | mlflow | airflow | postgres) echo "deployment/containers/$1.Dockerfile" ;;
         *)
             echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving," \
-                "redis, mlflow or airflow" >&2
+                "redis, mlflow, airflow, postgres or compose" >&2
             exit 2
             ;;
     esac
@@ -68,7 +70,16 @@ echo "base image: $BASE_IMAGE"
 LOG_DIR="${MLOPS_STATE_DIR:-.platform}/podman/build-logs"
 mkdir -p "$LOG_DIR"
 
-targets=("$@")
+targets=()
+for arg in "$@"; do
+    # The compose stack: the pipeline images (task containers, serving; MLflow builds on the
+    # training image), then Redis, PostgreSQL, MLflow and Airflow.
+    if [ "$arg" = compose ]; then
+        targets+=("${PIPELINES[@]}" redis postgres mlflow airflow)
+    else
+        targets+=("$arg")
+    fi
+done
 [ ${#targets[@]} -gt 0 ] || targets=("${PIPELINES[@]}" redis)
 for target in "${targets[@]}"; do
     build_one "$target"
