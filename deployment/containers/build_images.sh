@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Build the pipeline images (and the small Redis image the containers platform uses) with podman.
+# Build the pipeline images (and the small Redis image the containers platform uses) with podman,
+# or with Docker: CONTAINER_ENGINE=docker (then pass BASE_IMAGE, e.g. python:3.11-slim-bookworm).
 #
 #   build_images.sh                      base image if needed, then all images
 #   build_images.sh training_pipeline    one pipeline (data_pipeline|training_pipeline|model_serving)
@@ -47,9 +48,11 @@ build_one() {
             pipeline_args=(--build-arg "PIPELINE=$name" --target "$name") ;;
     esac
     start=$(date +%s)
-    # --format docker keeps HEALTHCHECK (the OCI format drops it); --layers reuses cached layers.
     log="$LOG_DIR/${name}.log"
-    if ! podman build --format docker --layers \
+    # podman: --format docker keeps HEALTHCHECK (the OCI format drops it); --layers caches.
+    local engine_args=()
+    [ "$ENGINE" = podman ] && engine_args=(--format docker --layers)
+    if ! "$ENGINE" build "${engine_args[@]}" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" \
         --build-arg "TRAINING_IMAGE=$(image_name training_pipeline)" \
         "${pipeline_args[@]}" \
@@ -59,11 +62,14 @@ build_one() {
         exit 1
     fi
     seconds=$(($(date +%s) - start))
-    size=$(podman image inspect --format '{{.Size}}' "$image")
+    size=$("$ENGINE" image inspect --format '{{.Size}}' "$image")
     printf '%-44s built in %4ss  size %5s MB\n' "$image" "$seconds" "$((size / 1000000))"
 }
 
-command -v podman >/dev/null || bash "$ROOT/deployment/containers/podman.sh" install
+ENGINE="${CONTAINER_ENGINE:-podman}"
+if [ "$ENGINE" = podman ]; then
+    command -v podman >/dev/null || bash "$ROOT/deployment/containers/podman.sh" install
+fi
 BASE_IMAGE="${BASE_IMAGE:-$(bash "$ROOT/deployment/containers/build_base.sh")}"
 echo "base image: $BASE_IMAGE"
 
