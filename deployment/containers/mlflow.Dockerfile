@@ -16,17 +16,17 @@ RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9
 COPY --from=manifests /src /src
 WORKDIR /src
 RUN /opt/uv/bin/uv export --frozen --only-group mlflow-server --no-emit-workspace \
-    --no-header --no-annotate -o /requirements.txt
+    --no-header --no-annotate -o /opt/uv/requirements.txt
 
 FROM ${TRAINING_IMAGE}
 USER root
 ENV UV_SYSTEM_CERTS=1 UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 # Everything the group needs that the training image lacks (the rest is already at the same
-# pinned versions); uv itself stays in the build stage.
+# pinned versions); uv itself stays in the build stage. One directory is bind-mounted: podman
+# 4.3's buildah loses a single-file bind mount from a stage taken from its layer cache.
 RUN --mount=type=bind,from=requirements,source=/opt/uv,target=/opt/uv \
-    --mount=type=bind,from=requirements,source=/requirements.txt,target=/requirements.txt \
     --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /requirements.txt \
+    /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /opt/uv/requirements.txt \
     && mkdir -p /mlflow && chown app:app /mlflow
 COPY deployment/containers/mlflow-auth.ini /etc/mlflow/basic_auth.ini
 COPY deployment/containers/mlflow_users.py /opt/mlflow/mlflow_users.py
