@@ -20,13 +20,16 @@ RUN /opt/uv/bin/uv export --frozen --only-group mlflow-server --no-emit-workspac
 
 FROM ${TRAINING_IMAGE}
 USER root
-ENV UV_SYSTEM_CERTS=1 UV_PYTHON_DOWNLOADS=never UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy
 # Everything the group needs that the training image lacks (the rest is already at the same
-# pinned versions); uv itself stays in the build stage. One directory is bind-mounted: podman
-# 4.3's buildah loses a single-file bind mount from a stage taken from its layer cache.
-RUN --mount=type=bind,from=requirements,source=/opt/uv,target=/opt/uv \
-    --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv pip install --python /opt/venv/bin/python -r /opt/uv/requirements.txt \
+# pinned versions, hashes checked), with a throw-away pip from the base's ensurepip: a bind
+# mount from the build stage would be lighter, but podman 4.3's buildah mounts the wrong (or no)
+# content for a stage it took from its layer cache.
+COPY --from=requirements /opt/uv/requirements.txt /tmp/mlflow-server-requirements.txt
+RUN python3 -m venv /tmp/pip \
+    && PIP_CERT=/etc/ssl/certs/ca-certificates.crt PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        /tmp/pip/bin/pip --python /opt/venv/bin/python install --no-cache-dir --quiet \
+        -r /tmp/mlflow-server-requirements.txt \
+    && rm -rf /tmp/pip /tmp/mlflow-server-requirements.txt \
     && mkdir -p /mlflow && chown app:app /mlflow
 COPY deployment/containers/mlflow-auth.ini /etc/mlflow/basic_auth.ini
 COPY deployment/containers/mlflow_users.py /opt/mlflow/mlflow_users.py
