@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shlex
 import subprocess
 import sys
@@ -97,8 +98,7 @@ class ComposeStack:
         return result
 
     def env(self) -> dict[str, str]:
-        import os
-
+        """Our environment with the project's podman settings (runc, ulimits)."""
         return {**os.environ, "CONTAINERS_CONF": str(self.containers_conf)}
 
     def podman(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
