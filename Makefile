@@ -8,7 +8,7 @@ PLATFORM := $(VENV)/mlops-platform
 	typecheck bench bench_materialize bench_batch bench_online bench_online_cluster bench_tasks \
 	bench_prediction_log generate feast_apply materialize train batch \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
-	test_containers
+	test_containers compose_up compose_down compose_status compose_demo
 
 help: ## List the targets
 	@grep -E '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk -F':.*?## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -113,3 +113,15 @@ containers_dags_test: ## Run DAGs with DockerOperator through podman (DAGS="trai
 
 test_containers: setup_dev ## Containers CI: podman, images, DockerOperator DAG runs, compose config
 	@bash deployment/containers/ci.sh
+
+compose_up: setup ## The compose stack with podman (images if missing); deployment/.env generated if missing
+	@$(PLATFORM) compose up
+
+compose_down: ## Stop the compose stack (volumes kept; ARGS=--volumes deletes them)
+	@$(PLATFORM) compose down $(ARGS)
+
+compose_status: ## Each compose service's state, health, restarts and memory
+	@$(PLATFORM) compose status
+
+compose_demo: setup ## compose_up, the four DAGs through its Airflow (DockerOperator), /inference
+	@$(PLATFORM) compose demo

@@ -1,8 +1,8 @@
 # Airflow 3 for the compose deployment (api-server, scheduler, dag-processor): the lock's
 # `airflow` group (Airflow, the docker provider, mlops-airflow with the operator factory, and
-# mlops-common under it) and the three pipelines' DAG folders. Task code is not installed here:
+# mlops-common under it) and the four pipelines' DAG folders. Task code is not installed here:
 # DockerOperator runs it in the pipeline images.
-# psycopg2-binary (the PostgreSQL metadata database driver) is not in uv.lock; pinned here.
+# The group includes the PostgreSQL drivers of the metadata database (psycopg2, asyncpg).
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # Only the lock and every workspace member's pyproject.toml (uv reads the whole workspace), so
@@ -25,8 +25,7 @@ RUN python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9
 WORKDIR /src
 COPY --from=manifests /src /src
 RUN --mount=type=cache,target=/root/.cache/uv \
-    /opt/uv/bin/uv sync --frozen --only-group airflow --no-install-workspace \
-    && /opt/uv/bin/uv pip install --python /opt/airflow-venv/bin/python psycopg2-binary==2.9.13
+    /opt/uv/bin/uv sync --frozen --only-group airflow --no-install-workspace
 COPY mlops_common/src mlops_common/src
 COPY deployment/airflow/src deployment/airflow/src
 RUN --mount=type=cache,target=/root/.cache/uv \
@@ -40,6 +39,7 @@ COPY --from=builder /opt/airflow-venv /opt/airflow-venv
 COPY --chown=airflow:airflow data_pipeline/dags /opt/airflow/dags/data_pipeline
 COPY --chown=airflow:airflow training_pipeline/dags /opt/airflow/dags/training_pipeline
 COPY --chown=airflow:airflow model_serving/dags /opt/airflow/dags/model_serving
+COPY --chown=airflow:airflow monitoring_pipeline/dags /opt/airflow/dags/monitoring_pipeline
 ENV PATH=/opt/airflow-venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \
@@ -47,7 +47,7 @@ ENV PATH=/opt/airflow-venv/bin:$PATH \
     MLOPS_TASK_MODE=containers \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
     AIRFLOW__CORE__EXECUTOR=LocalExecutor \
-    AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST='[{"name": "data_pipeline", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/data_pipeline"}}, {"name": "training_pipeline", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/training_pipeline"}}, {"name": "model_serving", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/model_serving"}}]'
+    AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST='[{"name": "data_pipeline", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/data_pipeline"}}, {"name": "training_pipeline", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/training_pipeline"}}, {"name": "model_serving", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/model_serving"}}, {"name": "monitoring_pipeline", "classpath": "airflow.dag_processing.bundles.local.LocalDagBundle", "kwargs": {"path": "/opt/airflow/dags/monitoring_pipeline"}}]'
 WORKDIR /opt/airflow
 USER airflow
 EXPOSE 8080

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# Build the pipeline images (and the small Redis image the containers platform uses) with podman.
+# Build the pipeline images (and the small Redis image the containers platform uses) with podman,
+# or with Docker: CONTAINER_ENGINE=docker (then pass BASE_IMAGE, e.g. python:3.11-slim-bookworm).
 #
 #   build_images.sh                      base image if needed, then all images
 #   build_images.sh training_pipeline    one pipeline (data_pipeline|training_pipeline|model_serving)
 #   build_images.sh redis                the Redis image (deployment/containers/redis.Dockerfile)
 #   build_images.sh mlflow airflow       the compose deployment's MLflow and Airflow images
+#   build_images.sh postgres             PostgreSQL from Debian's package (docker-compose.local.yml)
+#   build_images.sh compose              every image the compose deployment starts here
 #
 # Image names follow the operator factory: <MLOPS_TASK_IMAGE_PREFIX>-<pipeline>:<MLOPS_TASK_IMAGE_TAG>
 # (default driver-ranking-training-pipeline:latest). BASE_IMAGE overrides the base image;
@@ -27,10 +30,10 @@ dockerfile_for() {
     case "$1" in
         data_pipeline | training_pipeline | model_serving | monitoring_pipeline)
             echo "deployment/containers/pipeline.Dockerfile" ;;
-        redis | mlflow | airflow) echo "deployment/containers/$1.Dockerfile" ;;
+        redis | mlflow | airflow | postgres) echo "deployment/containers/$1.Dockerfile" ;;
         *)
-            echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving, monitoring_pipeline," \
-                "redis, mlflow or airflow" >&2
+            echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving," \
+                "monitoring_pipeline, redis, mlflow, airflow, postgres or compose" >&2
             exit 2
             ;;
     esac
@@ -46,9 +49,11 @@ build_one() {
             pipeline_args=(--build-arg "PIPELINE=$name" --target "$name") ;;
     esac
     start=$(date +%s)
-    # --format docker keeps HEALTHCHECK (the OCI format drops it); --layers reuses cached layers.
     log="$LOG_DIR/${name}.log"
-    if ! podman build --format docker --layers \
+    # podman: --format docker keeps HEALTHCHECK (the OCI format drops it); --layers caches.
+    local engine_args=()
+    [ "$ENGINE" = podman ] && engine_args=(--format docker --layers)
+    if ! "$ENGINE" build "${engine_args[@]}" \
         --build-arg "BASE_IMAGE=$BASE_IMAGE" \
         --build-arg "TRAINING_IMAGE=$(image_name training_pipeline)" \
         "${pipeline_args[@]}" \
@@ -58,18 +63,30 @@ build_one() {
         exit 1
     fi
     seconds=$(($(date +%s) - start))
-    size=$(podman image inspect --format '{{.Size}}' "$image")
+    size=$("$ENGINE" image inspect --format '{{.Size}}' "$image")
     printf '%-44s built in %4ss  size %5s MB\n' "$image" "$seconds" "$((size / 1000000))"
 }
 
-command -v podman >/dev/null || bash "$ROOT/deployment/containers/podman.sh" install
+ENGINE="${CONTAINER_ENGINE:-podman}"
+if [ "$ENGINE" = podman ]; then
+    command -v podman >/dev/null || bash "$ROOT/deployment/containers/podman.sh" install
+fi
 BASE_IMAGE="${BASE_IMAGE:-$(bash "$ROOT/deployment/containers/build_base.sh")}"
 echo "base image: $BASE_IMAGE"
 
 LOG_DIR="${MLOPS_STATE_DIR:-.platform}/podman/build-logs"
 mkdir -p "$LOG_DIR"
 
-targets=("$@")
+targets=()
+for arg in "$@"; do
+    # The compose stack: the pipeline images (task containers, serving; MLflow builds on the
+    # training image), then Redis, PostgreSQL, MLflow and Airflow.
+    if [ "$arg" = compose ]; then
+        targets+=("${PIPELINES[@]}" redis postgres mlflow airflow)
+    else
+        targets+=("$arg")
+    fi
+done
 [ ${#targets[@]} -gt 0 ] || targets=("${PIPELINES[@]}" redis)
 for target in "${targets[@]}"; do
     build_one "$target"

@@ -47,6 +47,9 @@ start() {
     echo $! >"$PIDFILE"
     for _ in $(seq 1 50); do
         if answers; then
+            # Like docker.sock (root:docker, 0660): the group may use the API. The compose
+            # Airflow containers run with that group (DOCKER_SOCKET_GID, root's group here).
+            chmod 0660 "$SOCKET"
             echo "podman service running: unix://$SOCKET"
             return 0
         fi

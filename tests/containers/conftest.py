@@ -29,7 +29,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark every test here; run them only when asked for (`-m containers`): they take about
-    13 minutes and replace the containers platform's network and volumes."""
+    10 minutes (images built) and replace the containers platform's and the compose stack's
+    network and volumes."""
     here = Path(__file__).parent
     asked = "containers" in (config.getoption("markexpr") or "")
     opt_in = pytest.mark.skip(

@@ -54,3 +54,55 @@ def test_single_quotes_in_a_template_argument_are_refused_at_parse_time() -> Non
     output = result.stdout[-2000:] + result.stderr[-2000:]
     assert "REFUSED" in result.stdout, output
     assert "double quotes" in result.stdout, output
+
+
+SECRETS = """
+import json
+from mlops_airflow.orchestration import pipeline_task
+task = pipeline_task("model_serving", "t", ["batch-predict"])
+# DockerOperator keeps it out of its template fields and the UI; no public accessor.
+print(json.dumps({"public": task.environment, "private": task._private_environment}))
+"""
+
+
+def _docker_task_environments(extra: dict[str, str]) -> dict[str, dict[str, str]]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("MLOPS_TASK_", "REDIS_", "MLFLOW_"))
+    }
+    result = subprocess.run(
+        [str(project_root() / ".venv-airflow" / "bin" / "python"), "-c", SECRETS],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=300,
+        env={**env, "MLOPS_TASK_MODE": "containers", **extra},
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    import json
+
+    parsed: dict[str, dict[str, str]] = json.loads(result.stdout.strip().splitlines()[-1])
+    return parsed
+
+
+def test_task_container_credentials_travel_in_the_private_environment_only() -> None:
+    found = _docker_task_environments(
+        {
+            "MLOPS_TASK_CONTAINER_REDIS_PASSWORD": "redis-secret",
+            "MLOPS_TASK_CONTAINER_MLFLOW_USERNAME": "pipelines",
+            "MLOPS_TASK_CONTAINER_MLFLOW_PASSWORD": "mlflow-secret",
+        }
+    )
+    assert found["private"] == {
+        "REDIS_PASSWORD": "redis-secret",
+        "MLFLOW_TRACKING_USERNAME": "pipelines",
+        "MLFLOW_TRACKING_PASSWORD": "mlflow-secret",
+    }
+    assert "redis-secret" not in str(found["public"])
+    assert "mlflow-secret" not in str(found["public"])
+
+
+def test_unset_or_empty_credentials_are_not_passed_to_task_containers() -> None:
+    found = _docker_task_environments({"MLOPS_TASK_CONTAINER_REDIS_PASSWORD": ""})
+    assert found["private"] == {}

@@ -285,6 +285,15 @@ class TaskSettings(BaseSettings):
     container_redis_cluster_nodes: str = ""
     container_mlflow_uri: str = "http://mlflow:5000"
     container_pushgateway_url: str = "http://pushgateway:9091"
+    container_redis_password: SecretStr | None = Field(
+        None, description="REDIS_PASSWORD of task containers (the compose Redis requires one)."
+    )
+    container_mlflow_username: str | None = Field(
+        None, description="MLFLOW_TRACKING_USERNAME of task containers (MLflow's basic auth)."
+    )
+    container_mlflow_password: SecretStr | None = Field(
+        None, description="MLFLOW_TRACKING_PASSWORD of task containers."
+    )
     retries: int = Field(2, ge=0, description="Retries for transient task failures.")
     retry_delay_seconds: int = Field(30, ge=0)
 

@@ -106,6 +106,19 @@ def container_environment(settings: TaskSettings) -> dict[str, str]:
     }
 
 
+def container_secrets(settings: TaskSettings) -> dict[str, str]:
+    """The credentials a task container needs, passed as DockerOperator's private environment
+    (not rendered in the task's templates or the UI); only those that are set and not empty."""
+    secrets = {
+        "REDIS_PASSWORD": settings.container_redis_password,
+        "MLFLOW_TRACKING_PASSWORD": settings.container_mlflow_password,
+    }
+    found = {key: value.get_secret_value() for key, value in secrets.items() if value}
+    if settings.container_mlflow_username:
+        found["MLFLOW_TRACKING_USERNAME"] = settings.container_mlflow_username
+    return found
+
+
 def _docker_task(
     settings: TaskSettings,
     pipeline: str,
@@ -132,6 +145,7 @@ def _docker_task(
             )
         ],
         environment={**container_environment(settings), **env},
+        private_environment=container_secrets(settings),
         mount_tmp_dir=False,
         auto_remove="success",
         force_pull=False,

@@ -1,9 +1,11 @@
-"""`mlops-platform`: the local platform's CLI (behind `make up|down|status|serve|demo|airflow`)."""
+"""`mlops-platform`: the local platform's CLI (behind `make up|down|status|serve|demo|airflow`)
+and the compose deployment's (`make compose_up|compose_down|compose_status|compose_demo`)."""
 
 from __future__ import annotations
 
 import os
 import subprocess
+from typing import TYPE_CHECKING
 
 import typer
 from mlops_common.errors import cli_app
@@ -12,6 +14,9 @@ from mlops_common.logs import configure_logging
 from mlops_platform import lifecycle
 from mlops_platform.airflow_env import airflow_bin, airflow_environment
 from mlops_platform.status import status
+
+if TYPE_CHECKING:
+    from mlops_platform.compose import ComposeStack
 
 app = cli_app("Run the local platform: Redis, MLflow and Airflow.", no_args_is_help=True)
 
@@ -70,3 +75,69 @@ def demo_drift_command() -> None:
     from mlops_platform.demo_drift import run_demo_drift
 
     run_demo_drift()
+
+
+compose_app = cli_app(
+    "The compose deployment with podman (deployment/docker-compose.yml).", no_args_is_help=True
+)
+app.add_typer(compose_app, name="compose")
+
+
+def _stack() -> ComposeStack:
+    from mlops_platform.compose import ComposeStack
+    from mlops_platform.compose_env import get_compose_settings
+
+    return ComposeStack(get_compose_settings())
+
+
+@compose_app.command("up")
+def compose_up_command() -> None:
+    """Images if missing, then every service, stage by stage, until healthy (serving: once a
+    champion exists). Writes deployment/.env with generated secrets when it is missing."""
+    from mlops_platform.compose_env import stack_addresses
+
+    stack = _stack()
+    addresses = stack_addresses(stack.up())
+    typer.echo(
+        f"compose stack up: Airflow {addresses.airflow_url}, MLflow {addresses.mlflow_url}, "
+        f"serving {addresses.serving_url} (logins in {stack.env_file})"
+    )
+
+
+@compose_app.command("down")
+def compose_down_command(
+    volumes: bool = typer.Option(False, "--volumes", "-v", help="Also delete every volume."),
+) -> None:
+    """Stop and remove the stack's containers; volumes (all state) are kept unless -v."""
+    _stack().down(volumes=volumes)
+
+
+@compose_app.command("status")
+def compose_status_command(
+    wait: bool = typer.Option(
+        False, "--wait", help="First wait (COMPOSE_TIMEOUT_SECONDS at most) until all are ready."
+    ),
+) -> None:
+    """Each service's state, health (its check run now), restarts and memory; exit 1 unless
+    every service is healthy (one-shot ones: exited 0)."""
+    from mlops_common.errors import UserError
+
+    from mlops_platform.compose import SERVICES, render_status
+
+    stack = _stack()
+    if wait:
+        try:
+            stack.wait_ready(SERVICES, stack.settings.timeout_seconds)
+        except UserError as exc:
+            typer.echo(str(exc), err=True)
+    table, ready = render_status(stack)
+    typer.echo(table)
+    raise typer.Exit(0 if ready else 1)
+
+
+@compose_app.command("demo")
+def compose_demo_command() -> None:
+    """The stack up, the four DAGs through its Airflow, then /inference from its serving."""
+    from mlops_platform.compose_demo import run_compose_demo
+
+    run_compose_demo(_stack())

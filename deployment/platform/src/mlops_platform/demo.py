@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -80,7 +81,11 @@ def _start(client: AirflowClient, step: DemoStep, known: set[str], expected: boo
     return run_id
 
 
-def run_dags(client: AirflowClient) -> dict[str, DagRunResult]:
+def run_dags(
+    client: AirflowClient, champion: Callable[[], str | None] = champion_version
+) -> dict[str, DagRunResult]:
+    """Unpause, trigger and follow each demo DAG in order; CHAMPION tells the version the
+    champion alias points at (for the message when the gates keep the old one)."""
     results: dict[str, DagRunResult] = {}
     for step in STEPS:
         client.wait_for_dag(step.dag_id)
@@ -105,7 +110,7 @@ def run_dags(client: AirflowClient) -> dict[str, DagRunResult]:
             promoted = False  # no champion event: the next DAG is triggered by hand
             typer.echo(
                 f"{step.dag_id}: the new model did not pass the gates; the champion stays at "
-                f"version {champion_version()} (report in "
+                f"version {champion()} (report in "
                 f"{run_dir(step.dag_id, run_id)})"
             )
             continue

@@ -1,0 +1,263 @@
+"""The compose deployment, run for real with podman-compose: `make compose_demo` from an empty
+stack, every service refusing a caller without credentials, state surviving `down` + `up`, and
+a crashed service brought back by its restart policy.
+
+The stack publishes its ports on free loopback ports (the `*_PUBLISH` settings of a throw-away
+env file), so it never collides with the local platform or other tests; its containers and
+volumes are removed at the end. It uses the network and artifact volume names of the
+containers platform (`driver-ranking`, `driver-ranking-artifacts`): tests here run one at a time.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from mlops_platform.compose_env import (
+    StackAddresses,
+    example_file,
+    generated_env_text,
+    podman_socket,
+    read_env_file,
+    stack_addresses,
+)
+from mlops_platform.processes import free_port
+
+COMPOSE_IMAGES = ("redis", "postgres", "mlflow", "airflow")
+CANDIDATES = [1001, 1002, 1003, 1004, 1005]
+
+
+@dataclass
+class Stack:
+    root: Path
+    env_file: Path
+    addresses: StackAddresses
+    demo: subprocess.CompletedProcess[str]
+
+    def cli(self, *args: str, timeout: float = 1800) -> subprocess.CompletedProcess[str]:
+        """`mlops-platform compose ARGS` against this stack's env file."""
+        return subprocess.run(
+            [str(self.root / ".venv" / "bin" / "mlops-platform"), "compose", *args],
+            cwd=self.root,
+            env={**os.environ, "COMPOSE_ENV_FILE": str(self.env_file)},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def inference(self, key: str | None) -> httpx.Response:
+        headers = {"X-API-Key": key} if key is not None else {}
+        return httpx.post(
+            f"{self.addresses.serving_url}/inference",
+            json={"request_id": "compose-test", "driver_ids": CANDIDATES},
+            headers=headers,
+            timeout=30,
+        )
+
+    def champion(self) -> str:
+        response = httpx.get(
+            f"{self.addresses.mlflow_url}/api/2.0/mlflow/registered-models/alias",
+            params={"name": "driver_ranking", "alias": "champion"},
+            auth=(self.addresses.mlflow_user, self.addresses.mlflow_password),
+            timeout=10,
+        )
+        assert response.status_code == 200, response.text
+        return str(response.json()["model_version"]["version"])
+
+    def airflow_token(self) -> str:
+        response = httpx.post(
+            f"{self.addresses.airflow_url}/auth/token",
+            json={
+                "username": self.addresses.airflow_user,
+                "password": self.addresses.airflow_password,
+            },
+            timeout=30,
+        )
+        assert response.status_code in (200, 201), response.text
+        return str(response.json()["access_token"])
+
+    def successful_runs(self, dag_id: str) -> list[str]:
+        response = httpx.get(
+            f"{self.addresses.airflow_url}/api/v2/dags/{dag_id}/dagRuns",
+            headers={"Authorization": f"Bearer {self.airflow_token()}"},
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return [r["dag_run_id"] for r in response.json()["dag_runs"] if r["state"] == "success"]
+
+
+def compose_config(root: Path, env_file: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    arguments = [arg for name in files for arg in ("-f", f"deployment/{name}")]
+    return subprocess.run(
+        [str(root / ".venv" / "bin" / "podman-compose"), *arguments, "--env-file", str(env_file),
+         "config"],
+        cwd=root, capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+
+
+def write_env_file(path: Path) -> Path:
+    """Generated secrets (as `compose up` writes them) and free loopback ports."""
+    text = generated_env_text(example_file().read_text(), podman_socket())
+    ports = {name: free_port() for name in ("AIRFLOW", "MLFLOW", "SERVING")}
+    text += "".join(f"{name}_PUBLISH=127.0.0.1:{port}\n" for name, port in ports.items())
+    text += f"AIRFLOW_BASE_URL=http://127.0.0.1:{ports['AIRFLOW']}\n"
+    path.write_text(text)
+    return path
+
+
+@pytest.fixture(scope="module")
+def stack(
+    engine: Any, images: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """`compose demo` from an empty stack (no containers, no volumes); torn down afterwards."""
+    missing = [
+        name
+        for name in COMPOSE_IMAGES
+        if engine.podman("image", "exists", f"driver-ranking-{name}:latest").returncode
+    ]
+    if missing:
+        pytest.skip(f"compose images not built ({', '.join(missing)}): build_images.sh compose")
+    env_file = write_env_file(tmp_path_factory.mktemp("compose") / "compose.env")
+    empty = Stack(engine.root, env_file, stack_addresses(read_env_file(env_file)), None)  # type: ignore[arg-type]
+    # Nothing of an earlier stack or of the containers platform may remain.
+    engine.script("platform.sh", "purge")
+    assert empty.cli("down", "--volumes").returncode == 0
+    empty.demo = empty.cli("demo", timeout=3600)
+    yield empty
+    empty.cli("down", "--volumes")
+
+
+def test_compose_config_validates_with_and_without_the_local_override(
+    engine: Any, tmp_path: Path
+) -> None:
+    env_file = write_env_file(tmp_path / "compose.env")
+
+    default = compose_config(engine.root, env_file, "docker-compose.yml")
+    local = compose_config(engine.root, env_file, "docker-compose.yml", "docker-compose.local.yml")
+    unset = compose_config(engine.root, Path("/dev/null"), "docker-compose.yml")
+
+    assert default.returncode == 0, default.stderr
+    assert "image: postgres:16-bookworm" in default.stdout
+    assert local.returncode == 0, local.stderr
+    assert "image: driver-ranking-postgres:latest" in local.stdout
+    assert "postgres:16-bookworm" not in local.stdout
+    # No secret has a default: without the env file compose refuses and names one.
+    assert unset.returncode != 0
+    assert "in deployment/.env" in unset.stdout + unset.stderr
+
+
+def test_compose_demo_runs_every_dag_and_serves_the_champion(stack: Stack) -> None:
+    output = stack.demo.stdout + stack.demo.stderr
+    assert stack.demo.returncode == 0, output[-4000:]
+    for dag_id in ("data_pipeline", "materialize", "training_pipeline", "batch_serving_pipeline"):
+        assert f"{dag_id}: success" in output
+    champion = stack.champion()
+    assert f"champion version {champion}" in output
+    assert stack.addresses.airflow_password in output  # the login is printed
+
+
+def test_dag_tasks_ran_as_containers_on_the_stack_volume(engine: Any, stack: Stack) -> None:
+    assert stack.demo.returncode == 0
+    read = (
+        "import glob, json;"
+        "[path] = glob.glob('/artifacts/runs/model_serving/*/batch/summary.json');"
+        "print(open(path).read())"
+    )
+    result = engine.podman(
+        "run", "--rm", "-v", "driver-ranking-artifacts:/artifacts", "--entrypoint", "python3",
+        engine.image("model_serving"), "-c", read,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["rows_predicted"] > 0
+    assert summary["model_version"] == stack.champion()
+
+
+def test_each_service_refuses_a_caller_without_credentials(engine: Any, stack: Stack) -> None:
+    assert stack.demo.returncode == 0
+    a = stack.addresses
+    # Airflow: the REST API wants a token.
+    assert httpx.get(f"{a.airflow_url}/api/v2/dags", timeout=30).status_code == 401
+    token = stack.airflow_token()
+    authorized = httpx.get(
+        f"{a.airflow_url}/api/v2/dags", headers={"Authorization": f"Bearer {token}"}, timeout=30
+    )
+    assert authorized.status_code == 200
+    # MLflow: the basic-auth app.
+    search = f"{a.mlflow_url}/api/2.0/mlflow/experiments/search?max_results=10"
+    assert httpx.get(search, timeout=30).status_code == 401
+    assert httpx.get(search, auth=(a.mlflow_user, "wrong"), timeout=30).status_code == 401
+    assert httpx.get(search, auth=(a.mlflow_user, a.mlflow_password), timeout=30).is_success
+    # Redis: requirepass (its port is not published; asked from inside its container).
+    redis = engine.podman("exec", "driver-ranking_redis_1", "redis-cli", "get", "x")
+    assert "NOAUTH" in redis.stdout + redis.stderr
+    authed = engine.podman(
+        "exec", "-e", f"REDISCLI_AUTH={stack_password(stack, 'REDIS_PASSWORD')}",
+        "driver-ranking_redis_1", "redis-cli", "ping",
+    )  # fmt: skip
+    assert authed.stdout.strip() == "PONG"
+    # The online service: the API key.
+    assert stack.inference(None).status_code == 401
+    assert stack.inference("wrong").status_code == 401
+    assert stack.inference(a.serving_api_key).status_code == 200
+
+
+def stack_password(stack: Stack, key: str) -> str:
+    return read_env_file(stack.env_file)[key]
+
+
+def test_state_survives_down_and_up(stack: Stack) -> None:
+    assert stack.demo.returncode == 0
+    before = stack.inference(stack.addresses.serving_api_key).json()
+    champion = stack.champion()
+    runs = stack.successful_runs("training_pipeline")
+    assert runs
+
+    down = stack.cli("down")
+    assert down.returncode == 0, down.stderr
+    assert stack.cli("status").returncode == 1  # really down
+    up = stack.cli("up")
+    assert up.returncode == 0, up.stderr[-3000:]
+
+    # Nothing was re-run: the registry, the alias, the run history and the online features
+    # (Redis's append-only file) are the ones from before; serving loads the same champion.
+    assert stack.champion() == champion
+    assert stack.successful_runs("training_pipeline") == runs
+    ready = stack.cli("status", "--wait")  # serving too, once it has loaded the champion
+    assert ready.returncode == 0, ready.stdout + ready.stderr[-2000:]
+    after = stack.inference(stack.addresses.serving_api_key).json()
+    assert after["model_version"] == before["model_version"] == champion
+    assert after["missing_driver_ids"] == []
+    assert after["best_driver_id"] == before["best_driver_id"]
+
+
+def test_a_crashed_service_comes_back_by_its_restart_policy(engine: Any, stack: Stack) -> None:
+    assert stack.demo.returncode == 0
+    container = "driver-ranking_redis_1"
+
+    def restarts() -> int:
+        out = engine.podman("inspect", container, "--format", "{{.RestartCount}}").stdout
+        return int(out.strip())
+
+    before = restarts()
+    pid = engine.podman("inspect", container, "--format", "{{.State.Pid}}").stdout.strip()
+    # A crash: the main process dies (SIGKILL from the host). `podman kill` would not do:
+    # podman counts it as a stop by the user, like `podman stop`, and never restarts then.
+    subprocess.run(["kill", "-9", pid], check=True)
+
+    # Only podman brings it back here: `status --wait` looks (runs the health checks) and waits.
+    status = stack.cli("status", "--wait")
+    assert status.returncode == 0, status.stdout + status.stderr[-2000:]
+    assert restarts() == before + 1
+    # Its append-only file brought the online features back.
+    response = stack.inference(stack.addresses.serving_api_key)
+    assert response.status_code == 200, response.text
+    assert response.json()["missing_driver_ids"] == []
