@@ -7,6 +7,7 @@
 #   build_images.sh redis                the Redis image (deployment/containers/redis.Dockerfile)
 #   build_images.sh mlflow airflow       the compose deployment's MLflow and Airflow images
 #   build_images.sh postgres             PostgreSQL from Debian's package (docker-compose.local.yml)
+#   build_images.sh prometheus           Prometheus + pushgateway from Debian's packages (same)
 #   build_images.sh compose              every image the compose deployment starts here
 #
 # Image names follow the operator factory: <MLOPS_TASK_IMAGE_PREFIX>-<pipeline>:<MLOPS_TASK_IMAGE_TAG>
@@ -30,10 +31,10 @@ dockerfile_for() {
     case "$1" in
         data_pipeline | training_pipeline | model_serving | monitoring_pipeline)
             echo "deployment/containers/pipeline.Dockerfile" ;;
-        redis | mlflow | airflow | postgres) echo "deployment/containers/$1.Dockerfile" ;;
+        redis | mlflow | airflow | postgres | prometheus) echo "deployment/containers/$1.Dockerfile" ;;
         *)
             echo "unknown image '$1': use data_pipeline, training_pipeline, model_serving," \
-                "monitoring_pipeline, redis, mlflow, airflow, postgres or compose" >&2
+                "monitoring_pipeline, redis, mlflow, airflow, postgres, prometheus or compose" >&2
             exit 2
             ;;
     esac
@@ -80,9 +81,9 @@ mkdir -p "$LOG_DIR"
 targets=()
 for arg in "$@"; do
     # The compose stack: the pipeline images (task containers, serving; MLflow builds on the
-    # training image), then Redis, PostgreSQL, MLflow and Airflow.
+    # training image), then Redis, PostgreSQL, Prometheus (+ pushgateway), MLflow and Airflow.
     if [ "$arg" = compose ]; then
-        targets+=("${PIPELINES[@]}" redis postgres mlflow airflow)
+        targets+=("${PIPELINES[@]}" redis postgres prometheus mlflow airflow)
     else
         targets+=("$arg")
     fi

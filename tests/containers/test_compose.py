@@ -28,9 +28,9 @@ from mlops_platform.compose_env import (
     read_env_file,
     stack_addresses,
 )
-from mlops_platform.processes import free_port
+from mlops_platform.processes import free_port, wait_for
 
-COMPOSE_IMAGES = ("redis", "postgres", "mlflow", "airflow")
+COMPOSE_IMAGES = ("redis", "postgres", "prometheus", "mlflow", "airflow")
 CANDIDATES = [1001, 1002, 1003, 1004, 1005]
 
 
@@ -106,7 +106,7 @@ def compose_config(root: Path, env_file: Path, *files: str) -> subprocess.Comple
 def write_env_file(path: Path) -> Path:
     """Generated secrets (as `compose up` writes them) and free loopback ports."""
     text = generated_env_text(example_file().read_text(), podman_socket())
-    ports = {name: free_port() for name in ("AIRFLOW", "MLFLOW", "SERVING")}
+    ports = {name: free_port() for name in ("AIRFLOW", "MLFLOW", "SERVING", "PROMETHEUS")}
     text += "".join(f"{name}_PUBLISH=127.0.0.1:{port}\n" for name, port in ports.items())
     text += f"AIRFLOW_BASE_URL=http://127.0.0.1:{ports['AIRFLOW']}\n"
     path.write_text(text)
@@ -208,6 +208,32 @@ def test_each_service_refuses_a_caller_without_credentials(engine: Any, stack: S
     assert stack.inference(None).status_code == 401
     assert stack.inference("wrong").status_code == 401
     assert stack.inference(a.serving_api_key).status_code == 200
+
+
+def test_prometheus_scrapes_the_service_and_the_tasks_pushes(stack: Stack) -> None:
+    """The stack's Prometheus (Debian's package here) scrapes the serving container and the
+    pushgateway the DAG tasks pushed to (materialize's freshness); its alert rules loaded."""
+    assert stack.demo.returncode == 0
+    url = f"http://{read_env_file(stack.env_file)['PROMETHEUS_PUBLISH']}"
+
+    def scraped() -> dict[str, str] | None:
+        active = httpx.get(f"{url}/api/v1/targets", timeout=10).json()["data"]["activeTargets"]
+        health = {t["labels"]["job"]: t["health"] for t in active}
+        return health if health.get("online-service") == health.get("pushgateway") == "up" else None
+
+    health = wait_for(
+        scraped,
+        timeout=120,
+        interval=3,
+        ignore=(httpx.HTTPError,),
+        timeout_error=lambda: AssertionError("Prometheus did not scrape serving and pushgateway"),
+    )
+    assert health["online-service"] == "up"
+    query = "driver_ranking_materialization_end_timestamp_seconds"
+    result = httpx.get(f"{url}/api/v1/query", params={"query": query}, timeout=10).json()
+    assert result["data"]["result"], "materialize pushed its freshness"
+    rules = httpx.get(f"{url}/api/v1/rules", timeout=10).json()["data"]["groups"]
+    assert {rule["name"] for group in rules for rule in group["rules"]} >= {"FeatureDrift"}
 
 
 def stack_password(stack: Stack, key: str) -> str:

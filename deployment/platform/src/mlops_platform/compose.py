@@ -34,7 +34,7 @@ PROJECT = "driver-ranking"
 ONE_SHOT = ("mlflow-init", "airflow-init")
 # `up` order; every service of a stage starts at once, then the stage's health is awaited.
 STAGES: tuple[tuple[str, ...], ...] = (
-    ("postgres", "redis"),
+    ("postgres", "redis", "pushgateway", "prometheus"),
     ("mlflow",),
     ("mlflow-init", "airflow-init"),
     ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"),
@@ -52,6 +52,7 @@ IMAGES = {
     "postgres": "postgres",
     "mlflow": "mlflow",
     "airflow": "airflow",
+    "prometheus": "prometheus",
 }
 
 
