@@ -17,18 +17,21 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
 import pyarrow.compute as pc
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))  # the sibling benchmark script, not a package
+import bench_online  # noqa: E402
 
 BIN = Path(sys.executable).parent
 WRK_SCRIPT = """
@@ -66,26 +69,6 @@ class Run:
     load: float  # 1-minute load average when the wrk run started
 
 
-def _ms(text: str) -> float:
-    value, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()  # type: ignore[union-attr]
-    return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
-
-
-def run_wrk(
-    url: str, script: Path, connections: int, duration: int
-) -> tuple[float, float, int, int]:
-    out = subprocess.run(
-        ["wrk", "-t", "2", "-c", str(connections), "-d", f"{duration}s", "--latency", "-s",
-         str(script), url],
-        capture_output=True, text=True, check=True, timeout=duration + 60,
-    ).stdout  # fmt: skip
-    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
-    p99 = _ms(re.search(r"^\s+99%\s+(\S+)$", out, re.MULTILINE).group(1))  # type: ignore[union-attr]
-    total = int(re.search(r"(\d+) requests in", out).group(1))  # type: ignore[union-attr]
-    non_2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return rps, p99, total, int(non_2xx.group(1)) if non_2xx else 0
-
-
 def _metric_sum(url: str, name: str, **labels: str) -> int:
     from prometheus_client.parser import text_string_to_metric_families
 
@@ -105,26 +88,6 @@ def answered_ok(url: str) -> int:
 def log_written(url: str) -> int:
     """Requests the service's prediction log has written so far."""
     return _metric_sum(url, "driver_ranking_prediction_log_requests_total")
-
-
-def write_features(path: Path, n_drivers: int, first_id: int) -> None:
-    import numpy as np
-    import pandas as pd
-
-    rng = np.random.default_rng(0)
-    ts = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)
-    frame = pd.DataFrame(
-        {
-            "driver_id": np.arange(first_id, first_id + n_drivers, dtype="int64"),
-            "event_timestamp": pd.Series([ts] * n_drivers).astype("datetime64[us, UTC]"),
-            "created": pd.Series([ts] * n_drivers).astype("datetime64[us, UTC]"),
-            "conv_rate": rng.uniform(0, 1, n_drivers).astype("float32"),
-            "acc_rate": rng.uniform(0, 1, n_drivers).astype("float32"),
-            "avg_daily_trips": rng.integers(0, 40, n_drivers).astype("int64"),
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path, index=False)
 
 
 def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Namespace,
@@ -159,7 +122,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
             ignore=(httpx.HTTPError,),
             timeout_error=lambda: RuntimeError(f"service not ready; see {log}"),
         )
-        run_wrk(url, script, 4, 3)  # warm-up
+        bench_online.run_wrk(url, script, 4, 3)  # warm-up
         if logging:
             # Steady state: the log's writer opened the Feast store (an import of seconds, done
             # by its thread at start-up) and wrote the warm-up's requests.
@@ -170,7 +133,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
                 timeout_error=lambda: RuntimeError(f"the prediction log wrote nothing; see {log}"),
             )
         load = os.getloadavg()[0]
-        rps, p99, total, non_2xx = run_wrk(url, script, args.connections, args.duration)
+        wrk = bench_online.run_wrk(url, script, args.connections, args.duration)
         answered = answered_ok(url)
     finally:
         os.killpg(process.pid, signal.SIGTERM)
@@ -182,7 +145,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
         # One chosen row per logged request (the warm-up repeats the request ids).
         table = read_predictions(scores_log_dir())
         logged = int(pc.sum(table.column("chosen")).as_py() or 0)
-    return Run(logging, rps, p99, total, non_2xx, answered, logged, load)
+    return Run(logging, wrk.rps, wrk.p99_ms, wrk.requests, wrk.non_2xx, answered, logged, load)
 
 
 def main() -> None:
@@ -230,7 +193,7 @@ def main() -> None:
         from feature_store.apply import apply_repo
         from mlops_testing import register_tiny_champion
 
-        write_features(get_data_settings().driver_stats_path, args.drivers, 1001)
+        bench_online.write_features(get_data_settings().driver_stats_path, args.drivers, 1001)
         apply_repo()
         materialize(datetime.now(UTC))
         register_tiny_champion(env["MLFLOW_TRACKING_URI"], env["MLFLOW_MODEL_NAME"])
