@@ -106,6 +106,25 @@ def process(
                 proc.wait()
 
 
+def bench_env(tmp: Path, redis_port: int, mlflow_port: int) -> dict[str, str]:
+    """The environment of a bench's services and processes: every path under TMP, its own
+    Redis and MLflow, no access log, no pushes to a platform's pushgateway."""
+    return {
+        **os.environ,
+        "MLOPS_DATA_DIR": str(tmp / "data"),
+        "MLOPS_STATE_DIR": str(tmp / "state"),
+        "MLOPS_ARTIFACT_ROOT": str(tmp / "artifacts"),
+        "REDIS_HOST": "127.0.0.1",
+        "REDIS_PORT": str(redis_port),
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
+        "MLFLOW_MODEL_NAME": "driver_ranking_bench",
+        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
+        "SERVING_ACCESS_LOG": "false",
+        "PROMETHEUS_PUSH_ENABLED": "false",
+        "BENTOML_HOME": str(tmp / "bentoml"),
+    }
+
+
 def write_features(path: Path, n_drivers: int, first_id: int) -> None:
     """One recent row of driver_stats per driver (the online store keeps the latest only)."""
     import numpy as np
@@ -289,19 +308,7 @@ def main() -> None:
     first_id = 1001
     tmp = Path(tempfile.mkdtemp(prefix="bench-online-"))
     redis_port, mlflow_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "MLOPS_DATA_DIR": str(tmp / "data"),
-        "MLOPS_STATE_DIR": str(tmp / "state"),
-        "MLOPS_ARTIFACT_ROOT": str(tmp / "artifacts"),
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(redis_port),
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
-        "MLFLOW_MODEL_NAME": "driver_ranking_bench",
-        "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false",
-        "SERVING_ACCESS_LOG": "false",
-        "BENTOML_HOME": str(tmp / "bentoml"),
-    }
+    env = bench_env(tmp, redis_port, mlflow_port)
     os.environ.update(env)
     results: dict[tuple[str, int], WrkResult] = {}
     soak_summary: dict[str, object] | None = None

@@ -168,19 +168,7 @@ def main() -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-prediction-log-"))
     redis_port, mlflow_port = free_port(), free_port()
-    env = {
-        **os.environ,
-        "MLOPS_DATA_DIR": str(tmp / "data"),
-        "MLOPS_STATE_DIR": str(tmp / "state"),
-        "MLOPS_ARTIFACT_ROOT": str(tmp / "artifacts"),
-        "REDIS_HOST": "127.0.0.1",
-        "REDIS_PORT": str(redis_port),
-        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{mlflow_port}",
-        "MLFLOW_MODEL_NAME": "driver_ranking_bench",
-        "SERVING_ACCESS_LOG": "false",
-        "PROMETHEUS_PUSH_ENABLED": "false",
-        "BENTOML_HOME": str(tmp / "bentoml"),
-    }
+    env = bench_online.bench_env(tmp, redis_port, mlflow_port)
     os.environ.update(env)
     (tmp / "redis").mkdir()
     (tmp / "mlflow").mkdir()

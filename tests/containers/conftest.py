@@ -7,11 +7,13 @@ it skips (with the reason) where podman is missing or the images are not built.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mlops_common.settings import project_root
@@ -73,6 +75,21 @@ class Engine:
             check=False,
             env=self.env,
         )
+
+    def batch_summary(self) -> dict[str, Any]:
+        """The batch run's summary.json on the artifact volume, read from inside a container
+        of the serving image (the volume belongs to the container engine, not this host)."""
+        read = (
+            "import glob, json;"
+            "[path] = glob.glob('/artifacts/runs/model_serving/*/batch/summary.json');"
+            "print(open(path).read())"
+        )
+        result = self.podman(
+            "run", "--rm", "-v", "driver-ranking-artifacts:/artifacts", "--entrypoint", "python3",
+            self.image("model_serving"), "-c", read,
+        )  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return dict(json.loads(result.stdout))
 
     @staticmethod
     def image(pipeline: str) -> str:

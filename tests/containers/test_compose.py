@@ -10,7 +10,6 @@ containers platform (`driver-ranking`, `driver-ranking-artifacts`): tests here r
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 from collections.abc import Iterator
@@ -166,17 +165,7 @@ def test_compose_demo_runs_every_dag_and_serves_the_champion(stack: Stack) -> No
 
 def test_dag_tasks_ran_as_containers_on_the_stack_volume(engine: Any, stack: Stack) -> None:
     assert stack.demo.returncode == 0
-    read = (
-        "import glob, json;"
-        "[path] = glob.glob('/artifacts/runs/model_serving/*/batch/summary.json');"
-        "print(open(path).read())"
-    )
-    result = engine.podman(
-        "run", "--rm", "-v", "driver-ranking-artifacts:/artifacts", "--entrypoint", "python3",
-        engine.image("model_serving"), "-c", read,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary = engine.batch_summary()
     assert summary["rows_predicted"] > 0
     assert summary["model_version"] == stack.champion()
 

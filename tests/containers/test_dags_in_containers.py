@@ -7,7 +7,6 @@ serving image and answers `POST /inference` with the champion the training DAG r
 
 from __future__ import annotations
 
-import json
 import subprocess
 from typing import Any
 
@@ -53,17 +52,7 @@ def test_batch_predictions_are_on_the_artifact_volume(
     dag_runs: subprocess.CompletedProcess[str],
 ) -> None:
     assert dag_runs.returncode == 0
-    read = (
-        "import glob, json;"
-        "[path] = glob.glob('/artifacts/runs/model_serving/*/batch/summary.json');"
-        "print(open(path).read())"
-    )
-    result = engine.podman(
-        "run", "--rm", "-v", "driver-ranking-artifacts:/artifacts", "--entrypoint", "python3",
-        engine.image("model_serving"), "-c", read,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    summary = json.loads(result.stdout)
+    summary = engine.batch_summary()
     assert summary["rows_predicted"] > 0
     assert summary["rows_in"] == summary["rows_predicted"] + summary["rows_without_features"]
     assert summary["model_version"]

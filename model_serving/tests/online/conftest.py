@@ -9,6 +9,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cache
@@ -129,9 +130,11 @@ def online_env(
     return OnlineEnv(redis_env, mlflow_env, champion, KNOWN_IDS)
 
 
-@pytest.fixture
-def served(online_env: OnlineEnv, tmp_path: Path) -> Iterator[str]:
-    """`bentoml serve model_serving.service:DriverRanking` on a free port; yields its URL."""
+@contextmanager
+def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[str, Path]]:
+    """`bentoml serve model_serving.service:DriverRanking` on a free port with the current
+    settings; yields (URL, log file) once ready, then stops it gracefully (SIGTERM: the
+    shutdown hooks run), killing it after STOP_TIMEOUT seconds."""
     port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
@@ -166,11 +169,18 @@ def served(online_env: OnlineEnv, tmp_path: Path) -> Iterator[str]:
             time.sleep(0.5)
         else:
             pytest.fail(f"service not ready:\n{log.read_text()[-3000:]}")
-        yield url
+        yield url, log
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
-            process.wait(timeout=30)
+            process.wait(timeout=stop_timeout)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
+
+
+@pytest.fixture
+def served(online_env: OnlineEnv, tmp_path: Path) -> Iterator[str]:
+    """The online service under `bentoml serve` on a free port; yields its URL."""
+    with bentoml_serve(tmp_path) as (url, _):
+        yield url

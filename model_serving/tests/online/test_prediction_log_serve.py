@@ -4,35 +4,20 @@ scores and model version beside), none twice, none lost."""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 from mlops_common.paths import feature_log_dir, scores_log_dir
-from mlops_platform.processes import wait_for
-from mlops_testing import free_port
 from model_serving.prediction_log import read_feature_log, read_predictions
 
-from .conftest import OnlineEnv
+from .conftest import OnlineEnv, bentoml_serve
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 REQUESTS_PER_THREAD = 150
 THREADS = 4
-
-
-def _ready(url: str, process: subprocess.Popen[bytes], log: Path) -> bool:
-    if process.poll() is not None:
-        pytest.fail(f"bentoml serve exited:\n{log.read_text()[-3000:]}")
-    try:
-        return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
 
 
 def test_logged_requests_equal_answered_requests_after_graceful_stop(
@@ -42,32 +27,10 @@ def test_logged_requests_equal_answered_requests_after_graceful_stop(
     monkeypatch.setenv("PREDICTION_LOG_FLUSH_ROWS", "64")
     monkeypatch.setenv("PREDICTION_LOG_FLUSH_SECONDS", "3600")
     monkeypatch.setenv("SERVING_ACCESS_LOG", "false")
-    port = free_port()
-    log = tmp_path / "serve.log"
-    env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
-    command = [
-        str(Path(sys.executable).parent / "bentoml"),
-        "serve",
-        "model_serving.service:DriverRanking",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-    ]
-    url = f"http://127.0.0.1:{port}"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True
-        )
     answers: dict[str, dict[str, object]] = {}
     statuses: list[int] = []
-    try:
-        wait_for(
-            lambda: _ready(url, process, log),
-            timeout=240,
-            interval=0.5,
-            timeout_error=lambda: AssertionError(f"not ready:\n{log.read_text()[-3000:]}"),
-        )
+    # Stopped gracefully when the block ends: the shutdown hook writes the rest of the log.
+    with bentoml_serve(tmp_path, stop_timeout=60) as (url, log):
 
         def client(worker: int) -> None:
             with httpx.Client(timeout=30) as http:
@@ -89,13 +52,6 @@ def test_logged_requests_equal_answered_requests_after_graceful_stop(
 
         with ThreadPoolExecutor(THREADS) as pool:
             list(pool.map(client, range(THREADS)))
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)  # graceful: the shutdown hook writes the rest
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
     assert statuses.count(200) == len(answers) > 0
     assert statuses.count(422) == THREADS * (REQUESTS_PER_THREAD // 50)

@@ -171,10 +171,10 @@ class PredictionLog:
         flush_rows: int,
         flush_seconds: float,
         destination: str = "the prediction log",
-        on_ready: Callable[[], None] | None = None,
+        on_start: Callable[[], None] | None = None,
     ) -> None:
         self._write = write
-        self._on_ready = on_ready
+        self._on_start = on_start
         self._feature_names = feature_names
         self._capacity = capacity
         self._flush_rows = flush_rows
@@ -208,25 +208,18 @@ class PredictionLog:
         self._thread.start()
 
     def _run(self) -> None:
-        self._prepare()
-        if self._on_ready is not None:
-            self._on_ready()
+        if self._on_start is not None:
+            # Off the request path: the Feast sink opens the store here (seconds of imports),
+            # not inside the first batch's write.
+            try:
+                self._on_start()
+            except Exception as exc:  # the writes will fail too: counted and logged there
+                logger.error("prediction log: could not open %s (%s)", self._destination, exc)
         while not self._stop.is_set():
             self._wake.wait(self._flush_seconds)
             self._wake.clear()
             self.flush()
         self.flush()
-
-    def _prepare(self) -> None:
-        """Let the sink get ready off the request path (the Feast sink imports Feast: seconds
-        of CPU at start-up rather than inside the first batch's write)."""
-        prepare = getattr(self._write, "prepare", None)
-        if prepare is None:
-            return
-        try:
-            prepare()
-        except Exception as exc:  # the writes will fail too: counted and logged there
-            logger.error("prediction log: could not open %s (%s)", self._destination, exc)
 
     def flush(self) -> int:
         """Write everything buffered now, in batches of at most `flush_rows` requests."""
@@ -328,6 +321,12 @@ def open_prediction_log(
         logger.info("prediction log off (PREDICTION_LOG_ENABLED=false)")
         return None
     sink = FeastLogSink()
+
+    def on_start() -> None:
+        sink.prepare()
+        if on_ready is not None:
+            on_ready()
+
     log = PredictionLog(
         sink,
         feature_names,
@@ -335,7 +334,7 @@ def open_prediction_log(
         flush_rows=settings.flush_rows,
         flush_seconds=settings.flush_seconds,
         destination=sink.destination,
-        on_ready=on_ready,
+        on_start=on_start,
     )
     log.start()
     logger.info("prediction log: %s", sink.destination)
