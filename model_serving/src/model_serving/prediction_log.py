@@ -261,6 +261,24 @@ class PredictionLogWriter:
         return len(batch)
 
 
+def open_writer() -> PredictionLogWriter:
+    """The prediction log's writer from settings (the feature service, the scores folder,
+    PREDICTION_LOG_WRITER), on the project's Feast store: the online log and batch scoring
+    write through it alike."""
+    from feature_store.store import get_store
+    from mlops_common.paths import scores_log_dir
+    from mlops_common.settings import get_feast_settings
+
+    from model_serving.settings import get_prediction_log_settings
+
+    return PredictionLogWriter(
+        get_store(),
+        get_feast_settings().feature_service,
+        scores_log_dir(),
+        feast_write=get_prediction_log_settings().writer == "feast",
+    )
+
+
 def read_predictions(predictions_dir: Path) -> pa.Table:
     """Every logged prediction row (an empty table when nothing was logged yet)."""
     files = sorted(predictions_dir.glob("*.parquet")) if predictions_dir.is_dir() else []

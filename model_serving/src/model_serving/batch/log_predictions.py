@@ -14,14 +14,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from feature_store.store import get_store
 from mlops_common.errors import UserError
-from mlops_common.paths import safe_name, scores_log_dir
-from mlops_common.settings import get_feast_settings
+from mlops_common.paths import safe_name
 
 from model_serving.batch.predict import PREDICTION
 from model_serving.batch.run_files import HAS_FEATURES, predictions_path
-from model_serving.prediction_log import LogBatch, PredictionLogWriter
+from model_serving.prediction_log import LogBatch, open_writer
 
 logger = logging.getLogger(__name__)
 
@@ -36,14 +34,7 @@ def log_batch_predictions(run_id: str) -> int:
     source = predictions_path(run_id)
     if not source.exists():
         raise UserError(f"no predictions at {source}; run `model-serving predict` first")
-    from model_serving.settings import get_prediction_log_settings
-
-    writer = PredictionLogWriter(
-        get_store(),
-        get_feast_settings().feature_service,
-        scores_log_dir(),
-        feast_write=get_prediction_log_settings().writer == "feast",
-    )
+    writer = open_writer()
     table = pq.read_table(source)
     rows = table.num_rows
     features = tuple(writer.feature_names)

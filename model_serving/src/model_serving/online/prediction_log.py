@@ -31,7 +31,7 @@ import numpy as np
 
 from model_serving.online.features import FeatureRows
 from model_serving.online.schemas import InferenceResponse
-from model_serving.prediction_log import LogBatch, PredictionLogWriter
+from model_serving.prediction_log import LogBatch, PredictionLogWriter, open_writer
 
 logger = logging.getLogger(__name__)
 
@@ -289,18 +289,7 @@ class FeastLogSink:
 
     def prepare(self) -> PredictionLogWriter:
         if self._writer is None:
-            from feature_store.store import get_store
-            from mlops_common.paths import scores_log_dir
-            from mlops_common.settings import get_feast_settings
-
-            from model_serving.settings import get_prediction_log_settings
-
-            self._writer = PredictionLogWriter(
-                get_store(),
-                get_feast_settings().feature_service,
-                scores_log_dir(),
-                feast_write=get_prediction_log_settings().writer == "feast",
-            )
+            self._writer = open_writer()
         return self._writer
 
     def __call__(self, batch: LogBatch) -> int:
