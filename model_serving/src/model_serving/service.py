@@ -5,8 +5,8 @@ At start-up the worker resolves `models:/<name>@champion` in MLflow (retrying wi
 exiting with a clear message), loads that version once, lays out the Feast feature service's
 Redis keys from the registry, starts a thread that re-checks the alias every
 `SERVING_MODEL_REFRESH_SECONDS`, and freezes the start-up heap. Per request, on the event loop
-(no thread hop): one pipelined Redis read awaited on `redis.asyncio`, one `predict` on a
-float64 array, one JSON answer.
+(no thread hop): one Redis read awaited on `redis.asyncio` (one script call shared by the
+requests waiting at that moment), one `predict` on a float64 array, one JSON answer.
 
 Answers of `POST /inference` (the OpenAPI document at `/docs.json` lists them with bodies):
 - 200 `InferenceResponse`: best driver, scores best first, ids without features, model version.
@@ -90,6 +90,7 @@ class DriverRanking:
             ),
             socket_timeout=redis_settings.socket_timeout,
             connect_timeout=settings.redis_connect_timeout_seconds,
+            max_batch=settings.feature_batch_max,
         )
         self.champion = ChampionHolder(
             tracking_uri=mlflow_settings.resolved_tracking_uri,

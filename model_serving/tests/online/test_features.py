@@ -92,3 +92,112 @@ def test_dead_redis_fails_fast_and_recovers(reader, redis_env: RedisServer) -> N
         redis_env.start()
     materialize_features(KNOWN_IDS)  # the restarted server is empty (no persistence)
     assert reader.read([1001]).driver_ids == [1001]
+
+
+@pytest.fixture
+def async_reader_factory(project_env: Path, redis_env: RedisServer):
+    """Builds the service's async reader (inside the test's event loop, as the service does)."""
+    from feature_store.store import get_store
+    from model_serving.online.features import AsyncRedisFeatureReader
+
+    materialize_features(KNOWN_IDS)
+
+    def build(max_batch: int = 64) -> AsyncRedisFeatureReader:
+        return AsyncRedisFeatureReader.from_store(
+            get_store(),
+            "driver_ranking",
+            host=redis_env.host,
+            port=redis_env.port,
+            password=None,
+            socket_timeout=0.5,
+            connect_timeout=0.25,
+            max_batch=max_batch,
+        )
+
+    return build
+
+
+def _same_rows(left, right) -> bool:
+    return (
+        left.feature_names == right.feature_names
+        and left.driver_ids == right.driver_ids
+        and left.missing_driver_ids == right.missing_driver_ids
+        and left.values.shape == right.values.shape
+        and (left.values == right.values).all()
+    )
+
+
+def test_concurrent_async_reads_share_calls_and_equal_single_reads(
+    async_reader_factory, reader, redis_env: RedisServer
+) -> None:
+    """Requests waiting at the same moment share one Redis call (counted by the server), and
+    each gets exactly the rows the sync reader gives for it alone, unknown ids included."""
+    import asyncio
+    import random
+
+    import redis
+
+    rng = random.Random(7)
+    requests = [rng.sample([*KNOWN_IDS, 9001, 9002, 9003], rng.randint(1, 6)) for _ in range(40)]
+    requests.append([9001])  # a request with no known driver at all
+    requests.append(list(requests[0]))  # the same ids twice in one batch
+    admin = redis.Redis(host=redis_env.host, port=redis_env.port)
+
+    def evalsha_calls() -> int:
+        # Answered calls: the first call after a restart fails with NOSCRIPT and is re-sent.
+        stats = admin.info("commandstats").get("cmdstat_evalsha", {})
+        return int(stats.get("calls", 0)) - int(stats.get("failed_calls", 0))
+
+    async def run(max_batch: int) -> list:
+        async_reader = async_reader_factory(max_batch)
+        try:
+            return await asyncio.gather(*(async_reader.read(ids) for ids in requests))
+        finally:
+            await async_reader.close()
+
+    admin.config_resetstat()
+    batched = asyncio.run(run(64))
+    batched_calls = evalsha_calls()
+    admin.config_resetstat()
+    chunked = asyncio.run(run(16))
+    chunked_calls = evalsha_calls()
+
+    assert batched_calls == 1, "42 reads waiting together take one call"
+    assert chunked_calls == 3, "at most 16 requests per call: ceil(42 / 16)"
+    for ids, one, other in zip(requests, batched, chunked, strict=True):
+        alone = reader.read(ids)
+        assert _same_rows(one, alone), ids
+        assert _same_rows(other, alone), ids
+
+
+def test_async_reads_fail_together_when_redis_is_down_then_recover(
+    async_reader_factory, redis_env: RedisServer
+) -> None:
+    """Every request waiting on a failed call gets FeaturesUnavailableError (the service's
+    503), none hangs, and reads work again once Redis is back."""
+    import asyncio
+
+    from model_serving.online.features import FeaturesUnavailableError
+
+    async def scenario() -> None:
+        async_reader = async_reader_factory()
+        try:
+            assert (await async_reader.read([1001])).driver_ids == [1001]
+            redis_env.stop()
+            try:
+                results = await asyncio.wait_for(
+                    asyncio.gather(
+                        *(async_reader.read([1001, 1002]) for _ in range(8)),
+                        return_exceptions=True,
+                    ),
+                    timeout=5,
+                )
+                assert all(isinstance(r, FeaturesUnavailableError) for r in results), results
+            finally:
+                redis_env.start()
+            materialize_features(KNOWN_IDS)
+            assert (await async_reader.read([1001])).driver_ids == [1001]
+        finally:
+            await async_reader.close()
+
+    asyncio.run(scenario())

@@ -64,6 +64,26 @@ class OnlineSettings(BaseSettings):
         description="Move the start-up heap out of the garbage collector's reach "
         "(`gc.freeze()`), so full collections scan only what requests allocate.",
     )
+    gc_thresholds: tuple[int, int, int] = Field(
+        (7000, 20, 50),
+        description="`gc.set_threshold` after start-up (JSON, e.g. `[700, 10, 10]`, Python's "
+        "default). Higher than the default: every request keeps timers alive for "
+        "SERVING_REQUEST_TIMEOUT_SECONDS, which at 700 set off a full collection about once "
+        "a second.",
+    )
+    feature_batch_max: int = Field(
+        64,
+        ge=1,
+        description="Most requests whose feature reads share one Redis call (standalone Redis; "
+        "1 = one call per request).",
+    )
+
+    @field_validator("gc_thresholds")
+    @classmethod
+    def _positive_thresholds(cls, value: tuple[int, int, int]) -> tuple[int, int, int]:
+        if min(value) < 1:
+            raise ValueError("every GC threshold must be at least 1 (0 would turn collection off)")
+        return value
 
     @field_validator("api_key")
     @classmethod
