@@ -83,6 +83,77 @@ def test_rows_hold_each_candidate_with_its_features_and_score() -> None:
     assert batch.logged_at[0] == np.datetime64(1_500_000, "us")
 
 
+def _rows_one_by_one(requests: list[tuple]) -> list[tuple]:
+    """Each logged row as (request id, driver, found, rank, score, chosen, features), built
+    per request and driver: the reference the column-wise `to_batch` must equal."""
+    rows = []
+    for item in requests:
+        request = LoggedRequest._make(item)
+        rank_of = {
+            d: (rank, score)
+            for rank, (d, score) in enumerate(
+                zip(request.ranked_ids, request.ranked_scores, strict=True), 1
+            )
+        }
+        for position, driver_id in enumerate(request.driver_ids):
+            rank, score = rank_of[driver_id]
+            features = tuple(request.values[position])
+            rows.append(
+                (
+                    request.request_id,
+                    driver_id,
+                    True,
+                    rank,
+                    score,
+                    driver_id == request.best_driver_id,
+                    features,
+                )
+            )
+        for driver_id in request.missing_driver_ids:
+            rows.append((request.request_id, driver_id, False, 0, None, False, None))
+    return rows
+
+
+def test_batch_columns_equal_rows_built_one_by_one() -> None:
+    """Many requests of every shape (ties, missing drivers, one driver) give the same rows
+    as building them request by request."""
+    rng = np.random.default_rng(11)
+    requests = []
+    for index in range(300):
+        ids = [int(i) for i in rng.choice(np.arange(1000, 1100), rng.integers(1, 8), False)]
+        n_missing = int(rng.integers(0, len(ids)))  # at least one driver keeps features
+        found, missing = ids[n_missing:], ids[:n_missing]
+        scores = (
+            rng.choice([0.1, 0.5, 0.9], len(found)) if index % 3 == 0 else rng.random(len(found))
+        )
+        response, rows = answered(
+            f"r{index}", dict(zip(found, scores.tolist(), strict=True)), missing
+        )
+        requests.append(LoggedRequest.of(1_700_000_000.0 + index, response, rows))
+    batch = to_batch(requests, FEATURES)
+    got = []
+    for i in range(len(batch)):
+        scored = bool(batch.found[i])
+        got.append(
+            (
+                batch.request_id[i],
+                int(batch.driver_id[i]),
+                scored,
+                int(batch.rank[i]),
+                float(batch.score[i]) if scored else None,
+                bool(batch.chosen[i]),
+                tuple(batch.values[i]) if scored else None,
+            )
+        )
+        if not scored:
+            assert np.isnan(batch.values[i]).all()
+            assert np.isnan(batch.score[i])
+    assert got == _rows_one_by_one(requests)
+    stamps = batch.logged_at.astype(np.int64)
+    assert stamps[0] == 1_700_000_000_000_000  # microseconds of the first request's time
+    assert batch.model_version.tolist() == ["7"] * len(batch)
+
+
 def test_flushes_when_enough_requests_wait() -> None:
     sink = Recorder()
     log = make_log(sink, flush_rows=3)

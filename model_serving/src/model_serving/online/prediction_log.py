@@ -25,6 +25,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -110,51 +111,64 @@ def get_log_metrics() -> LogMetrics:
 
 def to_batch(requests: Sequence[tuple[Any, ...]], feature_names: tuple[str, ...]) -> LogBatch:
     """The rows of REQUESTS (as `LoggedRequest.of` buffers them): every scored candidate with
-    its features and score, and every candidate without features (NOT_FOUND, no score)."""
-    request_ids: list[str] = []
-    stamps: list[float] = []
-    driver_ids: list[int] = []
-    blocks: list[np.ndarray] = []
-    found: list[bool] = []
-    scores: list[float] = []
-    ranks: list[int] = []
-    chosen: list[bool] = []
-    names: list[str] = []
-    versions: list[str] = []
+    its features and score, and every candidate without features (NOT_FOUND, no score).
+
+    Column-wise with numpy: the log's thread holds the GIL while it runs Python, and the event
+    loop waits up to a switch interval (5 ms) each time it wants the GIL back. A loop per row
+    cost ~35 us per request (70 ms per flush of 2,000 requests, the loop stalled meanwhile);
+    this pays a few attribute reads per request and does the rest in numpy.
+    """
     width = len(feature_names)
-    for item in requests:
-        request = LoggedRequest._make(item)
-        ranked = zip(request.ranked_ids, request.ranked_scores, strict=True)
-        rank_of = {d: (rank, score) for rank, (d, score) in enumerate(ranked, 1)}
-        missing = request.missing_driver_ids
-        ids = [*request.driver_ids, *missing]
-        count = len(ids)
-        request_ids += [request.request_id] * count
-        stamps += [request.logged_at] * count
-        driver_ids += ids
-        blocks.append(np.asarray(request.values, dtype=np.float64).reshape(-1, width))
-        if missing:
-            blocks.append(np.full((len(missing), width), np.nan))
-        found += [True] * len(request.driver_ids) + [False] * len(missing)
-        for driver_id in ids:
-            rank, score = rank_of.get(driver_id, (0, float("nan")))
-            ranks.append(rank)
-            scores.append(score)
-            chosen.append(driver_id == request.best_driver_id)
-        names += [request.model_name] * count
-        versions += [request.model_version] * count
+    n = len(requests)
+    found_counts = np.fromiter((len(r[7]) for r in requests), np.int64, n)
+    missing_counts = np.fromiter((len(r[9]) for r in requests), np.int64, n)
+    counts = found_counts + missing_counts
+    # Per request: its found drivers (feature rows' order), then its missing ones.
+    driver_id = np.fromiter(chain.from_iterable(r[7] + r[9] for r in requests), np.int64)
+    found = np.repeat(
+        np.tile(np.array([True, False]), n), np.column_stack((found_counts, missing_counts)).ravel()
+    )
+    total = int(counts.sum())
+    values = np.full((total, width), np.nan)
+    if found.any():
+        values[found] = np.concatenate(
+            [np.asarray(r[8], dtype=np.float64).reshape(-1, width) for r in requests]
+        )
+    # Ranks: the answer lists the found drivers best first. Both sides sorted by (request,
+    # driver) line up one to one (ids are unique within a request).
+    request_of_found = np.repeat(np.arange(n), found_counts)
+    ranked_ids = np.fromiter(chain.from_iterable(r[5] for r in requests), np.int64)
+    ranked_scores = np.fromiter(chain.from_iterable(r[6] for r in requests), np.float64)
+    starts = np.cumsum(found_counts) - found_counts
+    ranks_in_answer = np.arange(len(ranked_ids)) - np.repeat(starts, found_counts) + 1
+    by_row = np.lexsort((driver_id[found], request_of_found))
+    by_answer = np.lexsort((ranked_ids, request_of_found))
+    rank = np.zeros(total, dtype=np.int32)
+    score = np.full(total, np.nan)
+    found_rank = np.empty(len(ranked_ids), dtype=np.int32)
+    found_score = np.empty(len(ranked_ids), dtype=np.float64)
+    found_rank[by_row] = ranks_in_answer[by_answer]
+    found_score[by_row] = ranked_scores[by_answer]
+    rank[found] = found_rank
+    score[found] = found_score
+    best = np.repeat(np.fromiter((r[4] for r in requests), np.int64, n), counts)
+    stamps = np.fromiter((r[0] for r in requests), np.float64, n)
+
+    def per_row(column: int) -> np.ndarray:
+        return np.repeat(np.array([r[column] for r in requests], dtype=object), counts)
+
     return LogBatch(
         feature_names=feature_names,
-        request_id=np.array(request_ids, dtype=object),
-        logged_at=(np.array(stamps, dtype=np.float64) * 1e6).astype("datetime64[us]"),
-        driver_id=np.array(driver_ids, dtype=np.int64),
-        values=np.vstack(blocks) if blocks else np.empty((0, width)),
-        found=np.array(found, dtype=bool),
-        score=np.array(scores, dtype=np.float64),
-        rank=np.array(ranks, dtype=np.int32),
-        chosen=np.array(chosen, dtype=bool),
-        model_name=np.array(names, dtype=object),
-        model_version=np.array(versions, dtype=object),
+        request_id=per_row(1),
+        logged_at=np.repeat(stamps * 1e6, counts).astype("datetime64[us]"),
+        driver_id=driver_id,
+        values=values,
+        found=found,
+        score=score,
+        rank=rank,
+        chosen=driver_id == best,
+        model_name=per_row(2),
+        model_version=per_row(3),
         source="online",
     )
 
