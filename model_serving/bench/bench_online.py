@@ -207,6 +207,30 @@ def socket_errors(result: WrkResult) -> int:
     return sum(int(n) for n in re.findall(r"\d+", result.errors))
 
 
+def metric_sum(url: str, name: str, **labels: str) -> int:
+    """The sum of the service's samples NAME with LABELS on its /metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                total += sample.value
+    return int(total)
+
+
+def wait_for_log_write(url: str, log: Path) -> None:
+    """Until the service's prediction log has written (its thread opened the Feast store, an
+    import of seconds, then flushed the warm-up's requests): measuring before would leave out
+    the log's cost."""
+    wait_for(
+        lambda: metric_sum(url, "driver_ranking_prediction_log_requests_total") > 0,
+        "the prediction log's first write",
+        120,
+        log,
+    )
+
+
 def tree_rss_kib(root_pid: int) -> dict[int, int]:
     """RSS (KiB) of ROOT_PID and every descendant, by pid (`bentoml serve` forks its workers)."""
     children: dict[int, list[int]] = {}
@@ -399,6 +423,8 @@ def main() -> None:
                         log,
                     )
                     run_wrk(url, script, 4, 3)  # warm-up
+                    if name == "ours" and env.get("PREDICTION_LOG_ENABLED", "true") != "false":
+                        wait_for_log_write(url, log)  # steady state: the log writing
                     if args.soak:
                         soak_summary = soak(url, script, args.soak, server.pid)
                         continue

@@ -69,25 +69,11 @@ class Run:
     load: float  # 1-minute load average when the wrk run started
 
 
-def _metric_sum(url: str, name: str, **labels: str) -> int:
-    from prometheus_client.parser import text_string_to_metric_families
-
-    total = 0.0
-    for family in text_string_to_metric_families(httpx.get(f"{url}/metrics", timeout=10).text):
-        for sample in family.samples:
-            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
-                total += sample.value
-    return int(total)
-
-
 def answered_ok(url: str) -> int:
     """The service's own count of 200 answers of /inference."""
-    return _metric_sum(url, "driver_ranking_requests_total", endpoint="/inference", outcome="ok")
-
-
-def log_written(url: str) -> int:
-    """Requests the service's prediction log has written so far."""
-    return _metric_sum(url, "driver_ranking_prediction_log_requests_total")
+    return bench_online.metric_sum(
+        url, "driver_ranking_requests_total", endpoint="/inference", outcome="ok"
+    )
 
 
 def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Namespace,
@@ -126,12 +112,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
         if logging:
             # Steady state: the log's writer opened the Feast store (an import of seconds, done
             # by its thread at start-up) and wrote the warm-up's requests.
-            wait_for(
-                lambda: log_written(url) > 0,
-                timeout=120,
-                interval=0.5,
-                timeout_error=lambda: RuntimeError(f"the prediction log wrote nothing; see {log}"),
-            )
+            bench_online.wait_for_log_write(url, log)
         load = os.getloadavg()[0]
         wrk = bench_online.run_wrk(url, script, args.connections, args.duration)
         answered = answered_ok(url)
