@@ -2,17 +2,19 @@
 
 The fast materialization (`data_pipeline.materialize`) and the online reader
 (`model_serving.online.features`) write and read Feast's Redis online store directly, and the
-batch engines join Feast's offline sources directly, because Feast's own paths cost 3-10x more
-here (see the pipeline READMEs). To stay Feast's layout rather than a copy of it, they build
-keys, hash fields and values only through the functions below. Each names the Feast function
-it mirrors or calls, and the test that proves the result equal to Feast's own path:
+point-in-time engines join Feast's offline sources directly, because Feast's own paths cost
+3-10x more here (see the pipeline READMEs). To stay Feast's layout rather than a copy of it,
+they build keys, hash fields and values only through the functions below. Each names the Feast
+function it mirrors or calls, and the test that proves the result equal to Feast's own path:
 
 - `data_pipeline/tests/test_materialize.py`: fast materialization == Feast's materialize
   (same Redis keys, fields and values);
 - `model_serving/tests/online/test_features.py`: the online reader == `get_online_features`;
-- `model_serving/tests/batch/test_point_in_time.py`: the batch engines == `get_historical_features`.
+- `model_serving/tests/batch/test_point_in_time.py` (request files) and
+  `training_pipeline/tests/integration/test_extract_engines.py` (the training set): the
+  point-in-time engines (`feature_store.point_in_time`) == `get_historical_features`.
 
-A Feast upgrade is checked here and by those three tests.
+A Feast upgrade is checked here and by those tests.
 """
 
 from __future__ import annotations
