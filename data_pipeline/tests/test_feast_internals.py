@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import pyarrow as pa
 from feast.infra.key_encoding_utils import serialize_entity_key
 from feast.infra.offline_stores.offline_utils import DEFAULT_ENTITY_DF_EVENT_TIMESTAMP_COL
@@ -43,3 +48,50 @@ def test_values_round_trip_and_fields_are_feasts_hashes() -> None:
     )
     stamps = feast_internals.serialized_timestamps(pa.array([1_700_000_000_123_456_789]).to_numpy())
     assert feast_internals.timestamp_nanos(stamps[0]) == 1_700_000_000_123_456_789
+
+
+_PROBE = """
+import json, typeguard
+from feature_store.feast_internals import feast_type_checks_skipped
+
+checked = typeguard.typechecked
+with feast_type_checks_skipped():
+    from feast import Entity, FeatureView
+    from ours import double  # a module of ours, beside this script
+
+memo = "TypeCheckMemo"  # a name only typeguard's instrumented code uses
+feast_code = FeatureView.__init__.__code__.co_names + Entity.__init__.__code__.co_names
+print(json.dumps({
+    "feast": memo in feast_code,
+    "ours": memo in double.__code__.co_names,
+    "restored": typeguard.typechecked is checked,
+}))
+"""
+_OURS = """
+from typeguard import typechecked
+
+
+@typechecked
+def double(x: int) -> int:
+    return 2 * x
+"""
+
+
+def test_feast_imported_in_the_block_skips_typeguard_only_for_feast(tmp_path: Path) -> None:
+    """Feast instruments its classes with typeguard at import (if that stops, delete
+    `feast_type_checks_skipped`); inside the block they are Feast's plain functions, code
+    outside Feast is still instrumented, and typeguard's decorator is restored."""
+    (tmp_path / "ours.py").write_text(_OURS)
+
+    def probe(code: str) -> dict[str, bool]:
+        script = tmp_path / "probe.py"
+        script.write_text(code)
+        result = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, check=True, timeout=300
+        )
+        return dict(json.loads(result.stdout.splitlines()[-1]))
+
+    plain = probe(_PROBE.replace("with feast_type_checks_skipped():", "if True:"))
+    assert plain["feast"], "Feast no longer uses typeguard: drop feast_type_checks_skipped"
+    assert plain["ours"]
+    assert probe(_PROBE) == {"feast": False, "ours": True, "restored": True}

@@ -146,3 +146,29 @@ def test_materialize_pushes_its_freshness(published, redis_env, pushgateway_env)
     again = pushed()
     assert again[end] == {labels: published.end.timestamp()}
     assert again["driver_ranking_materialization_rows"][labels] == 0
+
+
+def test_materialize_command_records_the_interval(published, redis_env) -> None:
+    """The CLI task (Feast imported without its type checks, `feast_type_checks_skipped`)
+    writes what the in-process engine writes and records the interval in the registry."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    expected = run_engine("fast", published, redis_env)
+    redis_env.client().flushall()
+    registry = get_feast_settings().registry_path
+    assert registry is not None
+    registry.unlink()
+    apply_repo()
+    cli = Path(sys.executable).with_name("data-pipeline")
+    for _ in ("first", "again"):
+        subprocess.run(
+            [str(cli), "materialize", "--end-time", published.end.isoformat()],
+            check=True,
+            capture_output=True,
+            timeout=300,
+        )
+    view = get_store().get_feature_view("driver_stats")
+    assert view.materialization_intervals == [(published.end - timedelta(days=2), published.end)]
+    assert stored_hashes([redis_env]) == expected["redis"]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mlops_common.settings import cached_settings, settings_config
 from pydantic import Field
 from pydantic_settings import BaseSettings
+
+if TYPE_CHECKING:  # numpy and pyarrow: only for the commands that join
+    from feature_store.point_in_time import JoinOptions
 
 Engine = Literal["sorted", "duckdb", "feast", "spark"]
 SparkJoin = Literal["asof", "feast"]
@@ -43,6 +46,16 @@ class BatchSettings(BaseSettings):
     duckdb_memory_limit: str = Field(
         "1GB", description="DuckDB's buffer limit; it spills to disk beyond it."
     )
+
+    def join_options(self) -> JoinOptions:
+        """What the point-in-time engines (`feature_store.point_in_time`) take from these."""
+        from feature_store.point_in_time import JoinOptions
+
+        return JoinOptions(
+            created_cutoff=self.created_cutoff,
+            duckdb_threads=self.duckdb_threads,
+            duckdb_memory_limit=self.duckdb_memory_limit,
+        )
 
 
 @cached_settings

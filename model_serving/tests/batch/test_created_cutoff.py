@@ -141,12 +141,12 @@ def test_sorted_engine_hands_a_long_step_back_to_duckdb(
 ) -> None:
     """Driver 1013's requests step back past up to 97 rows, beyond the bound: the sorted
     engine joins through DuckDB instead, with the same answers."""
-    import model_serving.batch.point_in_time as point_in_time
+    import feature_store.point_in_time as point_in_time
 
     assert point_in_time.CUTOFF_MAX_STEPS < 97
     monkeypatch.setenv("BATCH_CREATED_CUTOFF", "true")
     reset_settings_cache()
-    with caplog.at_level("INFO", logger="model_serving.batch.point_in_time"):
+    with caplog.at_level("INFO", logger="feature_store.point_in_time"):
         answers = _answers(case, "sorted", "long-step-back")
     assert "using the duckdb engine" in caplog.text
     expected = reference_join(case["stats"], case["requests"], TTL_US, cutoff=True)
@@ -154,6 +154,6 @@ def test_sorted_engine_hands_a_long_step_back_to_duckdb(
     # and with a bound large enough, the sorted search itself gives them
     monkeypatch.setattr(point_in_time, "CUTOFF_MAX_STEPS", 200)
     caplog.clear()
-    with caplog.at_level("INFO", logger="model_serving.batch.point_in_time"):
+    with caplog.at_level("INFO", logger="feature_store.point_in_time"):
         assert _answers(case, "sorted", "long-step-back-sorted") == _expected(expected)
     assert "using the duckdb engine" not in caplog.text

@@ -1,5 +1,6 @@
-"""The fast point-in-time engines (sorted search, DuckDB ASOF) against Feast's offline store
-and a naive row-by-row join."""
+"""The batch extract with the fast point-in-time engines of `feature_store.point_in_time` (sorted
+search, DuckDB ASOF) against Feast's offline store and a naive row-by-row join (the sorted
+search's key layouts: `data_pipeline/tests/test_point_in_time.py`)."""
 
 from __future__ import annotations
 
@@ -135,72 +136,3 @@ def test_fast_engines_equal_feast_on_random_data(
         extract_features("csv", settings.batch_requests_path.with_suffix(".csv"))
     ).to_pandas()
     pd.testing.assert_frame_equal(fast, from_csv)
-
-
-def _naive_rows(stats: pd.DataFrame, ids: np.ndarray, times: np.ndarray, ttl: int) -> list:
-    """Per request: the row index Feast's rule picks (latest event time, then created), or None."""
-    picked = []
-    for driver, at in zip(ids, times, strict=True):
-        rows = stats[(stats.driver_id == driver) & (stats.ts <= at) & (stats.ts + ttl >= at)]
-        rows = rows.sort_values(["ts", "created"], kind="stable")
-        picked.append(None if rows.empty else int(rows.index[-1]))
-    return picked
-
-
-@pytest.mark.parametrize(
-    ("id_scale", "time_scale", "time_offset", "expected_path"),
-    [
-        (1, 1, 0, "dense ids"),
-        (10**17, 1, 0, "sparse ids: index among distinct ids"),
-        # 8 distinct ids x a stride of ~1e18 us: even ranks do not fit the key
-        (10**13, 5 * 10**15, 0, "overflow"),
-        # a narrow range, but times near int64's end: the partial sums could wrap
-        (1, 1, 3 * 10**18, "overflow"),
-    ],
-)
-def test_sorted_search_key_layouts(
-    id_scale: int, time_scale: int, time_offset: int, expected_path: str
-) -> None:
-    """The search key is slot * time stride + time: dense ids use id - min(id), ids too
-    sparse for that use their rank, and a key that would not fit int64 (or times beyond
-    +-73,000 years) hands over to DuckDB. Unordered rows, event-time ties, unknown ids and
-    ttl edges, against the rule row by row."""
-    import pyarrow as pa
-    from feature_store.layout import ViewSource
-    from model_serving.batch.point_in_time import _latest_rows
-
-    rng = np.random.default_rng(3)
-    n, m, ttl = 400, 300, 50 * time_scale
-    stats = pd.DataFrame(
-        {
-            "driver_id": rng.integers(1, 9, n) * id_scale,
-            # few distinct times: many ties
-            "ts": time_offset + rng.integers(0, 200, n) * time_scale,
-            "created": rng.permutation(n),
-        }
-    )
-    ids = rng.integers(0, 11, m) * id_scale  # 0, 9 and 10: ids without rows
-    times = time_offset + rng.integers(-10, 260, m) * time_scale
-    source = ViewSource(
-        name="v",
-        path=Path("unused"),
-        timestamp_field="ts",
-        created_field="created",
-        ttl=timedelta(microseconds=ttl),
-        join_keys={"driver_id": "driver_id"},
-        features=(),
-    )
-    table = pa.table(
-        {
-            "driver_id": pa.array(stats.driver_id, pa.int64()),
-            "ts": pa.array(stats.ts, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-            "created": pa.array(stats.created, pa.int64()).cast(pa.timestamp("us", tz="UTC")),
-        }
-    )
-    found = _latest_rows(table, source, ids.astype(np.int64), times.astype(np.int64))
-    if expected_path == "overflow":
-        assert found is None
-        return
-    assert found is not None
-    assert found.to_pylist() == _naive_rows(stats, ids, times, ttl)
-    assert 0 < found.null_count < m

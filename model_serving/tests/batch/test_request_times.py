@@ -410,9 +410,8 @@ def test_engines_refuse_colliding_columns_from_library_callers(case: dict, engin
     """Callers that build the request frame themselves get the same one-line refusal."""
     import pandas as pd
     from feature_store.layout import feature_service, service_sources
+    from feature_store.point_in_time import join_duckdb, join_feast, join_sorted
     from feature_store.store import get_store
-    from model_serving.batch.point_in_time import join_duckdb, join_feast, join_sorted
-    from model_serving.settings import get_batch_settings
 
     store = get_store()
     service = feature_service(store, "driver_ranking")
@@ -425,8 +424,8 @@ def test_engines_refuse_colliding_columns_from_library_callers(case: dict, engin
         }
     )
     joins = {
-        "sorted": lambda: join_sorted(requests, sources, get_batch_settings()),
-        "duckdb": lambda: join_duckdb(requests, sources, get_batch_settings()),
+        "sorted": lambda: join_sorted(requests, sources),
+        "duckdb": lambda: join_duckdb(requests, sources),
         "feast": lambda: join_feast(requests, store, service, sources),
     }
     with pytest.raises(UserError, match="column 'conv_rate' collides with a feature"):

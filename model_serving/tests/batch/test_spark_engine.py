@@ -14,11 +14,11 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from feature_store.point_in_time import REQUEST_ROW
 from mlops_common.settings import reset_settings_cache
 from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
 from model_serving.batch.extract import extract_features
 from model_serving.batch.predict import predict_batch
-from model_serving.batch.requests import REQUEST_ROW
 from model_serving.batch.run_files import predictions_path, summary_path
 from model_serving.batch.spark_engine import PARTITION_COLUMN, SUCCESS_MARKER, write_dataset
 from model_serving.settings import BatchSettings

@@ -1,6 +1,9 @@
-"""Settings of the training pipeline (env prefix `TRAIN_`): split, model and release gates."""
+"""Settings of the training pipeline (env prefix `TRAIN_`): extraction, split, model and release
+gates."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 from mlops_common.errors import UserError
 from mlops_common.settings import cached_settings, settings_config
@@ -8,12 +11,21 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 PIPELINE = "training_pipeline"
+ExtractEngine = Literal["sorted", "feast"]
 
 
 class TrainSettings(BaseSettings):
-    """How the training set is split, the model fitted and a new version accepted."""
+    """How the training set is joined and split, the model fitted and a new version accepted."""
 
     model_config = settings_config("TRAIN_")
+
+    extract_engine: ExtractEngine = Field(
+        "sorted",
+        description="Point-in-time join of the orders: `sorted` (numpy sorted search over the "
+        "layout the last feast-apply recorded; no Feast import) or `feast` "
+        "(`get_historical_features`, the reference; about 6 s more, mostly importing Feast). "
+        "Both give the same training set.",
+    )
 
     seed: int = Field(42, description="Seed of the train/test split and the estimator.")
     test_size: float = Field(0.2, gt=0, lt=1, description="Share of rows held out for tests.")

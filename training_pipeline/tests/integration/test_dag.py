@@ -68,12 +68,13 @@ def test_dag_trains_on_the_spark_offline_store(
     airflow_dags_test: DagsTest,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """FEAST_OFFLINE_STORE=spark, the DAG unchanged: extraction runs in Feast's Spark offline
-    store and the run registers a champion."""
+    """FEAST_OFFLINE_STORE=spark and TRAIN_EXTRACT_ENGINE=feast, the DAG unchanged: extraction
+    runs in Feast's Spark offline store and the run registers a champion."""
     from data_pipeline.generate import generate
 
     generate(end_time=END_TIME)  # default sizes: the gates need them
     monkeypatch.setenv("FEAST_OFFLINE_STORE", "spark")
+    monkeypatch.setenv("TRAIN_EXTRACT_ENGINE", "feast")  # the default joins without Feast
     monkeypatch.setenv("MLOPS_TASK_MODE", "local")
     monkeypatch.setenv("MLOPS_TASK_RETRIES", "0")
 

@@ -1,5 +1,5 @@
-"""Training extraction on Feast's Spark offline store writes the training set the DuckDB
-offline store writes: same columns, same order, same bytes."""
+"""Training extraction on Feast's Spark offline store (`TRAIN_EXTRACT_ENGINE=feast`) writes the
+training set the DuckDB offline store writes: same columns, same order, same bytes."""
 
 from __future__ import annotations
 
@@ -19,6 +19,8 @@ def test_spark_offline_store_writes_the_duckdb_training_set(
     from feature_store.apply import apply_repo
     from feature_store.store import get_store
 
+    monkeypatch.setenv("TRAIN_EXTRACT_ENGINE", "feast")  # the default joins without Feast
+    reset_settings_cache()
     run_steps("duckdb", "extract")
     monkeypatch.setenv("FEAST_OFFLINE_STORE", "spark")
     reset_settings_cache()

@@ -1,5 +1,6 @@
-"""Each training task imports only what it uses: evaluate and register score the cached models
-(plain arrays) without Feast, MLflow's pyfunc layer or skops, the seconds they used to cost."""
+"""Each training task imports only what it uses: extract joins on the recorded layout without
+Feast; evaluate and register score the cached models (plain arrays) without Feast, MLflow's
+pyfunc layer or skops: the seconds they used to cost."""
 
 from __future__ import annotations
 
@@ -28,3 +29,12 @@ def test_evaluate_and_register_need_neither_feast_nor_pyfunc(
     gates = read_json(RunFiles.of("second").gates)
     assert gates["champion_before"]["version"] == "1"
     assert gates["registered_version"] == "2"
+
+
+def test_extract_needs_no_feast(applied_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sorted engine (the default) joins on the layout the apply recorded."""
+    monkeypatch.delenv("TRAIN_EXTRACT_ENGINE", raising=False)
+    code, heavy = command_imports("training_pipeline.cli", "extract", "--run-id", "sorted")
+    assert code == 0
+    assert "feast" not in heavy, heavy
+    assert RunFiles.of("sorted").training_set.is_file()

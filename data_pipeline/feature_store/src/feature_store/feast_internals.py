@@ -2,23 +2,27 @@
 
 The fast materialization (`data_pipeline.materialize`) and the online reader
 (`model_serving.online.features`) write and read Feast's Redis online store directly, and the
-batch engines join Feast's offline sources directly, because Feast's own paths cost 3-10x more
-here (see the pipeline READMEs). To stay Feast's layout rather than a copy of it, they build
-keys, hash fields and values only through the functions below. Each names the Feast function
-it mirrors or calls, and the test that proves the result equal to Feast's own path:
+point-in-time engines join Feast's offline sources directly, because Feast's own paths cost
+3-10x more here (see the pipeline READMEs). To stay Feast's layout rather than a copy of it,
+they build keys, hash fields and values only through the functions below. Each names the Feast
+function it mirrors or calls, and the test that proves the result equal to Feast's own path:
 
 - `data_pipeline/tests/test_materialize.py`: fast materialization == Feast's materialize
   (same Redis keys, fields and values);
 - `model_serving/tests/online/test_features.py`: the online reader == `get_online_features`;
-- `model_serving/tests/batch/test_point_in_time.py`: the batch engines == `get_historical_features`.
+- `model_serving/tests/batch/test_point_in_time.py` (request files) and
+  `training_pipeline/tests/integration/test_extract_engines.py` (the training set): the
+  point-in-time engines (`feature_store.point_in_time`) == `get_historical_features`.
 
-A Feast upgrade is checked here and by those three tests.
+A Feast upgrade is checked here and by those tests.
 """
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -34,6 +38,46 @@ if TYPE_CHECKING:
 # (`feast.infra.offline_stores.offline_utils.DEFAULT_ENTITY_DF_EVENT_TIMESTAMP_COL`; a test
 # checks the two agree, so importing Feast is not needed to know the name).
 ENTITY_TIMESTAMP_COLUMN = "event_timestamp"
+
+
+# --- importing Feast -------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def feast_type_checks_skipped() -> Iterator[None]:
+    """Feast modules imported inside the block skip typeguard's `@typechecked`.
+
+    Feast decorates its definition classes (FeatureView, Entity, Field, FeatureService, the data
+    sources, ...) with typeguard's `@typechecked`, which, for every method, re-reads, parses
+    and compiles the whole defining module at import time: 4.5 of the 6.4 s `import feast`
+    takes here (1.7 s without; 2026-12-02). The checks guard hand-written definitions, which
+    `feast apply` still checks; a task that only reads definitions back from the registry
+    (materialize) gains nothing from them. Only targets defined in `feast` modules skip the
+    decorator, only for the modules imported in the block (Feast already imported: no effect),
+    and typeguard's own decorator is back afterwards. Hand-written because typeguard's one
+    switch is `python -O`, which would also strip every assert of every package.
+    `tests/test_feast_internals.py` checks that Feast still instruments its classes (this is
+    to be deleted when it stops) and that they are plain inside the block.
+    """
+    try:
+        import typeguard
+    except ImportError:  # a Feast release without typeguard: nothing to skip
+        yield
+        return
+    checked = typeguard.typechecked
+
+    def typechecked(target: Any = None, **options: Any) -> Any:
+        if target is None:  # `@typechecked(...)` with options
+            return functools.partial(typechecked, **options)
+        if str(getattr(target, "__module__", "")).split(".")[0] == "feast":
+            return target
+        return checked(target, **options)
+
+    typeguard.typechecked = typechecked
+    try:
+        yield
+    finally:
+        typeguard.typechecked = checked
 
 
 # --- the Redis online store's layout (feast.infra.online_stores.redis / helpers) ------------

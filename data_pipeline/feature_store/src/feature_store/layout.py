@@ -36,7 +36,7 @@ class FeatureColumn:
 class ViewSource:
     """One feature view of the service as a point-in-time join reads it."""
 
-    name: str
+    name: str  # as the service refers to the view (its alias, if any): refs are name:feature
     path: Path
     timestamp_field: str
     created_field: str | None
@@ -112,7 +112,7 @@ def service_sources(store: FeatureStore, service: FeatureService) -> list[ViewSo
         join_keys = projection.join_key_map or {c.name: c.name for c in view.entity_columns}
         sources.append(
             ViewSource(
-                name=view.name,
+                name=projection.name_to_use(),
                 path=path,
                 timestamp_field=to_source.get(source.timestamp_field, source.timestamp_field),
                 created_field=(
@@ -164,6 +164,12 @@ def source_from_json(data: dict[str, Any]) -> ViewSource:
             for name, column in data["features"]
         ),
     )
+
+
+def source_feature_refs(sources: list[ViewSource]) -> list[tuple[str, str]]:
+    """(feature view, feature) pairs of the service SOURCES describe, in its order: what
+    `feature_refs` gives for the service itself, without importing Feast."""
+    return [(source.name, feature.name) for source in sources for feature in source.features]
 
 
 def request_join_keys(sources: list[ViewSource]) -> list[str]:

@@ -10,17 +10,17 @@ from pathlib import Path
 import pyarrow.compute as pc
 from feature_store.apply import applied_sources
 from feature_store.layout import feature_service, request_join_keys, service_sources
-from feature_store.store import get_store
-from mlops_common.paths import batch_requests_path
-from mlops_common.settings import get_feast_settings
-
-from model_serving.batch.point_in_time import (
+from feature_store.point_in_time import (
     HAS_FEATURES,
     join_duckdb,
     join_feast,
     join_sorted,
     read_views,
 )
+from feature_store.store import get_store
+from mlops_common.paths import batch_requests_path
+from mlops_common.settings import get_feast_settings
+
 from model_serving.batch.requests import load_requests
 from model_serving.batch.run_files import (
     ExtractReport,
@@ -63,9 +63,11 @@ def extract_features(
         with ThreadPoolExecutor(max_workers=1) as pool:
             views = pool.submit(read_views, sources)
             requests = load_requests(requests_path, join_keys)
-            table = join_sorted(requests, sources, settings, views.result())
+            table = join_sorted(requests, sources, settings.join_options(), views.result())
     elif engine == "duckdb":
-        table = join_duckdb(load_requests(requests_path, join_keys), sources, settings)
+        table = join_duckdb(
+            load_requests(requests_path, join_keys), sources, settings.join_options()
+        )
     elif engine == "spark":
         from model_serving.batch.spark_engine import dataset_counts, join_spark, write_dataset
 
@@ -79,7 +81,7 @@ def extract_features(
         requests = load_requests(requests_path, join_keys)
         assert store is not None
         assert service is not None
-        table = join_feast(requests, store, service, sources, settings)
+        table = join_feast(requests, store, service, sources, settings.join_options())
     if engine != "spark":
         target = write_table(table, features_path(run_id))
         rows = table.num_rows

@@ -14,11 +14,12 @@ from datetime import UTC, datetime
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from feature_store.point_in_time import HAS_FEATURES
 from mlops_common.errors import UserError
 from mlops_common.paths import safe_name
 
 from model_serving.batch.predict import PREDICTION
-from model_serving.batch.run_files import HAS_FEATURES, predictions_path
+from model_serving.batch.run_files import predictions_path
 from model_serving.prediction_log import LogBatch, open_writer
 
 logger = logging.getLogger(__name__)

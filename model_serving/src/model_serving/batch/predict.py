@@ -12,13 +12,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from feature_store.point_in_time import HAS_FEATURES
 from mlops_common.champion import resolve_champion
 from mlops_common.errors import UserError
 from mlops_common.models import ModelLoadError, load_model
 from mlops_common.settings import get_mlflow_settings
 
 from model_serving.batch.run_files import (
-    HAS_FEATURES,
     BatchSummary,
     ExtractReport,
     extract_report_path,

@@ -15,25 +15,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 from feature_store.entity_rows import exact_ids, exact_times
-from feature_store.feast_internals import ENTITY_TIMESTAMP_COLUMN
+from feature_store.point_in_time import HAS_FEATURES, TIMESTAMP_COLUMN, check_entity_columns
 from mlops_common.errors import UserError
 
 logger = logging.getLogger(__name__)
 
-# Feast's name for the request time of an entity row; the offline store joins "as of" it.
-TIMESTAMP_COLUMN = ENTITY_TIMESTAMP_COLUMN
 SUPPORTED_SUFFIXES = (".parquet", ".pq", ".csv")
-# The join's own row number (it puts rows back in request order).
-REQUEST_ROW = "__request_row"
 # Columns the batch output adds after the request columns (point_in_time, predict).
-OUTPUT_COLUMNS = ("has_features", "prediction", "model_name", "model_version", "run_id")
-# Columns Feast's offline store adds to the entity rows while it joins
-# (`feast.infra.offline_stores.ibis.point_in_time_join`): a request column of the same name
-# breaks or silently changes its join. It also renames request columns that share a name with
-# a column of the feature file to `<name>_y` (and `<name>_yyyy`): a request column ending in
-# `_y` can collide with those ("Name collisions: {'driver_id_y'}").
-FEAST_INTERNAL_COLUMNS = ("entity_row_id", "event_expire_timestamp", "rn")
-FEAST_RENAME_SUFFIX = "_y"
+OUTPUT_COLUMNS = (HAS_FEATURES, "prediction", "model_name", "model_version", "run_id")
 
 
 def load_requests(path: Path, join_keys: list[str]) -> pd.DataFrame:
@@ -63,25 +52,12 @@ def check_request_columns(
 ) -> None:
     """A UserError if a request column would collide with a feature (FEATURE_NAMES), an
     output column or a column the engines add while joining; or if a name occurs twice."""
-    names = [str(c) for c in columns]
-    repeated = sorted({n for n in names if names.count(n) > 1})
-    if repeated:
-        raise UserError(f"{where}: column {repeated[0]!r} occurs twice; rename one of them")
-    reserved = {name: "a feature of the feature service" for name in feature_names}
-    reserved |= {name: "an output column of the batch run" for name in OUTPUT_COLUMNS}
-    reserved |= {name: "a column the point-in-time join adds" for name in FEAST_INTERNAL_COLUMNS}
-    reserved[REQUEST_ROW] = "a column the point-in-time join adds"
-    for name in names:
-        what = reserved.get(name)
-        if what is None and name.startswith("__"):
-            what = "the join's own names (starting with '__')"
-        if what is None and name.endswith(FEAST_RENAME_SUFFIX):
-            what = f"Feast's renamed columns (ending in {FEAST_RENAME_SUFFIX!r})"
-        if what is not None:
-            raise UserError(
-                f"{where}: column {name!r} collides with {what}; rename it (e.g. "
-                f"'request_{name.strip('_')}') or drop it from the request file"
-            )
+    check_entity_columns(
+        columns,
+        feature_names,
+        where,
+        reserved={name: "an output column of the batch run" for name in OUTPUT_COLUMNS},
+    )
 
 
 def _example_row(join_keys: list[str]) -> str:

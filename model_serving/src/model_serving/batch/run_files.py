@@ -2,7 +2,8 @@
 
 extract -> `features.parquet` + `extract.json` -> predict -> `predictions.parquet` +
 `summary.json`. The JSON hand-offs are typed models with their reader and writer here; the
-parquet files are written by `write_table` (one layout for both).
+parquet files are written by `write_table` (one layout for both); both carry the join's
+`has_features` column (`feature_store.point_in_time.HAS_FEATURES`: the row had every feature).
 """
 
 from __future__ import annotations
@@ -15,8 +16,6 @@ from mlops_common.handoff import HandOff
 from mlops_common.paths import run_dir
 
 PIPELINE = "model_serving"
-# The column every features and predictions file carries: the row had every feature.
-HAS_FEATURES = "has_features"
 
 
 def batch_dir(run_id: str) -> Path:

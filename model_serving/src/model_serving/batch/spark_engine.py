@@ -1,6 +1,6 @@
 """The `spark` batch engine: the point-in-time join, the champion and the output in Spark.
 
-* Join (`BATCH_SPARK_JOIN`), the same rule as every engine (see `point_in_time`):
+* Join (`BATCH_SPARK_JOIN`), the same rule as every engine (see `feature_store.point_in_time`):
   `asof` (default): per view, the request rows and the view's feature rows (read from the
   parquet the registry layout names) in one frame, ordered per join key by (event time,
   feature rows before requests, created), and each request takes the last feature row before
@@ -34,11 +34,11 @@ from typing import TYPE_CHECKING, Protocol
 
 import pandas as pd
 from feature_store.layout import ViewSource
+from feature_store.point_in_time import HAS_FEATURES, REQUEST_ROW, TIMESTAMP_COLUMN
 from mlops_common.errors import UserError
 from mlops_common.settings import get_mlflow_settings
 
-from model_serving.batch.requests import REQUEST_ROW, TIMESTAMP_COLUMN, check_request_columns
-from model_serving.batch.run_files import HAS_FEATURES
+from model_serving.batch.requests import check_request_columns
 from model_serving.settings import BatchSettings
 
 if TYPE_CHECKING:
