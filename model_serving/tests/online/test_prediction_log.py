@@ -171,6 +171,34 @@ def test_flushes_when_enough_requests_wait() -> None:
     assert (log.recorded, log.written, log.dropped) == (3, 3, 0)
 
 
+def test_a_flush_writes_what_was_buffered_when_it_started() -> None:
+    """Requests answered while a batch is being written wait for the next flush instead of
+    being written right after it in small batches (one file pair each)."""
+    log: PredictionLog
+
+    class ArrivingDuringWrites(Recorder):
+        def __call__(self, batch: LogBatch) -> int:
+            if len(self.batches) < 2:  # answered while the first two batches are written
+                for i in range(2):
+                    log.record(*answered(f"late{len(self.batches)}-{i}", {1001: 0.5}, []))
+            return super().__call__(batch)
+
+    sink = ArrivingDuringWrites()
+    log = make_log(sink, flush_rows=3)  # not started: flushed by hand
+    for i in range(5):
+        log.record(*answered(f"r{i}", {1001: 0.5}, []))
+    assert log.flush() == 5
+    assert [len(set(batch.request_id)) for batch in sink.batches] == [3, 2]
+    assert sink.request_ids() == {f"r{i}" for i in range(5)}
+    assert log.flush() == 4  # the four late ones, in the next flush
+    assert sink.request_ids() == {f"r{i}" for i in range(5)} | {
+        "late0-0",
+        "late0-1",
+        "late1-0",
+        "late1-1",
+    }
+
+
 def test_flushes_by_time_and_on_close() -> None:
     sink = Recorder()
     log = make_log(sink, flush_seconds=0.1)

@@ -236,12 +236,19 @@ class PredictionLog:
         self.flush()
 
     def flush(self) -> int:
-        """Write everything buffered now, in batches of at most `flush_rows` requests."""
+        """Write what is buffered now, in batches of at most `flush_rows` requests.
+
+        Requests answered while it writes wait for the next flush (by size or time): draining
+        them too wrote a file pair of ~100 requests every ~40 ms under load (the requests
+        answered during the previous write), ~60 files a second in place of one every few
+        seconds, each with its own fixed cost.
+        """
         total = 0
-        while self._pending:
-            taken: list[tuple[Any, ...]] = []
-            while self._pending and len(taken) < self._flush_rows:
-                taken.append(self._pending.popleft())
+        left = len(self._pending)
+        while left > 0:
+            take = min(left, self._flush_rows)
+            taken = [self._pending.popleft() for _ in range(take)]
+            left -= take
             total += self._write_batch(taken)
         self._metrics.buffered.set(len(self._pending))
         return total
