@@ -7,8 +7,9 @@ Redis, a tiny champion registered in MLflow, then each service with `bentoml ser
 that moment (the machine is shared, so absolute figures move with its load): `empty` with
 BentoML's default configuration and `lean` with the online service's own. Load comes from
 `wrk` (apt: `apt-get install -y wrk`): every request asks for K random distinct ids among the
-N drivers. Prints req/s and p50/p90/p99 per connection count with the load average, ours as a
-share of each reference, and writes the same as JSON.
+N drivers; ours is measured once its prediction log has written. Prints req/s and
+p50/p90/p99 per connection count with the load average, ours as a share of each reference,
+and writes the same as JSON.
 
     .venv/bin/python model_serving/bench/bench_online.py [--drivers 10000] [--duration 10]
     .venv/bin/python model_serving/bench/bench_online.py --soak 600   # ours only, c=16
