@@ -53,18 +53,11 @@ def _join_sorted(
     orders: pd.DataFrame, service_name: str
 ) -> tuple[pd.DataFrame, list[tuple[str, str]]]:
     """The orders with their features by the sorted engine, and the service's feature refs."""
-    from feature_store.apply import applied_sources
+    from feature_store.apply import current_sources
     from feature_store.layout import source_feature_refs
     from feature_store.point_in_time import join_sorted
 
-    sources = applied_sources(service_name)
-    if sources is None:  # not recorded for these definitions: read it from the registry
-        from feature_store.layout import feature_service, service_sources
-        from feature_store.store import get_store, require_registry
-
-        require_registry(APPLY_COMMAND)
-        store = get_store()
-        sources = service_sources(store, feature_service(store, service_name, APPLY_COMMAND))
+    sources = current_sources(service_name, APPLY_COMMAND)
     # Arrow to pandas by the rules Feast's `to_df()` follows: an int feature with nulls
     # becomes float64, float32 stays float32 (NaN for null).
     joined = join_sorted(orders, sources).to_pandas()

@@ -141,6 +141,20 @@ def applied_sources(service_name: str) -> list[ViewSource] | None:
     return None if recorded is None else [source_from_json(s) for s in recorded]
 
 
+def current_sources(service_name: str, apply_command: str) -> list[ViewSource]:
+    """SERVICE_NAME's file sources: as the last apply recorded them (no Feast import), else
+    read from the registry (a UserError naming APPLY_COMMAND when there is none)."""
+    sources = applied_sources(service_name)
+    if sources is not None:
+        return sources
+    from feature_store.layout import feature_service
+    from feature_store.store import get_store, require_registry
+
+    require_registry(apply_command)
+    store = get_store()
+    return service_sources(store, feature_service(store, service_name, apply_command))
+
+
 def feast_apply_command(
     run_id: str | None = typer.Option(None, "--run-id", help="The DAG run (for the logs)."),
     force: bool = typer.Option(

@@ -8,7 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pyarrow.compute as pc
-from feature_store.apply import applied_sources
+from feature_store.apply import current_sources
 from feature_store.layout import feature_service, request_join_keys, service_sources
 from feature_store.point_in_time import (
     HAS_FEATURES,
@@ -48,9 +48,10 @@ def extract_features(
     requests_path = requests_path or batch_requests_path()
     service_name = get_feast_settings().feature_service
     # The in-process engines need only the layout: recorded by the last apply, no Feast import.
-    sources = applied_sources(service_name) if engine in ("sorted", "duckdb") else None
     store = service = None
-    if sources is None:
+    if engine in ("sorted", "duckdb"):
+        sources = current_sources(service_name, APPLY_COMMAND)
+    else:
         store = get_store()
         service = feature_service(store, service_name, APPLY_COMMAND)
         sources = service_sources(store, service)
