@@ -13,13 +13,11 @@ from .conftest import KNOWN_IDS, materialize_features
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def reader(project_env: Path, redis_env: RedisServer):
+def open_reader(reader_class, redis_env: RedisServer, **options):
+    """READER_CLASS on the test Redis, laid out from the project's registry."""
     from feature_store.store import get_store
-    from model_serving.online.features import RedisFeatureReader
 
-    materialize_features(KNOWN_IDS)
-    feature_reader = RedisFeatureReader.from_store(
+    return reader_class.from_store(
         get_store(),
         "driver_ranking",
         host=redis_env.host,
@@ -27,7 +25,16 @@ def reader(project_env: Path, redis_env: RedisServer):
         password=None,
         socket_timeout=0.5,
         connect_timeout=0.25,
+        **options,
     )
+
+
+@pytest.fixture
+def reader(project_env: Path, redis_env: RedisServer):
+    from model_serving.online.features import RedisFeatureReader
+
+    materialize_features(KNOWN_IDS)
+    feature_reader = open_reader(RedisFeatureReader, redis_env)
     yield feature_reader
     feature_reader.close()
 
@@ -97,22 +104,12 @@ def test_dead_redis_fails_fast_and_recovers(reader, redis_env: RedisServer) -> N
 @pytest.fixture
 def async_reader_factory(project_env: Path, redis_env: RedisServer):
     """Builds the service's async reader (inside the test's event loop, as the service does)."""
-    from feature_store.store import get_store
     from model_serving.online.features import AsyncRedisFeatureReader
 
     materialize_features(KNOWN_IDS)
 
     def build(max_batch: int = 64) -> AsyncRedisFeatureReader:
-        return AsyncRedisFeatureReader.from_store(
-            get_store(),
-            "driver_ranking",
-            host=redis_env.host,
-            port=redis_env.port,
-            password=None,
-            socket_timeout=0.5,
-            connect_timeout=0.25,
-            max_batch=max_batch,
-        )
+        return open_reader(AsyncRedisFeatureReader, redis_env, max_batch=max_batch)
 
     return build
 

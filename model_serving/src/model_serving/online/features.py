@@ -119,6 +119,9 @@ class _StoreLayout:
         for view in self._views:
             script_args += [len(view.hash_fields), *view.hash_fields]
         self._script_args = tuple(script_args)
+        # A standalone Redis reads through the script; a cluster keeps its per-node pipelines.
+        cluster = isinstance(client, RedisCluster | AsyncRedisCluster)
+        self._script = None if cluster else client.register_script(_READ_HASHES)
 
     @classmethod
     def from_store(
@@ -224,12 +227,6 @@ class RedisFeatureReader(_StoreLayout):
 
     _client: redis.Redis | RedisCluster
 
-    def __init__(self, client: Any, **layout: Any) -> None:
-        super().__init__(client, **layout)
-        self._script = (
-            None if isinstance(client, RedisCluster) else client.register_script(_READ_HASHES)
-        )
-
     @classmethod
     def _open_client(cls, **options: Any) -> redis.Redis:
         return redis.Redis(
@@ -289,9 +286,6 @@ class AsyncRedisFeatureReader(_StoreLayout):
 
     def __init__(self, client: Any, *, max_batch: int = 64, **layout: Any) -> None:
         super().__init__(client, **layout)
-        self._script = (
-            None if isinstance(client, AsyncRedisCluster) else client.register_script(_READ_HASHES)
-        )
         self._max_batch = max_batch
         self._loader: DataLoader[tuple[int, ...], FeatureRows] | None = None
 
