@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -109,6 +110,21 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 class DemoDrift:
     output: str
     returncode: int
+
+    def followed_runs(self, dag_id: str) -> list[tuple[str, str]]:
+        """(run id, state) of each DAG_ID run the demo followed to its end, in order, as it
+        printed them. The platform's own schedules (monitoring and materialize are hourly) may
+        add runs of the same DAGs meanwhile; the assertions are about the demo's runs."""
+        pattern = re.compile(rf"^  {re.escape(dag_id)} (\S+): (\w+) in ", re.MULTILINE)
+        return pattern.findall(self.output)
+
+    def started_run(self, dag_id: str, cause: str) -> str:
+        """The id of the DAG_ID run the demo reported as started by the CAUSE asset event."""
+        found = re.search(
+            rf"{re.escape(dag_id)} run (\S+) started by the {cause} event", self.output
+        )
+        assert found, f"no {dag_id} run started by the {cause} event in:\n{self.output[-3000:]}"
+        return found.group(1)
 
 
 @pytest.fixture(scope="session")
