@@ -40,7 +40,7 @@ from model_serving.online.http import (
     current_request,
     error_response,
 )
-from model_serving.online.runtime import bentoml_config, freeze_heap
+from model_serving.online.runtime import bentoml_config, cache_api_callers, freeze_heap
 from model_serving.online.schemas import (
     BulkRankingRequest,
     BulkRankingResponse,
@@ -125,6 +125,7 @@ class DriverRanking:
             redis_settings.port,
             mlflow_settings.champion_uri,
         )
+        cache_api_callers(self)
         freeze_heap(settings)
 
     # The request model as the one positional-only argument: BentoML passes the validated
