@@ -36,8 +36,13 @@ class DriftResult:
 
 
 def distinct_rows(served: pd.DataFrame, features: list[str]) -> pd.DataFrame:
-    """One row per distinct (driver, served features, score)."""
-    return served.drop_duplicates(["driver_id", *features, REFERENCE_SCORE]).reset_index(drop=True)
+    """One row per distinct (driver, served features, model version), with its first score.
+
+    Not keyed on the score: one model scores the same row with results an ulp apart depending
+    on the batch it came in (BLAS takes other vector paths for other row counts and memory
+    alignments; scikit-learn's predict does it too), which would count one served row twice.
+    """
+    return served.drop_duplicates(["driver_id", *features, "model_version"]).reset_index(drop=True)
 
 
 def judge_drift(
