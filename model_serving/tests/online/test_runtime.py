@@ -76,3 +76,22 @@ def test_api_callers_are_built_once_and_still_call_the_method() -> None:
     descriptor = type(probe).__dict__["double"]
     first = descriptor.__get__(probe, type(probe)).local
     assert first is not descriptor.__get__(probe, type(probe)).local
+
+
+class _Base:
+    @bentoml.api
+    async def triple(self, value: int) -> int:
+        return 3 * value
+
+
+@bentoml.service(name="cached_callers_inherited_probe")
+class _Inheriting(_Base):
+    def __init__(self) -> None:
+        self.cached = cache_api_callers(self)
+
+
+def test_inherited_api_methods_are_cached_too() -> None:
+    probe = _Inheriting.inner()
+    assert probe.cached == ["triple"]
+    assert isinstance(probe.triple, CachedApiCaller)
+    assert asyncio.run(probe.triple.local(value=2)) == 6

@@ -34,6 +34,7 @@ comparison isolates what the handler costs.
 from __future__ import annotations
 
 import gc
+import inspect
 import logging
 from typing import Any
 
@@ -92,13 +93,14 @@ class CachedApiCaller:
 
 
 def cache_api_callers(instance: object) -> list[str]:
-    """Give INSTANCE a `CachedApiCaller` for each of its class's BentoML API and task methods
-    (an instance attribute shadows the class's descriptor, which defines no `__set__`); the
-    names cached."""
+    """Give INSTANCE a `CachedApiCaller` for each BentoML API and task method its class has,
+    inherited ones included (an instance attribute shadows the class's descriptor, which
+    defines no `__set__`); the names cached."""
     from _bentoml_sdk.method import APIMethod
 
     names = []
-    for name, attribute in vars(type(instance)).items():
+    for name in dir(type(instance)):
+        attribute = inspect.getattr_static(type(instance), name)  # the descriptor, unbound
         if isinstance(attribute, APIMethod):
             setattr(instance, name, CachedApiCaller(attribute, instance))
             names.append(name)
