@@ -89,6 +89,8 @@ class CachedApiCaller:
         return self._bound()(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):  # own slots not set yet (copy, pickle): no recursion
+            raise AttributeError(name)
         return getattr(self._bound(), name)
 
 
