@@ -79,7 +79,7 @@ def test_the_validator_rejects_a_broken_object(objects: list[dict[str, Any]]) ->
 
 
 def _service_routes() -> set[str]:
-    from model_serving.service import DriverRanking
+    from online_service.service import DriverRanking
 
     return {route.path for route in DriverRanking.to_asgi().routes}
 
@@ -127,11 +127,11 @@ def test_container_runs_the_serving_images_own_command(objects: list[dict[str, A
     assert container["args"] == ["serve"]
 
     from model_serving.cli import app
-    from model_serving.online.cli import SERVICE
+    from online_service.cli import SERVICE
 
     answer = CliRunner().invoke(app, [*container["args"], "--help"])
     assert answer.exit_code == 0, answer.output
-    assert SERVICE == "model_serving.service:DriverRanking"
+    assert SERVICE == "online_service.service:DriverRanking"
 
 
 def test_settings_are_documented_and_the_api_key_is_a_secret(

@@ -14,7 +14,9 @@ PACKAGES = (
     "mlops_common",
     "data_pipeline",
     "training_pipeline",
-    "model_serving",
+    "prediction_log",
+    "batch_scoring",
+    "online_service",
     "monitoring_pipeline",
 )
 

@@ -103,7 +103,7 @@ CMD ["--help"]
 
 # Model serving: the batch DAG's tasks run `model-serving <command>`; the online BentoML
 # service runs from the same image:
-#   podman run -p 3000:3000 --entrypoint bentoml IMAGE serve model_serving.service:DriverRanking
+#   podman run -p 3000:3000 --entrypoint bentoml IMAGE serve online_service.service:DriverRanking
 FROM runtime AS model_serving
 ENV BENTOML_HOME=/home/app/bentoml \
     SERVING_HOST=0.0.0.0 \

@@ -82,7 +82,7 @@ serve() {
         -e REDIS_HOST=redis -e REDIS_PORT=6379 -e MLFLOW_TRACKING_URI=http://mlflow:5000 \
         -e MLFLOW_MODEL_NAME="$MODEL_NAME" \
         --entrypoint bentoml "${PREFIX}-model-serving:${TAG}" \
-        serve model_serving.service:DriverRanking >/dev/null
+        serve online_service.service:DriverRanking >/dev/null
     wait_for "$SERVING_NAME" 120 curl -fsS "http://$(host_port "$SERVING_NAME" 3000)/readyz"
     log "online service at http://$(host_port "$SERVING_NAME" 3000)"
 }

@@ -2,7 +2,7 @@
 
 The design the course teaches: Feast SDK `get_online_features` -> pandas DataFrame -> MLflow
 pyfunc `predict`, and a plain `dict` answer. Same data, same model, same answer fields as
-`model_serving.service.DriverRanking`, so `bench_online.py` can compare the two fairly.
+`online_service.service.DriverRanking`, so `bench_online.py` can compare the two fairly.
 """
 
 from __future__ import annotations

@@ -43,7 +43,7 @@ from mlops_platform import processes as proc
 HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 SERVICES = {
-    "ours": "model_serving.service:DriverRanking",
+    "ours": "online_service.service:DriverRanking",
     "baseline": "baseline_service:Baseline",
     "empty": "empty_service:Empty",  # BentoML's defaults: the framework as shipped
     "lean": "empty_service:EmptyLean",  # the framework's ceiling with our configuration

@@ -37,7 +37,7 @@ sys.path.insert(0, str(HERE))  # the sibling benchmark script, not a package
 import bench_online  # noqa: E402
 
 BIN = Path(sys.executable).parent
-SERVICE = "model_serving.service:DriverRanking"
+SERVICE = "online_service.service:DriverRanking"
 FIRST_ID = 1001
 
 

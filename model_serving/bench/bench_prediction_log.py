@@ -81,7 +81,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
     from mlops_common.paths import scores_log_dir
     from mlops_common.settings import reset_settings_cache
     from mlops_platform.processes import free_port, wait_for
-    from model_serving.prediction_log import read_predictions
+    from prediction_log.writer import read_predictions
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -94,7 +94,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
         "MLOPS_DATA_DIR": str(data_dir),
         "FEAST_REGISTRY_PATH": str(tmp / "data" / "feast" / "registry.db"),
     }
-    command = [str(BIN / "bentoml"), "serve", "model_serving.service:DriverRanking",
+    command = [str(BIN / "bentoml"), "serve", "online_service.service:DriverRanking",
                "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
     with log.open("wb") as out:
         process = subprocess.Popen(

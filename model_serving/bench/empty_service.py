@@ -1,7 +1,7 @@
 """References for the bench only: BentoML services whose endpoint does nothing.
 
 `Empty` runs with BentoML's default configuration, `EmptyLean` with the online service's own
-(`model_serving.online.runtime`: tracing sampled at 0, BentoML's HTTP metrics middleware off,
+(`online_service.runtime`: tracing sampled at 0, BentoML's HTTP metrics middleware off,
 short traffic timeout, API callers built once, heap frozen after start-up). Their throughput
 is the framework's ceiling on this machine at that moment; the bench reports the online
 service as a share of each, so figures taken on a busy machine stay comparable.
@@ -10,8 +10,8 @@ service as a share of each, so figures taken on a busy machine stay comparable.
 from __future__ import annotations
 
 import bentoml
-from model_serving.online.runtime import bentoml_config, cache_api_callers, freeze_heap
-from model_serving.online.settings import get_online_settings
+from online_service.runtime import bentoml_config, cache_api_callers, freeze_heap
+from online_service.settings import get_online_settings
 from pydantic import BaseModel
 
 

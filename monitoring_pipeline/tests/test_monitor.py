@@ -68,10 +68,10 @@ def serve(
     outcome for each chosen driver (completed with probability = its score)."""
     from feature_store.store import get_store
     from mlops_common.paths import outcomes_dir, scores_log_dir
-    from model_serving.online.features import FeatureRows
-    from model_serving.online.prediction_log import LoggedRequest, to_batch
-    from model_serving.online.schemas import DriverScore, InferenceResponse
-    from model_serving.prediction_log import PredictionLogWriter
+    from online_service.features import FeatureRows
+    from online_service.recorder import LoggedRequest, to_batch
+    from online_service.schemas import DriverScore, InferenceResponse
+    from prediction_log.writer import PredictionLogWriter
 
     rng = np.random.default_rng(seed)
     logged, outcomes, ids = [], [], []

@@ -11,8 +11,8 @@ from feature_store.apply import feast_apply_command
 from mlops_common.errors import UserError, cli_app
 from mlops_common.logs import configure_logging
 
-from model_serving.online.cli import serve_app
-from model_serving.settings import Engine
+from online_service.cli import serve_app
+from batch_scoring.settings import Engine
 
 app = cli_app("Batch predictions and online serving of the champion model.", no_args_is_help=True)
 app.command("feast-apply")(feast_apply_command)
@@ -57,7 +57,7 @@ def extract_command(
     run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: str | None = ENGINE
 ) -> None:
     """Point-in-time features for every request row, written for the predict task."""
-    from model_serving.batch.extract import extract_features
+    from batch_scoring.extract import extract_features
 
     typer.echo(extract_features(run_id, _requests_path(requests), _engine(engine)))
 
@@ -65,8 +65,8 @@ def extract_command(
 @app.command("predict")
 def predict_command(run_id: str = RUN_ID) -> None:
     """Score the extracted rows with models:/<name>@champion; write output and summary."""
-    from model_serving.batch.predict import predict_batch
-    from model_serving.batch.run_files import summary_path
+    from batch_scoring.predict import predict_batch
+    from batch_scoring.run_files import summary_path
 
     predict_batch(run_id)
     typer.echo(json.dumps(json.loads(summary_path(run_id).read_text()), indent=2))
@@ -75,7 +75,7 @@ def predict_command(run_id: str = RUN_ID) -> None:
 @app.command("log-predictions")
 def log_predictions_command(run_id: str = RUN_ID) -> None:
     """Add the run's predictions to the prediction log (the online log's shape)."""
-    from model_serving.batch.log_predictions import log_batch_predictions
+    from batch_scoring.log_predictions import log_batch_predictions
 
     typer.echo(f"{log_batch_predictions(run_id)} predictions logged")
 
@@ -85,9 +85,9 @@ def batch_command(
     run_id: str = RUN_ID, requests: str | None = REQUESTS, engine: str | None = ENGINE
 ) -> None:
     """extract + predict in one process (what the DAG does in two tasks)."""
-    from model_serving.batch.extract import extract_features
-    from model_serving.batch.predict import predict_batch
-    from model_serving.batch.run_files import summary_path
+    from batch_scoring.extract import extract_features
+    from batch_scoring.predict import predict_batch
+    from batch_scoring.run_files import summary_path
 
     extract_features(run_id, _requests_path(requests), _engine(engine))
     predict_batch(run_id)

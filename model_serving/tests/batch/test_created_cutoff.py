@@ -14,7 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from mlops_common.settings import reset_settings_cache
-from model_serving.batch.extract import extract_features
+from batch_scoring.extract import extract_features
 
 ENGINES = ["sorted", "duckdb", "feast"]
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from model_serving.batch.extract import extract_features
+from batch_scoring.extract import extract_features
 
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
 

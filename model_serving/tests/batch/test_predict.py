@@ -15,8 +15,8 @@ from mlops_common.errors import UserError
 from mlops_common.files import read_json
 from mlops_common.settings import reset_settings_cache
 from mlops_testing import ChampionModel, MlflowServer, command_imports, register_tiny_champion
-from model_serving.batch.predict import Champion, load_champion, predict_batch
-from model_serving.batch.run_files import batch_dir, predictions_path, summary_path
+from batch_scoring.predict import Champion, load_champion, predict_batch
+from batch_scoring.run_files import batch_dir, predictions_path, summary_path
 from model_serving.cli import app
 from typer.testing import CliRunner
 
@@ -120,7 +120,7 @@ class _FailingModel:
 
 
 def test_a_failed_predict_leaves_no_output(requests_file: Path, champion: ChampionModel) -> None:
-    from model_serving.batch.extract import extract_features
+    from batch_scoring.extract import extract_features
 
     extract_features("fails")
     broken = Champion(champion.name, champion.version, _FailingModel(), FEATURES)

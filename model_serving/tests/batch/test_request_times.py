@@ -18,8 +18,8 @@ import pyarrow.parquet as pq
 import pytest
 from mlops_common.errors import UserError
 from mlops_common.paths import run_dir
-from model_serving.batch.extract import extract_features
-from model_serving.batch.requests import load_requests
+from batch_scoring.extract import extract_features
+from batch_scoring.requests import load_requests
 from model_serving.cli import app
 from typer.testing import CliRunner
 

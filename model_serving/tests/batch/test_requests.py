@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from mlops_common.errors import UserError
 from mlops_common.paths import run_dir
-from model_serving.batch.requests import load_requests
+from batch_scoring.requests import load_requests
 from model_serving.cli import app
 from typer.testing import CliRunner
 

@@ -17,11 +17,11 @@ import pytest
 from feature_store.point_in_time import REQUEST_ROW
 from mlops_common.settings import reset_settings_cache
 from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
-from model_serving.batch.extract import extract_features
-from model_serving.batch.predict import predict_batch
-from model_serving.batch.run_files import predictions_path, summary_path
-from model_serving.batch.spark_engine import PARTITION_COLUMN, SUCCESS_MARKER, write_dataset
-from model_serving.settings import BatchSettings
+from batch_scoring.extract import extract_features
+from batch_scoring.predict import predict_batch
+from batch_scoring.run_files import predictions_path, summary_path
+from batch_scoring.spark_engine import PARTITION_COLUMN, SUCCESS_MARKER, write_dataset
+from batch_scoring.settings import BatchSettings
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
 
@@ -199,7 +199,7 @@ def test_a_failed_spark_write_leaves_no_partial_output(spark_session, tmp_path: 
     assert [p.name for p in target.parent.iterdir()] == ["predictions.parquet"], "no staging"
 
     # A features hand-off without its marker is refused by predict, never read.
-    from model_serving.batch.spark_engine import is_complete
+    from batch_scoring.spark_engine import is_complete
 
     (target / SUCCESS_MARKER).unlink()
     assert not is_complete(target)

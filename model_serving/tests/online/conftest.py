@@ -97,7 +97,7 @@ def service_app() -> Any:
     when an app first runs, and a second app in the same process would register them again.
     Each TestClient context still runs start-up, so every test gets a fresh service instance
     configured from its own environment."""
-    from model_serving.service import DriverRanking
+    from online_service.service import DriverRanking
 
     return DriverRanking.to_asgi()
 
@@ -132,7 +132,7 @@ def online_env(
 
 @contextmanager
 def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[str, Path]]:
-    """`bentoml serve model_serving.service:DriverRanking` on a free port with the current
+    """`bentoml serve online_service.service:DriverRanking` on a free port with the current
     settings; yields (URL, log file) once ready, then stops it gracefully (SIGTERM: the
     shutdown hooks run), killing it after STOP_TIMEOUT seconds."""
     port = free_port()
@@ -144,7 +144,7 @@ def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[st
             [
                 str(bentoml),
                 "serve",
-                "model_serving.service:DriverRanking",
+                "online_service.service:DriverRanking",
                 "--host",
                 "127.0.0.1",
                 "--port",

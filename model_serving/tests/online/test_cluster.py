@@ -43,7 +43,7 @@ def fill_cluster(engine: str) -> None:
 
 def open_reader():
     from feature_store.store import get_store
-    from model_serving.online.features import RedisFeatureReader
+    from online_service.features import RedisFeatureReader
 
     return RedisFeatureReader.from_store(
         get_store(),
@@ -118,7 +118,7 @@ def test_reader_equals_feast_for_every_driver(
 def test_a_dead_master_fails_only_its_slots_then_recovers(
     project_env, redis_cluster_env: RedisCluster
 ) -> None:
-    from model_serving.online.features import FeaturesUnavailableError
+    from online_service.features import FeaturesUnavailableError
 
     fill_cluster("fast")
     victim = redis_cluster_env.server_of(driver_key(KNOWN_IDS[0]))

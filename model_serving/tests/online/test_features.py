@@ -31,7 +31,7 @@ def open_reader(reader_class, redis_env: RedisServer, **options):
 
 @pytest.fixture
 def reader(project_env: Path, redis_env: RedisServer):
-    from model_serving.online.features import RedisFeatureReader
+    from online_service.features import RedisFeatureReader
 
     materialize_features(KNOWN_IDS)
     feature_reader = open_reader(RedisFeatureReader, redis_env)
@@ -84,7 +84,7 @@ def test_all_known_drivers_equal_feast(reader) -> None:
 def test_dead_redis_fails_fast_and_recovers(reader, redis_env: RedisServer) -> None:
     import time
 
-    from model_serving.online.features import FeaturesUnavailableError
+    from online_service.features import FeaturesUnavailableError
 
     assert reader.read([1001]).driver_ids == [1001]
     redis_env.stop()
@@ -104,7 +104,7 @@ def test_dead_redis_fails_fast_and_recovers(reader, redis_env: RedisServer) -> N
 @pytest.fixture
 def async_reader_factory(project_env: Path, redis_env: RedisServer):
     """Builds the service's async reader (inside the test's event loop, as the service does)."""
-    from model_serving.online.features import AsyncRedisFeatureReader
+    from online_service.features import AsyncRedisFeatureReader
 
     materialize_features(KNOWN_IDS)
 
@@ -174,7 +174,7 @@ def test_async_reads_fail_together_when_redis_is_down_then_recover(
     503), none hangs, and reads work again once Redis is back."""
     import asyncio
 
-    from model_serving.online.features import FeaturesUnavailableError
+    from online_service.features import FeaturesUnavailableError
 
     async def scenario() -> None:
         async_reader = async_reader_factory()

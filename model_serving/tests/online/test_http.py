@@ -74,7 +74,7 @@ def test_no_driver_with_features_is_an_explicit_422(client: TestClient) -> None:
 def test_invalid_input_is_a_400_naming_the_field(
     client: TestClient, payload: dict[str, object], field: str
 ) -> None:
-    from model_serving.online.schemas import ValidationErrorBody
+    from online_service.schemas import ValidationErrorBody
 
     answer = client.post("/inference", json=payload)
     assert answer.status_code == 400

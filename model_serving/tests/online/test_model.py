@@ -16,7 +16,7 @@ SOURCE = ("avg_daily_trips", "conv_rate", "acc_rate")
 
 
 def _holder(uri: str, name: str, **kwargs: object):
-    from model_serving.online.model import ChampionHolder
+    from online_service.holder import ChampionHolder
 
     return ChampionHolder(
         tracking_uri=uri,
@@ -84,7 +84,7 @@ def test_unreachable_registry_keeps_serving_and_is_reported(mlflow_server: Mlflo
 
 
 def test_unreachable_registry_at_start_gives_a_clear_error() -> None:
-    from model_serving.online.model import ModelUnavailableError
+    from online_service.holder import ModelUnavailableError
 
     holder = _holder("http://127.0.0.1:9", "driver_ranking")
     with pytest.raises(ModelUnavailableError, match="MLFLOW_TRACKING_URI"):
@@ -94,7 +94,7 @@ def test_unreachable_registry_at_start_gives_a_clear_error() -> None:
 def test_registry_report_gives_the_age_and_flags_a_hung_check() -> None:
     from datetime import UTC, datetime, timedelta
 
-    from model_serving.online.model import ModelStatus
+    from online_service.holder import ModelStatus
 
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     status = ModelStatus(last_check_at=now - timedelta(seconds=40))

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from mlops_platform.processes import wait_for
-from model_serving.online.features import FeatureRows
-from model_serving.online.prediction_log import LoggedRequest, PredictionLog, to_batch
-from model_serving.online.schemas import DriverScore, InferenceResponse
-from model_serving.prediction_log import (
+from online_service.features import FeatureRows
+from online_service.recorder import LoggedRequest, PredictionLog, to_batch
+from online_service.schemas import DriverScore, InferenceResponse
+from prediction_log.writer import (
     NOT_FOUND,
     PRESENT,
     LogBatch,
@@ -220,7 +220,7 @@ def test_flushes_by_time_and_on_close() -> None:
 
 
 def test_a_full_buffer_drops_and_counts_without_blocking() -> None:
-    from model_serving.online.prediction_log import get_log_metrics
+    from online_service.recorder import get_log_metrics
 
     dropped = get_log_metrics().dropped.labels(reason="buffer_full")
     before = dropped._value.get()
@@ -238,7 +238,7 @@ def test_a_failing_sink_is_counted_and_logged_once(caplog: pytest.LogCaptureFixt
     sink = Recorder()
     sink.fail = True
     log = make_log(sink, flush_rows=1)
-    with caplog.at_level(logging.INFO, logger="model_serving.online.prediction_log"):
+    with caplog.at_level(logging.INFO, logger="online_service.recorder"):
         for i in range(3):
             log.record(*answered(f"lost{i}", {1001: 0.5}, []))
             log.flush()
@@ -323,7 +323,7 @@ def test_written_through_feast_feature_logging_and_joinable(writer: PredictionLo
 def test_an_unwritable_destination_leaves_no_partial_file(
     writer: PredictionLogWriter, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import model_serving.prediction_log as module
+    import prediction_log.writer as module
 
     def disk_full(*args: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")

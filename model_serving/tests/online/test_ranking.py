@@ -6,9 +6,9 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
-from model_serving.online.features import FeatureRows, FeaturesUnavailableError
-from model_serving.online.model import LoadedModel
-from model_serving.online.ranking import NoFeaturesError, rank_drivers
+from online_service.features import FeatureRows, FeaturesUnavailableError
+from online_service.holder import LoadedModel
+from online_service.ranking import NoFeaturesError, rank_drivers
 
 NAMES = ("conv_rate", "acc_rate", "avg_daily_trips")
 

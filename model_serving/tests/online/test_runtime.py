@@ -8,8 +8,8 @@ import gc
 
 import bentoml
 import pytest
-from model_serving.online.runtime import CachedApiCaller, cache_api_callers, freeze_heap
-from model_serving.online.settings import OnlineSettings
+from online_service.runtime import CachedApiCaller, cache_api_callers, freeze_heap
+from online_service.settings import OnlineSettings
 from pydantic import ValidationError
 
 

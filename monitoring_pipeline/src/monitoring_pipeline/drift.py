@@ -19,6 +19,7 @@ from typing import Any
 import pandas as pd
 from mlops_common.files import atomic_path
 from mlops_common.reference import REFERENCE_SCORE
+from prediction_log import schema as log
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,7 @@ def distinct_rows(served: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     on the batch it came in (BLAS takes other vector paths for other row counts and memory
     alignments; scikit-learn's predict does it too), which would count one served row twice.
     """
-    return served.drop_duplicates(["driver_id", *features, "model_version"]).reset_index(drop=True)
+    return served.drop_duplicates([log.DRIVER_ID, *features, log.MODEL_VERSION]).reset_index(drop=True)
 
 
 def judge_drift(

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from sklearn.metrics import brier_score_loss, roc_auc_score
+from prediction_log import schema as log
 
 CALIBRATION_BINS = 10
 
@@ -37,7 +38,7 @@ def live_metrics(joined: pd.DataFrame, min_outcomes: int) -> LiveMetrics | None:
     if len(joined) < min_outcomes or joined["trip_completed"].nunique() < 2:
         return None
     label = joined["trip_completed"].to_numpy(dtype="int64")
-    score = joined["score"].to_numpy(dtype="float64")
+    score = joined[log.SCORE].to_numpy(dtype="float64")
     return LiveMetrics(
         outcomes=len(joined),
         positive_rate=float(label.mean()),

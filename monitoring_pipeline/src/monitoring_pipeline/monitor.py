@@ -22,6 +22,7 @@ from pathlib import Path
 from mlops_common.champion import NoChampionError, resolve_champion
 from mlops_common.files import atomic_path
 from mlops_common.paths import run_dir
+from prediction_log import schema as log
 
 from monitoring_pipeline.drift import distinct_rows, judge_drift, save_report
 from monitoring_pipeline.export import push_champion, push_summary
@@ -80,7 +81,7 @@ def monitor(run_id: str, window_end: datetime) -> MonitoringSummary:
     reference = champion_reference(champion, features)
 
     served = served_rows(window, features)
-    requests = int(served["request_id"].nunique()) if len(served) else 0
+    requests = int(served[log.REQUEST_ID].nunique()) if len(served) else 0
     current = distinct_rows(served, features) if len(served) else served
     drift = None
     if requests == 0:
@@ -106,7 +107,7 @@ def monitor(run_id: str, window_end: datetime) -> MonitoringSummary:
             f"drifted features {drifted or 'none'} (share {drift.drift_share:.2f})"
         )
 
-    chosen = served.loc[served["chosen"].astype(bool), ["request_id", "driver_id", "score"]]
+    chosen = served.loc[served[log.CHOSEN].astype(bool), [log.REQUEST_ID, log.DRIVER_ID, log.SCORE]]
     joined = join_outcomes(
         window,
         chosen,

@@ -1,7 +1,7 @@
 """Every detail of Feast's internals that the project's fast paths rely on, in one place.
 
 The fast materialization (`data_pipeline.materialize`) and the online reader
-(`model_serving.online.features`) write and read Feast's Redis online store directly, and the
+(`online_service.features`) write and read Feast's Redis online store directly, and the
 point-in-time engines join Feast's offline sources directly, because Feast's own paths cost
 3-10x more here (see the pipeline READMEs). To stay Feast's layout rather than a copy of it,
 they build keys, hash fields and values only through the functions below. Each names the Feast

@@ -249,7 +249,7 @@ def _prometheus() -> list[Service]:
 
 def _online_service() -> Service:
     # The serving package owns the service's settings (SERVING_HOST, SERVING_PORT).
-    from model_serving.online.settings import get_online_settings
+    from online_service.settings import get_online_settings
 
     serving = get_online_settings()
     url = f"http://{serving.host}:{serving.port}"

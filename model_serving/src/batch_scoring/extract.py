@@ -21,14 +21,14 @@ from feature_store.store import get_store
 from mlops_common.paths import batch_requests_path
 from mlops_common.settings import get_feast_settings
 
-from model_serving.batch.requests import load_requests
-from model_serving.batch.run_files import (
+from batch_scoring.requests import load_requests
+from batch_scoring.run_files import (
     ExtractReport,
     extract_report_path,
     features_path,
     write_table,
 )
-from model_serving.settings import BatchSettings, Engine, get_batch_settings
+from batch_scoring.settings import BatchSettings, Engine, get_batch_settings
 
 logger = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ def extract_features(
             load_requests(requests_path, join_keys), sources, settings.join_options()
         )
     elif engine == "spark":
-        from model_serving.batch.spark_engine import dataset_counts, join_spark, write_dataset
+        from batch_scoring.spark_engine import dataset_counts, join_spark, write_dataset
 
         requests = load_requests(requests_path, join_keys)
         assert store is not None

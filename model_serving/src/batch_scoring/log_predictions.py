@@ -18,9 +18,9 @@ from feature_store.point_in_time import HAS_FEATURES
 from mlops_common.errors import UserError
 from mlops_common.paths import safe_name
 
-from model_serving.batch.predict import PREDICTION
-from model_serving.batch.run_files import predictions_path
-from model_serving.prediction_log import LogBatch, open_writer
+from batch_scoring.predict import PREDICTION
+from batch_scoring.run_files import predictions_path
+from prediction_log.writer import LogBatch, open_writer
 
 logger = logging.getLogger(__name__)
 

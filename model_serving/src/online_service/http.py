@@ -25,9 +25,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from starlette.responses import Response
 
-from model_serving.online import schemas
-from model_serving.online.metrics import ServiceMetrics, outcome_of
-from model_serving.online.schemas import ErrorBody
+from online_service import schemas
+from online_service.metrics import ServiceMetrics, outcome_of
+from online_service.schemas import ErrorBody
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

@@ -38,8 +38,8 @@ from feature_store.point_in_time import HAS_FEATURES, REQUEST_ROW, TIMESTAMP_COL
 from mlops_common.errors import UserError
 from mlops_common.settings import get_mlflow_settings
 
-from model_serving.batch.requests import check_request_columns
-from model_serving.settings import BatchSettings
+from batch_scoring.requests import check_request_columns
+from batch_scoring.settings import BatchSettings
 
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
@@ -268,7 +268,7 @@ def is_complete(dataset: Path) -> bool:
 
 
 class Champion(Protocol):
-    """What scoring needs of `model_serving.batch.predict.Champion` (typed here, so that the
+    """What scoring needs of `batch_scoring.predict.Champion` (typed here, so that the
     engine does not import the task module that calls it)."""
 
     @property

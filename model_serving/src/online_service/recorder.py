@@ -4,7 +4,7 @@ request path.
 `record` costs a length check and a `deque.append` (atomic under the GIL, no lock): the request
 never waits on a file. A background thread takes the buffered requests when `flush_rows` have
 gathered or every `flush_seconds`, turns them into columns and writes them with
-`model_serving.prediction_log.PredictionLogWriter` (Feast's feature logging for the served
+`prediction_log.writer.PredictionLogWriter` (Feast's feature logging for the served
 features, the scores and model version beside them). A full buffer drops the new request and
 counts it (`driver_ranking_prediction_log_dropped_total{reason="buffer_full"}`); a write that
 fails (unwritable folder, full disk) drops that batch, counts it (`reason="write_error"`) and
@@ -30,9 +30,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from model_serving.online.features import FeatureRows
-from model_serving.online.schemas import InferenceResponse
-from model_serving.prediction_log import LogBatch, PredictionLogWriter, open_writer
+from online_service.features import FeatureRows
+from online_service.schemas import InferenceResponse
+from prediction_log.writer import LogBatch, PredictionLogWriter, open_writer
 
 logger = logging.getLogger(__name__)
 
@@ -324,7 +324,7 @@ def open_prediction_log(
     ON_READY runs in the log's thread once its sink is open (the service freezes its heap
     again then: the Feast import adds some hundred thousand long-lived objects that the
     garbage collector would otherwise traverse on every full collection)."""
-    from model_serving.settings import get_prediction_log_settings
+    from prediction_log.settings import get_prediction_log_settings
 
     settings = get_prediction_log_settings()
     if not settings.enabled:

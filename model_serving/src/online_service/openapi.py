@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from model_serving.online.schemas import (
+from online_service.schemas import (
     BulkRankingRequest,
     BulkRankingResponse,
     ErrorBody,
@@ -24,7 +24,7 @@ from model_serving.online.schemas import (
     InferenceResponse,
     ValidationErrorBody,
 )
-from model_serving.online.settings import OnlineSettings
+from online_service.settings import OnlineSettings
 
 REF = "#/components/schemas/{model}"
 _TASK_STATUS = {

@@ -1,6 +1,6 @@
 """The online driver-ranking service (BentoML 1.4): `POST /inference` ranks candidate drivers.
 
-Start it with `model-serving serve` (or `bentoml serve model_serving.service:DriverRanking`).
+Start it with `model-serving serve` (or `bentoml serve online_service.service:DriverRanking`).
 At start-up the worker resolves `models:/<name>@champion` in MLflow (retrying with backoff, then
 exiting with a clear message), loads that version once, lays out the Feast feature service's
 Redis keys from the registry, starts a thread that re-checks the alias every
@@ -30,7 +30,7 @@ import bentoml
 from pydantic import BaseModel
 from starlette.responses import Response
 
-from model_serving.online.http import (
+from online_service.http import (
     ApiKeyMiddleware,
     BodyLimitMiddleware,
     BodyRule,
@@ -40,8 +40,8 @@ from model_serving.online.http import (
     current_request,
     error_response,
 )
-from model_serving.online.runtime import bentoml_config, cache_api_callers, freeze_heap
-from model_serving.online.schemas import (
+from online_service.runtime import bentoml_config, cache_api_callers, freeze_heap
+from online_service.schemas import (
     BulkRankingRequest,
     BulkRankingResponse,
     BulkRankingResult,
@@ -50,10 +50,10 @@ from model_serving.online.schemas import (
     InferenceResponse,
     request_id_of,
 )
-from model_serving.online.settings import get_online_settings
+from online_service.settings import get_online_settings
 
 logger = logging.getLogger(__name__)
-access_logger = logging.getLogger("model_serving.online.access")
+access_logger = logging.getLogger("online_service.access")
 
 _settings = get_online_settings()  # the bind address and worker count are fixed per process
 
@@ -70,9 +70,9 @@ class DriverRanking:
             get_redis_settings,
         )
 
-        from model_serving.online.features import AsyncRedisFeatureReader
-        from model_serving.online.metrics import get_metrics
-        from model_serving.online.model import ChampionHolder
+        from online_service.features import AsyncRedisFeatureReader
+        from online_service.metrics import get_metrics
+        from online_service.holder import ChampionHolder
 
         _ensure_log_output()
         settings = get_online_settings()
@@ -112,8 +112,8 @@ class DriverRanking:
         self.champion.load_with_retries(settings.model_start_timeout_seconds)
         self.champion.start_refreshing()
         self._document: dict[str, Any] | None = None
-        # Prediction log (model_serving.online.prediction_log): None when switched off.
-        from model_serving.online.prediction_log import open_prediction_log
+        # Prediction log (online_service.recorder): None when switched off.
+        from online_service.recorder import open_prediction_log
 
         self.prediction_log = open_prediction_log(
             self.features.feature_names, on_ready=lambda: freeze_heap(settings)
@@ -180,8 +180,8 @@ class DriverRanking:
         self, request_id: str, driver_ids: list[int]
     ) -> tuple[int, InferenceResponse | ErrorBody, str]:
         """(status, body, outcome) of ranking DRIVER_IDS, as POST /inference answers it."""
-        from model_serving.online.features import FeaturesUnavailableError
-        from model_serving.online.ranking import NoFeaturesError, rank_drivers_async
+        from online_service.features import FeaturesUnavailableError
+        from online_service.ranking import NoFeaturesError, rank_drivers_async
 
         metrics = self.metrics
         model = self.champion.current
@@ -234,7 +234,7 @@ class DriverRanking:
     def openapi_document(self) -> dict[str, Any]:
         """The OpenAPI document for `/docs.json` (built once per worker)."""
         if self._document is None:
-            from model_serving.online.openapi import build_document
+            from online_service.openapi import build_document
 
             self._document = build_document(
                 self.settings, title="driver_ranking", description=__doc__ or ""
@@ -285,7 +285,7 @@ async def _readyz() -> Response:
 async def _metrics() -> Response:
     import anyio.to_thread
 
-    from model_serving.online.metrics import render
+    from online_service.metrics import render
 
     body, content_type = await anyio.to_thread.run_sync(render)  # reads every worker's files
     return Response(body, media_type=content_type)
@@ -304,7 +304,7 @@ def _api_key() -> str | None:
 
 
 def _metrics_of_process() -> Any:
-    from model_serving.online.metrics import get_metrics
+    from online_service.metrics import get_metrics
 
     return get_metrics()
 

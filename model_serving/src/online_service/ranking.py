@@ -12,9 +12,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from model_serving.online.features import AsyncRedisFeatureReader, FeatureRows, FeatureSource
-from model_serving.online.model import LoadedModel
-from model_serving.online.schemas import DriverScore, InferenceResponse
+from online_service.features import AsyncRedisFeatureReader, FeatureRows, FeatureSource
+from online_service.holder import LoadedModel
+from online_service.schemas import DriverScore, InferenceResponse
 
 
 class NoFeaturesError(LookupError):

@@ -18,7 +18,7 @@ from mlops_common.errors import UserError
 from mlops_common.models import ModelLoadError, load_model
 from mlops_common.settings import get_mlflow_settings
 
-from model_serving.batch.run_files import (
+from batch_scoring.run_files import (
     BatchSummary,
     ExtractReport,
     extract_report_path,
@@ -105,7 +105,7 @@ def predict_batch(run_id: str, champion: Champion | None = None) -> Path:
     champion = champion or load_champion()
     data_started = time.perf_counter()
     if source.is_dir():  # the spark engine's features dataset: scored and written by Spark
-        from model_serving.batch.spark_engine import dataset_counts, score_spark
+        from batch_scoring.spark_engine import dataset_counts, score_spark
 
         target = score_spark(source, champion, run_id, predictions_path(run_id))
         rows, predicted = dataset_counts(target)

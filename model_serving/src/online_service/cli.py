@@ -14,11 +14,11 @@ from pathlib import Path
 import typer
 from mlops_common.errors import UserError, cli_app
 
-from model_serving.online.settings import get_online_settings
+from online_service.settings import get_online_settings
 
 logger = logging.getLogger(__name__)
 
-SERVICE = "model_serving.service:DriverRanking"
+SERVICE = "online_service.service:DriverRanking"
 
 serve_app = cli_app("The online BentoML service.", add_completion=False)
 

@@ -38,7 +38,7 @@ import inspect
 import logging
 from typing import Any
 
-from model_serving.online.settings import OnlineSettings
+from online_service.settings import OnlineSettings
 
 logger = logging.getLogger(__name__)
 

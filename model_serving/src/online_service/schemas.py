@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from model_serving.online.settings import get_online_settings
+from online_service.settings import get_online_settings
 
 INT64_MAX = 2**63 - 1
 EXAMPLE_IDS = [1001, 1002, 1003, 1004, 1005]

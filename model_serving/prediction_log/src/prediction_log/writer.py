@@ -1,25 +1,16 @@
-"""The prediction log's files: served features through Feast's feature logging, scores beside.
+"""Writes the prediction log (`prediction_log.schema`): served features through Feast's feature
+logging, scores beside.
 
-One row per request and candidate driver, in two datasets under `DATA_DIR/prediction_log/`:
+By default the feature log is written as parquet with pyarrow, which is what Feast's file
+offline store writes into the LoggingConfig's folder; `PREDICTION_LOG_WRITER=feast` calls
+`FeatureStore.write_logged_features` instead, whose ibis/DuckDB round trip cost the online
+service about a fifth of its throughput under load (`make bench_prediction_log`; the test suite
+checks both writers give the same rows). Feast's Spark offline store does not implement that
+call: there the feast writer falls back to the pyarrow file.
 
-* `features/`: Feast's feature log of the `driver_ranking` feature service, in the file
-  destination of its `LoggingConfig` (the feature repo) and in Feast's logging schema
-  (`FeatureServiceLoggingSource.get_schema`): the join key, per feature `<view>__<feature>`
-  with its `__timestamp` and `__status`, and `__log_timestamp`, `__log_date`,
-  `__request_id`. By default the table is written as parquet with pyarrow, which is what
-  Feast's file offline store writes there; `PREDICTION_LOG_WRITER=feast` calls
-  `FeatureStore.write_logged_features` instead, whose ibis/DuckDB round trip cost the online
-  service about a fifth of its throughput under load (`make bench_prediction_log`; the test
-  suite checks both writers give the same rows). Feast's Spark offline store does not
-  implement that call: there the feast writer falls back to the pyarrow file.
-* `predictions/`: what Feast's log has no place for: request id, driver id, log time, model
-  name and version, score, rank (1 = best), whether the driver was chosen, and the source
-  (`online` or `batch`). Joined to the features by (`__request_id`, `driver_id`).
-
-Both are written atomically per batch: everything is first written under a hidden `.staging`
-folder on the same file system (pyarrow datasets, DuckDB globs of `*.parquet` and Feast's
-file source skip it) and only renamed into place once both files are complete, so a reader
-never takes a partial file, also when the disk fills up mid-write.
+Both datasets are written atomically per batch: everything is first written under a hidden
+`.staging` folder on the same file system and only renamed into place once both files are
+complete, so a reader never takes a partial file, also when the disk fills up mid-write.
 """
 
 from __future__ import annotations
@@ -37,31 +28,21 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from prediction_log import schema
+from prediction_log.schema import (
+    LOG_DATE,
+    LOG_REQUEST_ID,
+    LOG_TIMESTAMP,
+    NOT_FOUND,
+    PREDICTIONS_SCHEMA,
+    PRESENT,
+    STAGING,
+)
+
 if TYPE_CHECKING:
     from feast import FeatureService, FeatureStore
 
 logger = logging.getLogger(__name__)
-
-REQUEST_ID = "__request_id"
-LOG_TIMESTAMP = "__log_timestamp"
-LOG_DATE = "__log_date"
-# Feast's FieldStatus values (feast.protos.feast.serving.ServingService_pb2.FieldStatus).
-PRESENT, NOT_FOUND = 1, 3
-STAGING = ".staging"
-
-PREDICTIONS_SCHEMA = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("driver_id", pa.int64()),
-        ("log_timestamp", pa.timestamp("us", tz="UTC")),
-        ("model_name", pa.string()),
-        ("model_version", pa.string()),
-        ("score", pa.float64()),
-        ("rank", pa.int32()),
-        ("chosen", pa.bool_()),
-        ("source", pa.string()),
-    ]
-)
 
 
 class PredictionLogError(RuntimeError):
@@ -146,7 +127,7 @@ class PredictionLogWriter:
                         f"feature {feature.name!r} is served by two views; the prediction log "
                         "needs unique feature names"
                     )
-                columns[feature.name] = f"{projection.name_to_use()}__{feature.name}"
+                columns[feature.name] = schema.feature_column(projection.name_to_use(), feature.name)
         return columns
 
     def feature_table(self, batch: LogBatch) -> pa.Table:
@@ -161,13 +142,13 @@ class PredictionLogWriter:
         missing = ~batch.found
         for field in self.schema:
             name = field.name
-            if name == "driver_id":
+            if name == schema.DRIVER_ID:
                 arrays[name] = pa.array(batch.driver_id, pa.int64())
             elif name == LOG_TIMESTAMP:
                 arrays[name] = stamps
             elif name == LOG_DATE:
                 arrays[name] = stamps.cast(pa.date32())
-            elif name == REQUEST_ID:
+            elif name == LOG_REQUEST_ID:
                 arrays[name] = pa.array(batch.request_id, pa.string())
             elif name.endswith("__timestamp"):
                 arrays[name] = no_time
@@ -184,17 +165,17 @@ class PredictionLogWriter:
         scored = batch.rank > 0
         return pa.table(
             {
-                "request_id": pa.array(batch.request_id, pa.string()),
-                "driver_id": pa.array(batch.driver_id, pa.int64()),
-                "log_timestamp": pa.array(batch.logged_at, pa.timestamp("us")).cast(
+                schema.REQUEST_ID: pa.array(batch.request_id, pa.string()),
+                schema.DRIVER_ID: pa.array(batch.driver_id, pa.int64()),
+                schema.LOGGED_AT: pa.array(batch.logged_at, pa.timestamp("us")).cast(
                     pa.timestamp("us", tz="UTC")
                 ),
-                "model_name": pa.array(batch.model_name, pa.string()),
-                "model_version": pa.array(batch.model_version, pa.string()),
-                "score": pa.array(batch.score, mask=~scored),
-                "rank": pa.array(batch.rank, pa.int32(), mask=~scored),
-                "chosen": pa.array(batch.chosen, pa.bool_()),
-                "source": pa.array([batch.source] * len(batch), pa.string()),
+                schema.MODEL_NAME: pa.array(batch.model_name, pa.string()),
+                schema.MODEL_VERSION: pa.array(batch.model_version, pa.string()),
+                schema.SCORE: pa.array(batch.score, mask=~scored),
+                schema.RANK: pa.array(batch.rank, pa.int32(), mask=~scored),
+                schema.CHOSEN: pa.array(batch.chosen, pa.bool_()),
+                schema.SOURCE: pa.array([batch.source] * len(batch), pa.string()),
             },
             schema=PREDICTIONS_SCHEMA,
         )
@@ -269,7 +250,7 @@ def open_writer() -> PredictionLogWriter:
     from mlops_common.paths import scores_log_dir
     from mlops_common.settings import get_feast_settings
 
-    from model_serving.settings import get_prediction_log_settings
+    from prediction_log.settings import get_prediction_log_settings
 
     return PredictionLogWriter(
         get_store(),
@@ -277,19 +258,3 @@ def open_writer() -> PredictionLogWriter:
         scores_log_dir(),
         feast_write=get_prediction_log_settings().writer == "feast",
     )
-
-
-def read_predictions(predictions_dir: Path) -> pa.Table:
-    """Every logged prediction row (an empty table when nothing was logged yet)."""
-    files = sorted(predictions_dir.glob("*.parquet")) if predictions_dir.is_dir() else []
-    if not files:
-        return PREDICTIONS_SCHEMA.empty_table()
-    return pa.concat_tables(pq.read_table(f, schema=PREDICTIONS_SCHEMA) for f in files)
-
-
-def read_feature_log(features_dir: Path) -> pa.Table | None:
-    """Every feature log row Feast wrote (None when nothing was logged yet)."""
-    files = sorted(features_dir.glob("*.parquet")) if features_dir.is_dir() else []
-    if not files:
-        return None
-    return pa.concat_tables(pq.read_table(f) for f in files)
