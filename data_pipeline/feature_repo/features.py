@@ -60,6 +60,6 @@ driver_ranking_fs = FeatureService(
     description="The features the driver ranking model is trained and served on.",
     # Feature logging: the online service (and batch scoring) record every served feature
     # value here with `FeatureStore.write_logged_features`, keyed by request id; the scores
-    # and the model version sit beside it (prediction_log.writer).
+    # and the model version sit beside it (the `prediction_log` package).
     logging_config=LoggingConfig(destination=FileLoggingDestination(path=str(feature_log_dir()))),
 )

@@ -62,7 +62,7 @@ def test_a_cached_model_is_the_same_model(mlflow_server: MlflowServer, tmp_path:
     cache = tmp_path / "cache"
     first = load_model(version.source, tracking_uri=mlflow_server.uri, root=cache)
     assert first.kind == "linear"
-    assert first.input_names == champion.features
+    assert first.features == champion.features
     entries = list(cache.iterdir())
     assert [p.name for p in entries] == [version.source.removeprefix("models:/")]
     assert not [p for p in cache.iterdir() if p.name.startswith(".staging")]
@@ -103,4 +103,4 @@ def test_training_primes_the_cache_with_the_fitted_estimator(tmp_path: Path) -> 
     # Nothing to download: an unreachable tracking server is never asked.
     loaded = load_model("models:/m-abc", tracking_uri="http://127.0.0.1:9", root=tmp_path)
     np.testing.assert_array_equal(loaded.predict(x), model.predict(x))
-    assert loaded.input_names == ("a", "b")
+    assert loaded.features == ("a", "b")

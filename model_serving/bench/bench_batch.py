@@ -99,7 +99,7 @@ def prepare(workdir: Path, engines: list[str]) -> tuple[str, float]:
     mlflow.set_experiment("bench")
     version = register_tiny_champion(uri, get_mlflow_settings().model_name).version
     started = time.perf_counter()
-    load_model(resolve_champion(uri).source, tracking_uri=uri)
+    load_model(resolve_champion(uri), tracking_uri=uri)
     return version, time.perf_counter() - started
 
 

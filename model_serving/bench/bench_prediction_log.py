@@ -81,7 +81,7 @@ def serve_once(env: dict[str, str], tmp: Path, logging: bool, args: argparse.Nam
     from mlops_common.paths import scores_log_dir
     from mlops_common.settings import reset_settings_cache
     from mlops_platform.processes import free_port, wait_for
-    from prediction_log.writer import read_predictions
+    from prediction_log.reader import read_predictions
 
     port = free_port()
     url = f"http://127.0.0.1:{port}"

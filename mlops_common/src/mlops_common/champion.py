@@ -15,10 +15,10 @@ through `MlflowClient`.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from mlops_common.errors import UserError
+from mlops_common.models import ScoringModel, load_model
 from mlops_common.settings import get_mlflow_settings
 
 # What MLflow answers for a model that is not registered, or an alias that names no version.
@@ -31,17 +31,6 @@ class NoChampionError(UserError):
 
 class RegistryError(RuntimeError):
     """The registry could not be asked (server down, refused or answered nonsense)."""
-
-
-@dataclass(frozen=True)
-class ChampionVersion:
-    """The registered version behind the alias at the time it was resolved."""
-
-    name: str
-    alias: str
-    version: str
-    run_id: str | None
-    source: str  # the logged model the version was made from (`models:/m-<id>`)
 
 
 def _auth() -> dict[str, Any]:
@@ -112,8 +101,9 @@ def resolve_champion(
     name: str | None = None,
     alias: str | None = None,
     timeout: float = 10,
-) -> ChampionVersion:
-    """The version NAME@ALIAS points at now (defaults from settings); one registry call.
+) -> ScoringModel:
+    """The version NAME@ALIAS points at now (defaults from settings), not loaded: one
+    registry call, no download (`load_champion` loads it).
 
     Raises `NoChampionError` (a UserError saying to run training) when the model or the alias
     does not exist, `RegistryError` when the registry cannot be asked.
@@ -126,20 +116,27 @@ def resolve_champion(
         found = _lookup_rest(uri, name, alias, timeout)
     else:
         found = _lookup_client(uri, name, alias)
-    return ChampionVersion(
+    return ScoringModel(
         name=name,
-        alias=alias,
         version=str(found["version"]),
+        # the logged model the version was made from (`models:/m-<id>`)
+        model_id=str(found.get("source") or f"models:/{name}/{found['version']}"),
         run_id=found.get("run_id") or None,
-        source=str(found.get("source") or f"models:/{name}/{found['version']}"),
     )
 
 
 def champion_or_none(
     tracking_uri: str | None = None, *, name: str | None = None, alias: str | None = None
-) -> ChampionVersion | None:
+) -> ScoringModel | None:
     """Like `resolve_champion`, but None when there is no champion yet."""
     try:
         return resolve_champion(tracking_uri, name=name, alias=alias)
     except NoChampionError:
         return None
+
+
+def load_champion(tracking_uri: str | None = None, *, timeout: float = 10) -> ScoringModel:
+    """The champion resolved once and loaded (from the local model cache when it holds it):
+    a task that scores with it keeps that version even if the alias moves meanwhile."""
+    uri = tracking_uri or get_mlflow_settings().resolved_tracking_uri
+    return load_model(resolve_champion(uri, timeout=timeout), tracking_uri=uri)

@@ -24,12 +24,13 @@ import os
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mlops_common.errors import UserError
 from mlops_common.paths import safe_name
 from mlops_common.settings import get_path_settings
 
@@ -47,18 +48,68 @@ class ModelLoadError(RuntimeError):
 
 @dataclass(frozen=True)
 class ScoringModel:
-    """A model ready to score float64 rows whose columns follow `input_names`."""
+    """A model a task or the service scores with: the project's one type for it.
 
-    source: str
-    input_names: tuple[str, ...]
-    predict_array: Predictor
-    kind: str  # "linear" (cached arrays), "sklearn" or "pyfunc"
+    A registered version (`name`, `version`, the training `run_id`) or a logged model not
+    registered yet (training's candidate: `version` None), identified by its logged model
+    `model_id` (`models:/m-<id>`; immutable, so the local cache's key). Resolving an alias
+    (`mlops_common.champion`) gives one that is not loaded yet: one registry call, no
+    download. `load_model` gives it loaded: its input `features` in the order `predict` takes
+    them, and `predict` on float64 rows in that order.
+    """
+
+    name: str
+    version: str | None
+    model_id: str
+    run_id: str | None = None
+    features: tuple[str, ...] = ()
+    predict_array: Predictor | None = field(default=None, repr=False, compare=False)
+    kind: str | None = None  # once loaded: "linear" (cached arrays), "sklearn" or "pyfunc"
+
+    @property
+    def loaded(self) -> bool:
+        return self.predict_array is not None
+
+    @property
+    def label(self) -> str:
+        """How messages name it: `<name> v<version>`, or the logged model."""
+        return f"{self.name} v{self.version}" if self.version else self.model_id
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Scores of ROWS (n x len(input_names)), as float64."""
+        """Scores of ROWS (n x len(features)), as float64."""
+        if self.predict_array is None:
+            raise ModelLoadError(f"{self.label} is not loaded; load it with load_model first")
         if rows.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
         return np.asarray(self.predict_array(rows), dtype=np.float64).ravel()
+
+    def missing_features(self, columns: Sequence[str]) -> list[str]:
+        """The features this model needs that COLUMNS (what a source serves) lack."""
+        available = set(columns)
+        return [name for name in self.features if name not in available]
+
+    def require_features(self, columns: Sequence[str]) -> None:
+        """A UserError when COLUMNS (what the feature service served) lack one of its features."""
+        if missing := self.missing_features(columns):
+            raise UserError(
+                f"{self.label} needs feature {missing[0]!r}, which the feature service does not "
+                f"serve (it serves {list(columns)}); retrain on the current feature service"
+            )
+
+    def taking_columns(self, columns: Sequence[str]) -> ScoringModel:
+        """This model scoring rows whose columns follow COLUMNS (all of its features among
+        them, any order): the online reader's rows, without a copy into the model's order."""
+        if tuple(columns) == self.features:
+            return self
+        if missing := self.missing_features(columns):
+            raise ModelLoadError(f"{self.label} needs features {missing} not in {list(columns)}")
+        predict = self.predict_array
+        if predict is None:
+            raise ModelLoadError(f"{self.label} is not loaded; load it with load_model first")
+        order = np.array([list(columns).index(name) for name in self.features])
+        return replace(
+            self, features=tuple(columns), predict_array=lambda rows: predict(rows[:, order])
+        )
 
 
 def cache_dir() -> Path:
@@ -263,13 +314,17 @@ def _download(source: str, tracking_uri: str, root: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def load_model(source: str, *, tracking_uri: str, root: Path | None = None) -> ScoringModel:
-    """The model SOURCE (`models:/m-<id>` or `models:/<name>/<version>`) ready to score,
-    from the cache when it holds it, else downloaded once from the tracking server."""
+def load_model(
+    model: ScoringModel | str, *, tracking_uri: str, root: Path | None = None
+) -> ScoringModel:
+    """MODEL ready to score (a `ScoringModel` from the registry, or a logged model's id
+    `models:/m-<id>`), from the local cache when it holds it, else downloaded once."""
+    if isinstance(model, str):
+        model = ScoringModel(name="", version=None, model_id=model)
     root = root or cache_dir()
-    entry = _entry(source, root)
+    entry = _entry(model.model_id, root)
     if not (entry / _META).is_file():
-        entry = _download(source, tracking_uri, root)
+        entry = _download(model.model_id, tracking_uri, root)
     meta = json.loads((entry / _META).read_text())
     names = tuple(meta["input_names"])
     predict: Predictor
@@ -283,8 +338,8 @@ def load_model(source: str, *, tracking_uri: str, root: Path | None = None) -> S
         )
     else:
         predict = _pyfunc_predictor(entry / meta["model_dir"], names)
-    logger.info("loaded %s (%s) from %s", source, meta["kind"], entry)
-    return ScoringModel(source, names, predict, meta["kind"])
+    logger.info("loaded %s (%s) from %s", model.label, meta["kind"], entry)
+    return replace(model, features=names, predict_array=predict, kind=meta["kind"])
 
 
 def _pyfunc_predictor(model_dir: Path, names: Sequence[str]) -> Predictor:

@@ -17,10 +17,10 @@ import pyarrow.parquet as pq
 from feature_store.point_in_time import HAS_FEATURES
 from mlops_common.errors import UserError
 from mlops_common.paths import safe_name
+from prediction_log.writer import LogBatch, open_writer
 
 from batch_scoring.predict import PREDICTION
 from batch_scoring.run_files import predictions_path
-from prediction_log.writer import LogBatch, open_writer
 
 logger = logging.getLogger(__name__)
 

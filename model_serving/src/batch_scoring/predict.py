@@ -4,19 +4,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from feature_store.point_in_time import HAS_FEATURES
-from mlops_common.champion import resolve_champion
 from mlops_common.errors import UserError
-from mlops_common.models import ModelLoadError, load_model
-from mlops_common.settings import get_mlflow_settings
+from mlops_common.models import ModelLoadError, ScoringModel
 
 from batch_scoring.run_files import (
     BatchSummary,
@@ -27,64 +23,39 @@ from batch_scoring.run_files import (
     summary_path,
     write_table,
 )
+from mlops_common import champion as champion_models
 
 logger = logging.getLogger(__name__)
 
 PREDICTION = "prediction"
 
 
-@dataclass(frozen=True)
-class Champion:
-    """The model behind the champion alias at load time, pinned to its version."""
-
-    name: str
-    version: str
-    model: Any  # has predict(rows: float64 array in `inputs` order) -> scores
-    inputs: list[str]  # feature columns in the signature's order
-    source: str | None = None  # the logged model (`models:/m-<id>`), for Spark's spark_udf
-
-    def require_inputs(self, columns: list[str]) -> None:
-        """A UserError when COLUMNS (what the feature service served) lack one of the inputs."""
-        missing = [name for name in self.inputs if name not in columns]
-        if missing:
-            raise UserError(
-                f"{self.name} version {self.version} needs feature {missing[0]!r}, which "
-                f"the feature service does not serve (it serves {columns}); "
-                "retrain on the current feature service"
-            )
-
-
-def load_champion() -> Champion:
-    """Resolve `models:/<name>@champion` to a version once and load that version (from the
-    local model cache when it holds it), so the whole run scores with one model even if the
-    alias moves meanwhile."""
-    tracking_uri = get_mlflow_settings().resolved_tracking_uri
-    version = resolve_champion(tracking_uri)
+def load_champion() -> ScoringModel:
+    """The champion resolved once and loaded, so the whole run scores with one version even if
+    the alias moves meanwhile; a model that cannot score fails here, before any data is read."""
     try:
-        model = load_model(version.source, tracking_uri=tracking_uri)
+        champion = champion_models.load_champion()
     except ModelLoadError as exc:
         raise UserError(
-            f"{version.name} version {version.version} cannot be scored: {exc}; register it "
-            "with a signature (the training pipeline does)"
+            f"the champion cannot be scored: {exc}; register it with a signature (the training "
+            "pipeline does)"
         ) from exc
-    inputs = list(model.input_names)
-    # One row through predict now: a model that cannot score fails before any data is read.
-    model.predict(np.zeros((1, len(inputs))))
-    logger.info("loaded %s version %s (%s)", version.name, version.version, model.kind)
-    return Champion(version.name, version.version, model, inputs, version.source)
+    champion.predict(np.zeros((1, len(champion.features))))
+    logger.info("loaded %s (%s)", champion.label, champion.kind)
+    return champion
 
 
-def score(features: pa.Table, champion: Champion) -> pa.Array:
+def score(features: pa.Table, champion: ScoringModel) -> pa.Array:
     """Predictions for rows with features; null for the others (never dropped)."""
-    champion.require_inputs(features.column_names)
+    champion.require_features(features.column_names)
     present = features.column(HAS_FEATURES).to_numpy(zero_copy_only=False)
     values = np.full(features.num_rows, np.nan)
     if present.any():
-        rows = features.filter(features.column(HAS_FEATURES)).select(champion.inputs)
+        rows = features.filter(features.column(HAS_FEATURES)).select(list(champion.features))
         matrix = np.column_stack(
             [column.to_numpy().astype(np.float64, copy=False) for column in rows.columns]
         )
-        values[present] = np.asarray(champion.model.predict(matrix), dtype="float64").ravel()
+        values[present] = champion.predict(matrix)
     return pa.array(values, mask=~present)
 
 
@@ -96,7 +67,7 @@ def _constant(value: str, rows: int) -> pa.Array:
     )
 
 
-def predict_batch(run_id: str, champion: Champion | None = None) -> Path:
+def predict_batch(run_id: str, champion: ScoringModel | None = None) -> Path:
     """Score RUN_ID's extracted features with the champion; write predictions and summary."""
     started = time.perf_counter()
     source = features_path(run_id)
@@ -115,7 +86,7 @@ def predict_batch(run_id: str, champion: Champion | None = None) -> Path:
         output = (
             features.append_column(PREDICTION, prediction)
             .append_column("model_name", _constant(champion.name, features.num_rows))
-            .append_column("model_version", _constant(champion.version, features.num_rows))
+            .append_column("model_version", _constant(str(champion.version), features.num_rows))
             .append_column("run_id", _constant(run_id, features.num_rows))
         )
         target = write_table(output, predictions_path(run_id))

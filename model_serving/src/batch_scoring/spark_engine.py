@@ -30,12 +30,13 @@ import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from feature_store.layout import ViewSource
 from feature_store.point_in_time import HAS_FEATURES, REQUEST_ROW, TIMESTAMP_COLUMN
 from mlops_common.errors import UserError
+from mlops_common.models import ScoringModel
 from mlops_common.settings import get_mlflow_settings
 
 from batch_scoring.requests import check_request_columns
@@ -267,22 +268,7 @@ def is_complete(dataset: Path) -> bool:
     return dataset.is_dir() and (dataset / SUCCESS_MARKER).is_file()
 
 
-class Champion(Protocol):
-    """What scoring needs of `batch_scoring.predict.Champion` (typed here, so that the
-    engine does not import the task module that calls it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def version(self) -> str: ...
-    @property
-    def source(self) -> str | None: ...
-    @property
-    def inputs(self) -> list[str]: ...
-    def require_inputs(self, columns: list[str]) -> None: ...
-
-
-def score_spark(features: Path, champion: Champion, run_id: str, target: Path) -> Path:
+def score_spark(features: Path, champion: ScoringModel, run_id: str, target: Path) -> Path:
     """Score the features dataset with CHAMPION as an `mlflow.pyfunc.spark_udf` and write the
     predictions dataset (partitioned by `request_date`) to TARGET; rows without features keep a
     null prediction."""
@@ -295,20 +281,18 @@ def score_spark(features: Path, champion: Champion, run_id: str, target: Path) -
             f"the features dataset {features} is incomplete (no {SUCCESS_MARKER}); re-run "
             "`model-serving extract`"
         )
-    if champion.source is None:
-        raise UserError(f"{champion.name} version {champion.version} has no model source")
     spark = get_spark()
     frame = spark.read.parquet(str(features))
-    champion.require_inputs(frame.columns)
+    champion.require_features(frame.columns)
     mlflow.set_tracking_uri(get_mlflow_settings().resolved_tracking_uri)
     model = mlflow.pyfunc.spark_udf(
-        spark, champion.source, result_type="double", env_manager="local"
+        spark, champion.model_id, result_type="double", env_manager="local"
     )
     # Rows without features are scored on zeros and their prediction nulled: a Python UDF runs
     # on every row whatever condition surrounds it, and the signature refuses nulls. float64
     # inputs, as the single-machine path gives the model (`predict.score`).
     inputs = [
-        F.coalesce(F.col(name).cast("double"), F.lit(0.0)).alias(name) for name in champion.inputs
+        F.coalesce(F.col(name).cast("double"), F.lit(0.0)).alias(name) for name in champion.features
     ]
     scored = frame.withColumn(
         PREDICTION, F.when(F.col(HAS_FEATURES), model(*inputs)).otherwise(F.lit(None))

@@ -7,12 +7,11 @@ from pathlib import Path
 from typing import cast, get_args
 
 import typer
+from batch_scoring.settings import Engine
 from feature_store.apply import feast_apply_command
 from mlops_common.errors import UserError, cli_app
 from mlops_common.logs import configure_logging
-
 from online_service.cli import serve_app
-from batch_scoring.settings import Engine
 
 app = cli_app("Batch predictions and online serving of the champion model.", no_args_is_help=True)
 app.command("feast-apply")(feast_apply_command)

@@ -3,9 +3,9 @@
 The registry alias (`models:/<name>@champion`) is the hand-off from training. The service
 resolves it to a concrete version (`mlops_common.champion`), loads that version once through
 the shared model cache (`mlops_common.models`: a linear pipeline becomes a few numpy
-operations on a float64 array in the signature's column order, the same numbers as the pyfunc
-model, which a test asserts) without building a DataFrame per request. A background thread
-re-reads the alias; a new version is loaded off the request path and published by one
+operations on a float64 array, the same numbers as the pyfunc model, which a test asserts),
+taking the feature reader's rows as they come, without a DataFrame per request. A background
+thread re-reads the alias; a new version is loaded off the request path and published by one
 reference assignment, so a request sees either the old model or the new one, never a mix.
 """
 
@@ -19,9 +19,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import numpy as np
-from mlops_common.champion import ChampionVersion, resolve_champion
-from mlops_common.models import ModelLoadError, load_model
+from mlops_common.champion import resolve_champion
+from mlops_common.models import ModelLoadError, ScoringModel, load_model
 from tenacity import Retrying, stop_after_delay, wait_exponential
 
 logger = logging.getLogger(__name__)
@@ -31,41 +30,22 @@ class ModelUnavailableError(RuntimeError):
     """The champion could not be resolved or loaded from MLflow."""
 
 
-@dataclass(frozen=True)
-class LoadedModel:
-    """One registered model version, ready to score rows of the feature source's columns."""
-
-    name: str
-    version: str
-    feature_names: tuple[str, ...]
-    predict_array: Callable[[np.ndarray], np.ndarray]
-    column_order: tuple[int, ...]
-
-    def predict(self, rows: np.ndarray) -> np.ndarray:
-        """Scores of ROWS, whose columns follow the feature source's order."""
-        if rows.shape[0] == 0:
-            return np.empty(0, dtype=np.float64)
-        return np.asarray(self.predict_array(rows[:, self.column_order]), dtype=np.float64)
-
-
 def load_version(
-    tracking_uri: str, champion: ChampionVersion, source_features: Sequence[str]
-) -> LoadedModel:
-    """Load CHAMPION (from the local model cache when it holds it), mapping SOURCE_FEATURES
-    to its signature's columns."""
+    tracking_uri: str, champion: ScoringModel, source_features: Sequence[str]
+) -> ScoringModel:
+    """Load CHAMPION (from the local model cache when it holds it), scoring rows whose columns
+    follow SOURCE_FEATURES (the feature reader's order)."""
     try:
-        model = load_model(champion.source, tracking_uri=tracking_uri)
+        model = load_model(champion, tracking_uri=tracking_uri)
     except ModelLoadError as exc:
-        raise ModelUnavailableError(f"model {champion.name} v{champion.version}: {exc}") from exc
-    names = model.input_names
-    missing = sorted(set(names) - set(source_features))
+        raise ModelUnavailableError(f"model {champion.label}: {exc}") from exc
+    missing = model.missing_features(source_features)
     if missing:
         raise ModelUnavailableError(
-            f"model {champion.name} v{champion.version} needs features {missing} that the "
-            f"feature service does not serve ({list(source_features)})"
+            f"model {champion.label} needs features {missing} that the feature service does "
+            f"not serve ({list(source_features)})"
         )
-    order = tuple(list(source_features).index(n) for n in names)
-    return LoadedModel(champion.name, champion.version, names, model.predict_array, order)
+    return model.taking_columns(source_features)
 
 
 @dataclass
@@ -110,8 +90,8 @@ class ChampionHolder:
     source_features: tuple[str, ...]
     refresh_seconds: float
     request_timeout_seconds: int = 10
-    on_change: Callable[[LoadedModel | None, LoadedModel], None] | None = None
-    current: LoadedModel | None = None
+    on_change: Callable[[ScoringModel | None, ScoringModel], None] | None = None
+    current: ScoringModel | None = None
     status: ModelStatus = field(default_factory=ModelStatus)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -122,7 +102,7 @@ class ChampionHolder:
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
         os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", str(self.request_timeout_seconds))
 
-    def resolve(self) -> ChampionVersion:
+    def resolve(self) -> ScoringModel:
         """The version the alias points at now (one registry call)."""
         return resolve_champion(
             self.tracking_uri,
@@ -171,7 +151,7 @@ class ChampionHolder:
         self.status.last_check_at = self.status.last_success_at = datetime.now(UTC)
         return changed
 
-    def load_with_retries(self, timeout_seconds: float) -> LoadedModel:
+    def load_with_retries(self, timeout_seconds: float) -> ScoringModel:
         """Load the champion at start-up, retrying with backoff for up to TIMEOUT_SECONDS."""
         retrying = Retrying(
             stop=stop_after_delay(timeout_seconds),

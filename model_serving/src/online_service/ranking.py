@@ -1,6 +1,6 @@
 """Rank candidate drivers: read their online features, score them, pick the best.
 
-Plain functions over a `FeatureSource` and a `LoadedModel`, so the logic is tested with a
+Plain functions over a `FeatureSource` and a `ScoringModel`, so the logic is tested with a
 stubbed feature source and no HTTP or Redis.
 """
 
@@ -11,9 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from mlops_common.models import ScoringModel
 
 from online_service.features import AsyncRedisFeatureReader, FeatureRows, FeatureSource
-from online_service.holder import LoadedModel
 from online_service.schemas import DriverScore, InferenceResponse
 
 
@@ -40,7 +40,7 @@ class Ranking:
 
 
 def rank_drivers(
-    request_id: str, driver_ids: Sequence[int], source: FeatureSource, model: LoadedModel
+    request_id: str, driver_ids: Sequence[int], source: FeatureSource, model: ScoringModel
 ) -> Ranking:
     """Score DRIVER_IDS with MODEL on SOURCE's features; the best driver first.
 
@@ -53,7 +53,7 @@ def rank_drivers(
 
 
 async def rank_drivers_async(
-    request_id: str, driver_ids: Sequence[int], source: AsyncRedisFeatureReader, model: LoadedModel
+    request_id: str, driver_ids: Sequence[int], source: AsyncRedisFeatureReader, model: ScoringModel
 ) -> Ranking:
     """`rank_drivers` with an awaited feature read (the service's request path)."""
     started = time.perf_counter()
@@ -62,7 +62,7 @@ async def rank_drivers_async(
 
 
 def rank_rows(
-    request_id: str, rows: FeatureRows, model: LoadedModel, feature_seconds: float
+    request_id: str, rows: FeatureRows, model: ScoringModel, feature_seconds: float
 ) -> Ranking:
     """Score ROWS with MODEL; the best driver first (`NoFeaturesError` when ROWS is empty)."""
     if not rows.driver_ids:

@@ -29,10 +29,10 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
+from prediction_log.writer import LogBatch, PredictionLogWriter, open_writer
 
 from online_service.features import FeatureRows
 from online_service.schemas import InferenceResponse
-from prediction_log.writer import LogBatch, PredictionLogWriter, open_writer
 
 logger = logging.getLogger(__name__)
 

@@ -71,8 +71,8 @@ class DriverRanking:
         )
 
         from online_service.features import AsyncRedisFeatureReader
-        from online_service.metrics import get_metrics
         from online_service.holder import ChampionHolder
+        from online_service.metrics import get_metrics
 
         _ensure_log_output()
         settings = get_online_settings()
@@ -106,7 +106,7 @@ class DriverRanking:
             refresh_seconds=settings.model_refresh_seconds,
             request_timeout_seconds=settings.mlflow_request_timeout_seconds,
             on_change=lambda old, new: self.metrics.served_model(
-                new.name, new.version, old.version if old else None
+                new.name, str(new.version), old.version if old else None
             ),
         )
         self.champion.load_with_retries(settings.model_start_timeout_seconds)

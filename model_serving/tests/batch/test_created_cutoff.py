@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mlops_common.settings import reset_settings_cache
 from batch_scoring.extract import extract_features
+from mlops_common.settings import reset_settings_cache
 
 ENGINES = ["sorted", "duckdb", "feast"]
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]

@@ -56,7 +56,7 @@ def assert_logged_once(table: pd.DataFrame) -> None:
     """Every row of the batch output TABLE is in the prediction log, in the online log's
     shape, once."""
     from mlops_common.paths import feature_log_dir, scores_log_dir
-    from prediction_log.writer import read_feature_log, read_predictions
+    from prediction_log.reader import read_feature_log, read_predictions
 
     logged = read_predictions(scores_log_dir()).to_pandas()
     features = read_feature_log(feature_log_dir())

@@ -11,12 +11,13 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from batch_scoring.predict import load_champion, predict_batch
+from batch_scoring.run_files import batch_dir, predictions_path, summary_path
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
+from mlops_common.models import ScoringModel
 from mlops_common.settings import reset_settings_cache
 from mlops_testing import ChampionModel, MlflowServer, command_imports, register_tiny_champion
-from batch_scoring.predict import Champion, load_champion, predict_batch
-from batch_scoring.run_files import batch_dir, predictions_path, summary_path
 from model_serving.cli import app
 from typer.testing import CliRunner
 
@@ -114,16 +115,17 @@ def test_no_champion_says_to_run_training(requests_file: Path, model_name: str) 
     assert not predictions_path("none").exists()
 
 
-class _FailingModel:
-    def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        raise RuntimeError("model blew up")
+def _blow_up(rows: np.ndarray) -> np.ndarray:
+    raise RuntimeError("model blew up")
 
 
 def test_a_failed_predict_leaves_no_output(requests_file: Path, champion: ChampionModel) -> None:
     from batch_scoring.extract import extract_features
 
     extract_features("fails")
-    broken = Champion(champion.name, champion.version, _FailingModel(), FEATURES)
+    broken = ScoringModel(
+        champion.name, champion.version, "models:/m-x", None, tuple(FEATURES), _blow_up
+    )
     with pytest.raises(RuntimeError, match="blew up"):
         predict_batch("fails", broken)
     assert sorted(p.name for p in batch_dir("fails").iterdir()) == [

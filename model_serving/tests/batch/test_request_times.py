@@ -16,10 +16,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mlops_common.errors import UserError
-from mlops_common.paths import run_dir
 from batch_scoring.extract import extract_features
 from batch_scoring.requests import load_requests
+from mlops_common.errors import UserError
+from mlops_common.paths import run_dir
 from model_serving.cli import app
 from typer.testing import CliRunner
 

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from batch_scoring.requests import load_requests
 from mlops_common.errors import UserError
 from mlops_common.paths import run_dir
-from batch_scoring.requests import load_requests
 from model_serving.cli import app
 from typer.testing import CliRunner
 

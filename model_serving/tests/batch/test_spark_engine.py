@@ -14,14 +14,14 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from feature_store.point_in_time import REQUEST_ROW
-from mlops_common.settings import reset_settings_cache
-from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
 from batch_scoring.extract import extract_features
 from batch_scoring.predict import predict_batch
 from batch_scoring.run_files import predictions_path, summary_path
-from batch_scoring.spark_engine import PARTITION_COLUMN, SUCCESS_MARKER, write_dataset
 from batch_scoring.settings import BatchSettings
+from batch_scoring.spark_engine import PARTITION_COLUMN, SUCCESS_MARKER, write_dataset
+from feature_store.point_in_time import REQUEST_ROW
+from mlops_common.settings import reset_settings_cache
+from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
 

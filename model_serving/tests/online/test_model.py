@@ -36,7 +36,7 @@ def test_fast_predict_equals_pyfunc_predict(mlflow_server: MlflowServer) -> None
     holder = _holder(mlflow_server.uri, name)
     loaded = holder.load_with_retries(30)
     assert loaded.version == champion.version
-    assert loaded.feature_names == champion.features
+    assert loaded.features == SOURCE
 
     rng = np.random.default_rng(3)
     frame = pd.DataFrame(

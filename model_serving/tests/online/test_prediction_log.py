@@ -14,14 +14,9 @@ from mlops_platform.processes import wait_for
 from online_service.features import FeatureRows
 from online_service.recorder import LoggedRequest, PredictionLog, to_batch
 from online_service.schemas import DriverScore, InferenceResponse
-from prediction_log.writer import (
-    NOT_FOUND,
-    PRESENT,
-    LogBatch,
-    PredictionLogWriter,
-    read_feature_log,
-    read_predictions,
-)
+from prediction_log.reader import read_feature_log, read_predictions
+from prediction_log.schema import NOT_FOUND, PRESENT
+from prediction_log.writer import LogBatch, PredictionLogWriter
 
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 from mlops_common.paths import feature_log_dir, scores_log_dir
-from prediction_log.writer import read_feature_log, read_predictions
+from prediction_log.reader import read_feature_log, read_predictions
 
 from .conftest import OnlineEnv, bentoml_serve
 

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pytest
+from mlops_common.models import ScoringModel
 from online_service.features import FeatureRows, FeaturesUnavailableError
-from online_service.holder import LoadedModel
 from online_service.ranking import NoFeaturesError, rank_drivers
 
 NAMES = ("conv_rate", "acc_rate", "avg_daily_trips")
@@ -33,10 +33,17 @@ class StubSource:
         return not self.down
 
 
-def linear_model(weights: tuple[float, ...], order: tuple[int, ...] = (0, 1, 2)) -> LoadedModel:
+def linear_model(weights: tuple[float, ...], order: tuple[int, ...] = (0, 1, 2)) -> ScoringModel:
     """Score = rows @ weights, over the columns ORDER picks from the source's columns."""
     w = np.asarray(weights)
-    return LoadedModel("m", "7", tuple(NAMES[i] for i in order), lambda x: x @ w, order)
+    model = ScoringModel(
+        "m",
+        "7",
+        "models:/m-7",
+        features=tuple(NAMES[i] for i in order),
+        predict_array=lambda x: x @ w,
+    )
+    return model.taking_columns(NAMES)
 
 
 TABLE = {1: (0.1, 0.5, 3.0), 2: (0.9, 0.5, 10.0), 3: (0.5, 0.5, 1.0)}

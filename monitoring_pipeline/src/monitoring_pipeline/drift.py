@@ -43,7 +43,9 @@ def distinct_rows(served: pd.DataFrame, features: list[str]) -> pd.DataFrame:
     on the batch it came in (BLAS takes other vector paths for other row counts and memory
     alignments; scikit-learn's predict does it too), which would count one served row twice.
     """
-    return served.drop_duplicates([log.DRIVER_ID, *features, log.MODEL_VERSION]).reset_index(drop=True)
+    return served.drop_duplicates([log.DRIVER_ID, *features, log.MODEL_VERSION]).reset_index(
+        drop=True
+    )
 
 
 def judge_drift(

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import brier_score_loss, roc_auc_score
 from prediction_log import schema as log
+from sklearn.metrics import brier_score_loss, roc_auc_score
 
 CALIBRATION_BINS = 10
 

@@ -19,7 +19,7 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mlops_common.champion import NoChampionError, resolve_champion
+from mlops_common.champion import NoChampionError, load_champion
 from mlops_common.files import atomic_path
 from mlops_common.paths import run_dir
 from prediction_log import schema as log
@@ -58,26 +58,18 @@ def _quiet_report(target: Path, message: str) -> Path:
     return target
 
 
-def _model_features(champion_source: str) -> list[str]:
-    from mlops_common.models import load_model
-    from mlops_common.settings import get_mlflow_settings
-
-    model = load_model(champion_source, tracking_uri=get_mlflow_settings().resolved_tracking_uri)
-    return list(model.input_names)
-
-
 def monitor(run_id: str, window_end: datetime) -> MonitoringSummary:
     """Judge the window ending at WINDOW_END; write, log and push its summary."""
     settings = get_monitoring_settings()
     end = window_end if window_end.tzinfo else window_end.replace(tzinfo=UTC)
     window = Window.ending_at(end.astimezone(UTC), settings.window_minutes)
     try:
-        champion = resolve_champion()
+        champion = load_champion()
     except NoChampionError:
         push_champion(None)
         raise
     push_champion(champion.version)
-    features = _model_features(champion.source)
+    features = list(champion.features)
     reference = champion_reference(champion, features)
 
     served = served_rows(window, features)

@@ -7,15 +7,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from mlops_common.champion import ChampionVersion
 from mlops_common.errors import UserError
+from mlops_common.models import ScoringModel
 from mlops_common.reference import REFERENCE_ARTIFACT
 from mlops_common.settings import get_mlflow_settings
 
 
 @dataclass(frozen=True)
 class Reference:
-    champion: ChampionVersion
+    champion: ScoringModel
     frame: pd.DataFrame  # the model's features, label, score
     features: list[str]
     test_roc_auc: float | None
@@ -25,7 +25,7 @@ class MissingReferenceError(UserError):
     """The champion was registered before training logged its reference."""
 
 
-def champion_reference(champion: ChampionVersion, features: list[str]) -> Reference:
+def champion_reference(champion: ScoringModel, features: list[str]) -> Reference:
     """CHAMPION's reference sample and test ROC AUC from its training run."""
     import mlflow
     from mlflow.exceptions import MlflowException

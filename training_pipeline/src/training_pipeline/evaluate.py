@@ -32,7 +32,7 @@ def evaluate_model(run_id: str) -> Evaluation:
     client = connect_mlflow()
     model = load_model(training.model_uri, tracking_uri=get_mlflow_settings().resolved_tracking_uri)
     label = test[LABEL].to_numpy()
-    predicted = model.predict(model_inputs(test, list(model.input_names)).to_numpy())
+    predicted = model.predict(model_inputs(test, list(model.features)).to_numpy())
     baseline_value = float(train_label[LABEL].mean())
     model_scores = scores(label, predicted)
     baseline_scores = scores(label, np.full(len(test), baseline_value))

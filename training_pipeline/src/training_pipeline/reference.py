@@ -75,7 +75,7 @@ def backfill_reference(model_version: str) -> str:
     train = pd.read_parquet(files.train_split)
     features = files.feature_names()
     model = load_model(str(version.source), tracking_uri=settings.resolved_tracking_uri)
-    scores = model.predict(train[list(model.input_names)].to_numpy(dtype="float64"))
+    scores = model.predict(train[list(model.features)].to_numpy(dtype="float64"))
     train_settings = get_train_settings()
     frame = reference_sample(
         train, scores, features, train_settings.reference_rows, train_settings.seed

@@ -27,15 +27,15 @@ def champion_scores(tracking_uri: str, test: pd.DataFrame) -> tuple[str, dict[st
     champion = champion_or_none(tracking_uri)
     if champion is None:
         return None
-    model = load_model(champion.source, tracking_uri=tracking_uri)
-    missing = sorted(set(model.input_names) - set(test.columns))
+    model = load_model(champion, tracking_uri=tracking_uri)
+    missing = model.missing_features(list(test.columns))
     if missing:
         raise UserError(
             f"the champion v{champion.version} needs features {missing} that the training set "
             "lacks; the feature service changed since it was trained"
         )
-    predicted = model.predict(model_inputs(test, list(model.input_names)).to_numpy())
-    return champion.version, scores(test[LABEL].to_numpy(), predicted)
+    predicted = model.predict(model_inputs(test, list(model.features)).to_numpy())
+    return str(champion.version), scores(test[LABEL].to_numpy(), predicted)
 
 
 def check_gates(

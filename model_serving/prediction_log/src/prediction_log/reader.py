@@ -80,7 +80,9 @@ def served_rows(
     empty = pd.DataFrame(columns=[*columns, *features])
     predictions = read_predictions(predictions_dir, start, end)
     predictions = predictions.filter(
-        pc.and_(pc.equal(predictions[schema.SOURCE], source), pc.is_valid(predictions[schema.SCORE]))
+        pc.and_(
+            pc.equal(predictions[schema.SOURCE], source), pc.is_valid(predictions[schema.SCORE])
+        )
     )
     logged = read_feature_log(features_dir, start, end) if predictions.num_rows else None
     if logged is None:

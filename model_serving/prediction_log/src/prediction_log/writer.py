@@ -127,7 +127,9 @@ class PredictionLogWriter:
                         f"feature {feature.name!r} is served by two views; the prediction log "
                         "needs unique feature names"
                     )
-                columns[feature.name] = schema.feature_column(projection.name_to_use(), feature.name)
+                columns[feature.name] = schema.feature_column(
+                    projection.name_to_use(), feature.name
+                )
         return columns
 
     def feature_table(self, batch: LogBatch) -> pa.Table:
