@@ -81,14 +81,6 @@ def fill(env: dict[str, str], drivers: int) -> None:
     materialize(datetime.now(UTC))
 
 
-def key_slot_owner(nodes: list[tuple[str, int]]) -> tuple[redis.RedisCluster, object]:
-    from feature_store import feast_internals
-
-    client = redis.RedisCluster(startup_nodes=[redis.cluster.ClusterNode(h, p) for h, p in nodes])
-    key = feast_internals.int64_key_builder("driver_ranking", "driver_id", 3)
-    return client, key
-
-
 def refill_after_restart(cluster: list, nodes: list[tuple[str, int]]) -> None:
     """Wait until the cluster reports ok again, then write the latest rows once more (the
     restarted master came back empty: nothing is persisted)."""

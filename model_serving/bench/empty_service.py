@@ -1,7 +1,7 @@
 """References for the bench only: BentoML services whose endpoint does nothing.
 
 `Empty` runs with BentoML's default configuration, `EmptyLean` with the online service's own
-(`online_service.runtime`: tracing sampled at 0, BentoML's HTTP metrics middleware off,
+(`online_service.framework`: tracing sampled at 0, BentoML's HTTP metrics middleware off,
 short traffic timeout, API callers built once, heap frozen after start-up). Their throughput
 is the framework's ceiling on this machine at that moment; the bench reports the online
 service as a share of each, so figures taken on a busy machine stay comparable.
@@ -10,7 +10,7 @@ service as a share of each, so figures taken on a busy machine stay comparable.
 from __future__ import annotations
 
 import bentoml
-from online_service.runtime import bentoml_config, cache_api_callers, freeze_heap
+from online_service.framework import cache_api_callers, freeze_heap, service_config
 from online_service.settings import get_online_settings
 from pydantic import BaseModel
 
@@ -33,7 +33,7 @@ class Empty:
         return Answer(request_id=request.request_id)
 
 
-@bentoml.service(name="empty_lean_reference", **bentoml_config(get_online_settings()))
+@bentoml.service(name="empty_lean_reference", **service_config(get_online_settings()))
 class EmptyLean:
     """The same endpoint with the online service's configuration."""
 
@@ -46,7 +46,7 @@ class EmptyLean:
         return Answer(request_id=request.request_id)
 
 
-@bentoml.service(name="empty_lean_sync_reference", **bentoml_config(get_online_settings()))
+@bentoml.service(name="empty_lean_sync_reference", **service_config(get_online_settings()))
 class EmptyLeanSync:
     """`EmptyLean` as a sync method: what BentoML's hop to its thread pool costs (`threads` 1)."""
 

@@ -266,6 +266,20 @@ class PrometheusSettings(BaseSettings):
         return self.pushgateway_url or f"http://{self.host}:{self.pushgateway_port}"
 
 
+class ServingSettings(BaseSettings):
+    """Where the online service listens: what the service binds to and what the local platform
+    supervises and health-checks (the rest of SERVING_* is the service's own)."""
+
+    model_config = settings_config("SERVING_")
+
+    host: str = Field("127.0.0.1", description="Bind address; 0.0.0.0 only behind a proxy.")
+    port: int = Field(3000, ge=1, le=65535)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 class TaskSettings(BaseSettings):
     """How DAG tasks run: the same CLI command locally or in the pipeline's image."""
 
@@ -337,6 +351,11 @@ def get_airflow_settings() -> AirflowSettings:
 @cached_settings
 def get_prometheus_settings() -> PrometheusSettings:
     return PrometheusSettings()
+
+
+@cached_settings
+def get_serving_settings() -> ServingSettings:
+    return ServingSettings()
 
 
 @cached_settings

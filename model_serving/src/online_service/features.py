@@ -1,4 +1,4 @@
-"""Online feature reads for the service: one Redis round trip per request.
+"""Online feature reads for the service: the requests waiting at one moment share one Redis call.
 
 `store.get_online_features` costs a few hundred microseconds of Python per call (response
 protos, type conversion, a dict of lists); at 1,000 requests per second that is the budget of
@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, Protocol, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 import redis
@@ -28,12 +28,12 @@ from redis.asyncio.cluster import ClusterNode as AsyncClusterNode
 from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
 from redis.asyncio.retry import Retry as AsyncRetry
 from redis.backoff import NoBackoff
-from redis.cluster import ClusterNode, RedisCluster
 from redis.exceptions import RedisClusterException
-from redis.retry import Retry
 
 if TYPE_CHECKING:
     from feast import FeatureStore
+
+    from online_service.settings import OnlineSettings
 
 logger = logging.getLogger(__name__)
 
@@ -61,27 +61,17 @@ class FeatureRows:
     missing_driver_ids: list[int]
 
 
-class FeatureSource(Protocol):
-    """What the ranking logic needs from an online store (a stub in logic tests)."""
-
-    feature_names: tuple[str, ...]
-
-    def read(self, driver_ids: Sequence[int]) -> FeatureRows: ...
-
-    def ping(self) -> bool: ...
-
-
 # Parsing a ValueProto costs ~5 us in Python, 15 times per request of 5 drivers: a third of
 # the handler's CPU under py-spy. The serialized value is its own cache key; materialized
 # values repeat across requests until the next materialization.
 _decode_cached = lru_cache(maxsize=65_536)(feast_internals.decode_number)
 
-# A standalone Redis answers every HMGET of a request in one command: a pipeline of one HMGET
-# per view and driver costs redis-py's Python per command (packing, a parsed reply each; 28%
-# of the worker's samples under py-spy at 16 connections), one EVALSHA costs it once and
-# hiredis parses the nested reply in C. ARGV holds, per view, its field count then its fields;
-# the replies come view-major, as the pipeline returns them. (A Redis Cluster keeps the
-# pipeline: a script's keys must share one slot.) Missing fields stay nil in the reply.
+# A standalone Redis answers every HMGET of a batch of requests in one command: a pipeline of
+# one HMGET per view and driver costs redis-py's Python per command (packing, a parsed reply
+# each; 28% of the worker's samples under py-spy at 16 connections), one EVALSHA costs it once
+# and hiredis parses the nested reply in C. ARGV holds, per view, its field count then its
+# fields; the replies come view-major. (A Redis Cluster reads through a pipeline per node: a
+# script's keys must share one slot.) Missing fields stay nil in the reply.
 _READ_HASHES = """
 local replies, at = {}, 1
 while at <= #ARGV do
@@ -95,13 +85,28 @@ return replies
 """
 
 
-class _StoreLayout:
-    """Keys and decoding shared by the sync and the async reader (built once from the registry)."""
+# One immediate retry replaces a pooled connection that died with a Redis restart; a timeout
+# is not retried, so a hung Redis is answered within one socket timeout.
+_RETRIED_ERRORS = (redis.ConnectionError,)
+
+
+class AsyncRedisFeatureReader:
+    """Reads a Feast feature service's values for driver ids straight from Feast's Redis store,
+    on `redis.asyncio`: the handler awaits Redis on the event loop instead of hopping to a
+    worker thread, and a hung Redis holds no thread.
+
+    Built once from the registry (`from_store`). Redis errors surface as
+    `FeaturesUnavailableError` within the client timeouts (no hang), and the connection pool
+    reconnects by itself once Redis is back.
+    """
+
+    _client: redis.asyncio.Redis | AsyncRedisCluster
 
     def __init__(
         self,
         client: Any,
         *,
+        max_batch: int = 64,
         project: str,
         join_key: str,
         entity_key_serialization_version: int,
@@ -120,8 +125,10 @@ class _StoreLayout:
             script_args += [len(view.hash_fields), *view.hash_fields]
         self._script_args = tuple(script_args)
         # A standalone Redis reads through the script; a cluster keeps its per-node pipelines.
-        cluster = isinstance(client, RedisCluster | AsyncRedisCluster)
+        cluster = isinstance(client, AsyncRedisCluster)
         self._script = None if cluster else client.register_script(_READ_HASHES)
+        self._max_batch = max_batch
+        self._loader: DataLoader[tuple[int, ...], FeatureRows] | None = None
 
     @classmethod
     def from_store(
@@ -158,6 +165,7 @@ class _StoreLayout:
             "socket_timeout": socket_timeout,
             "socket_connect_timeout": connect_timeout,
         }
+        client: redis.asyncio.Redis | AsyncRedisCluster
         if feast_internals.redis_topology(store) == "cluster":
             nodes = feast_internals.redis_startup_nodes(store)
             try:
@@ -178,21 +186,13 @@ class _StoreLayout:
             **reader_options,
         )
 
-    @classmethod
-    def _open_client(cls, **options: Any) -> Any:
-        raise NotImplementedError
-
-    @classmethod
-    def _open_cluster_client(cls, nodes: Sequence[tuple[str, int]], **options: Any) -> Any:
-        raise NotImplementedError
-
     def _keys(self, driver_ids: Sequence[int]) -> list[bytes]:
         return [self._redis_key(driver_id) for driver_id in driver_ids]
 
     def _rows(
         self, driver_ids: Sequence[int], replies: Sequence[Sequence[bytes | None]]
     ) -> FeatureRows:
-        """FeatureRows from the pipelined replies (view-major, one HMGET per view and id)."""
+        """FeatureRows from the replies (view-major, one HMGET per view and id)."""
         n = len(driver_ids)
         found_ids: list[int] = []
         rows: list[list[float]] = []
@@ -210,84 +210,6 @@ class _StoreLayout:
                 rows.append(row)
         values = np.array(rows, dtype=np.float64).reshape(len(rows), len(self.feature_names))
         return FeatureRows(self.feature_names, found_ids, values, missing)
-
-
-# One immediate retry replaces a pooled connection that died with a Redis restart; a timeout
-# is not retried, so a hung Redis is answered within one socket timeout.
-_RETRIED_ERRORS = (redis.ConnectionError,)
-
-
-class RedisFeatureReader(_StoreLayout):
-    """Reads a Feast feature service's values for driver ids straight from Feast's Redis store.
-
-    Built once from the registry (`from_store`); each `read` is one pipelined HMGET round trip.
-    Redis errors surface as `FeaturesUnavailableError` within the client timeouts (no hang),
-    and the connection pool reconnects by itself once Redis is back.
-    """
-
-    _client: redis.Redis | RedisCluster
-
-    @classmethod
-    def _open_client(cls, **options: Any) -> redis.Redis:
-        return redis.Redis(
-            **options,
-            retry=Retry(NoBackoff(), 1, supported_errors=_RETRIED_ERRORS),
-            health_check_interval=0,
-        )
-
-    @classmethod
-    def _open_cluster_client(cls, nodes: Sequence[tuple[str, int]], **options: Any) -> RedisCluster:
-        # One immediate retry (after the client refreshes its slot map) instead of the default
-        # backed-off three: a dead node must give a fast 503, not a slow one.
-        return RedisCluster(
-            startup_nodes=[ClusterNode(host, port) for host, port in nodes],
-            retry=Retry(NoBackoff(), 1),
-            require_full_coverage=False,
-            **options,
-        )
-
-    def read(self, driver_ids: Sequence[int]) -> FeatureRows:
-        """Values of every feature for DRIVER_IDS, in one round trip (one script call on a
-        standalone Redis, one pipeline per node on a cluster)."""
-        keys = self._keys(driver_ids)
-        try:
-            if self._script is not None:
-                replies = self._script(keys=keys, args=self._script_args)
-            else:
-                with self._client.pipeline(transaction=False) as pipe:
-                    for view in self._views:
-                        for key in keys:
-                            pipe.hmget(key, view.hash_fields)  # type: ignore[arg-type]
-                    replies = pipe.execute()
-        except _REDIS_ERRORS as exc:
-            raise FeaturesUnavailableError(f"online store (Redis) unavailable: {exc}") from exc
-        return self._rows(driver_ids, replies)
-
-    def ping(self) -> bool:
-        """True when Redis answers within the client timeouts (on a cluster: when one of its
-        masters does; a node that is down fails only the requests for its slots)."""
-        client = self._client
-        try:
-            if isinstance(client, RedisCluster):
-                return any(_node_answers(client, node) for node in client.get_primaries())
-            return bool(client.ping())
-        except _REDIS_ERRORS:
-            return False
-
-    def close(self) -> None:
-        self._client.close()
-
-
-class AsyncRedisFeatureReader(_StoreLayout):
-    """The same reads on `redis.asyncio`: an async handler awaits Redis on the event loop
-    instead of hopping to a worker thread, and a hung Redis holds no thread."""
-
-    _client: redis.asyncio.Redis | AsyncRedisCluster
-
-    def __init__(self, client: Any, *, max_batch: int = 64, **layout: Any) -> None:
-        super().__init__(client, **layout)
-        self._max_batch = max_batch
-        self._loader: DataLoader[tuple[int, ...], FeatureRows] | None = None
 
     @classmethod
     def _open_client(cls, **options: Any) -> redis.asyncio.Redis:
@@ -379,8 +301,26 @@ class AsyncRedisFeatureReader(_StoreLayout):
         await self._client.aclose()
 
 
-def _node_answers(client: RedisCluster, node: ClusterNode) -> bool:
-    try:
-        return bool(client.ping(target_nodes=node))
-    except _REDIS_ERRORS:
-        return False
+def open_feature_reader(settings: OnlineSettings) -> AsyncRedisFeatureReader:
+    """The service's reader of the project's feature service, on the configured Redis."""
+    from feature_store.feast_internals import feast_type_checks_skipped
+    from mlops_common.settings import get_feast_settings, get_redis_settings
+
+    redis_settings = get_redis_settings()
+    # The service reads the feature service back from the registry: Feast's typeguard
+    # instrumentation of its definition classes (seconds of its import) checks nothing here.
+    with feast_type_checks_skipped():
+        from feature_store.store import get_store
+
+        store = get_store()
+    password = redis_settings.password
+    return AsyncRedisFeatureReader.from_store(
+        store,
+        get_feast_settings().feature_service,
+        host=redis_settings.host,
+        port=redis_settings.port,
+        password=password.get_secret_value() if password else None,
+        socket_timeout=redis_settings.socket_timeout,
+        connect_timeout=settings.redis_connect_timeout_seconds,
+        max_batch=settings.feature_batch_max,
+    )

@@ -21,7 +21,10 @@ from datetime import UTC, datetime
 
 from mlops_common.champion import resolve_champion
 from mlops_common.models import ModelLoadError, ScoringModel, load_model
+from mlops_common.settings import get_mlflow_settings
 from tenacity import Retrying, stop_after_delay, wait_exponential
+
+from online_service.settings import OnlineSettings
 
 logger = logging.getLogger(__name__)
 
@@ -193,3 +196,25 @@ class ChampionHolder:
         if self._thread is not None:
             self._thread.join(timeout=5)
             self._thread = None
+
+
+def open_champion(
+    settings: OnlineSettings,
+    source_features: tuple[str, ...],
+    on_change: Callable[[ScoringModel | None, ScoringModel], None] | None = None,
+) -> ChampionHolder:
+    """The service's champion from settings: loaded (retrying up to
+    SERVING_MODEL_START_TIMEOUT_SECONDS) and re-checked every SERVING_MODEL_REFRESH_SECONDS."""
+    mlflow_settings = get_mlflow_settings()
+    holder = ChampionHolder(
+        tracking_uri=mlflow_settings.resolved_tracking_uri,
+        name=mlflow_settings.model_name,
+        alias=mlflow_settings.champion_alias,
+        source_features=source_features,
+        refresh_seconds=settings.model_refresh_seconds,
+        request_timeout_seconds=settings.mlflow_request_timeout_seconds,
+        on_change=on_change,
+    )
+    holder.load_with_retries(settings.model_start_timeout_seconds)
+    holder.start_refreshing()
+    return holder

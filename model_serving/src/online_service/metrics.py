@@ -1,7 +1,7 @@
 """The service's Prometheus metrics and the `/metrics` answer.
 
-BentoML's own HTTP metrics middleware is off (`online/runtime.py`: it cost a fifth of an empty
-endpoint's throughput); these metrics cover the same ground for a Prometheus user: requests by
+BentoML's own HTTP metrics middleware is off (`online_service.framework`: it cost a fifth of an
+empty endpoint's throughput); these metrics cover the same ground for a Prometheus user: requests by
 endpoint, status and outcome, in-flight requests, the `/inference` latency histogram, the
 feature-read and predict histograms, the model version served, and process metrics of every
 worker. Not covered (said in the README): BentoML's `service_name`/`service_version`/
@@ -20,7 +20,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlops_common.models import ScoringModel
 
 # Requests are sub-millisecond when healthy; the tail buckets catch Redis timeouts.
 LATENCY_BUCKETS = (
@@ -89,11 +92,11 @@ class ServiceMetrics:
             child = self._children[key] = self.requests.labels(*key)
         child.inc()
 
-    def served_model(self, name: str, version: str, previous: str | None) -> None:
-        """Mark NAME vVERSION as served (1) and the previous version as no longer served (0)."""
-        if previous is not None and previous != version:
-            self.model_info.labels(model_name=name, model_version=previous).set(0)
-        self.model_info.labels(model_name=name, model_version=version).set(1)
+    def served_model(self, model: ScoringModel, previous: ScoringModel | None) -> None:
+        """Mark MODEL as served (1) and the PREVIOUS version as no longer served (0)."""
+        if previous is not None and previous.version != model.version:
+            self.model_info.labels(model_name=model.name, model_version=previous.version).set(0)
+        self.model_info.labels(model_name=model.name, model_version=model.version).set(1)
 
 
 @cache

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from typing import Annotated, Any
+from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
@@ -117,11 +117,11 @@ class InferenceResponse(BaseModel):
 
 
 class ErrorBody(BaseModel):
-    """The body of every error this service answers itself (401, 404, 413, 422, 503, 504)."""
+    """The body of every error this service answers itself (401, 404, 413, 415, 422, 503)."""
 
     error: str = Field(
-        description="A stable code: unauthorized, not_found, too_large, no_features, "
-        "unavailable, timeout."
+        description="A stable code: unauthorized, not_found, too_large, "
+        "unsupported_media_type, no_features, unavailable."
     )
     message: str
     request_id: str | None = None
@@ -189,8 +189,3 @@ def request_id_of(request: InferenceRequest, header_id: str | None) -> str:
     if header_id is not None and "request_id" not in request.model_fields_set:
         return header_id
     return request.request_id
-
-
-def json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """MODEL's JSON schema with references into the OpenAPI components."""
-    return model.model_json_schema(ref_template="#/components/schemas/{model}")

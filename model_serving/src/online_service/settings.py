@@ -6,18 +6,16 @@ Read from the environment (prefix `SERVING_`) and `.env`; the defaults are safe 
 
 from __future__ import annotations
 
-from mlops_common.settings import cached_settings, settings_config
+from mlops_common.settings import ServingSettings, cached_settings, settings_config
 from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings
 
 
-class OnlineSettings(BaseSettings):
-    """How the BentoML service behaves; one instance per process (see `get_online_settings`)."""
+class OnlineSettings(ServingSettings):
+    """How the BentoML service behaves; one instance per process (see `get_online_settings`).
+    Its address (SERVING_HOST, SERVING_PORT) is the runtime library's `ServingSettings`, which
+    the local platform reads without importing the service."""
 
     model_config = settings_config("SERVING_")
-
-    host: str = Field("127.0.0.1", description="Bind address; 0.0.0.0 only behind a proxy.")
-    port: int = Field(3000, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="Worker processes (each loads the model).")
     max_driver_ids: int = Field(1000, ge=1, description="Most candidate ids per request.")
     api_key: SecretStr | None = Field(

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -91,6 +92,30 @@ def metric_value(text: str, name: str, **labels: str) -> float | None:
     return None
 
 
+class BlockingReader:
+    """The service's async reader driven from a synchronous test, on an event loop of its own
+    (the reader is built inside it, as the service builds it in its worker's loop)."""
+
+    def __init__(self, build: Callable[[], Any]) -> None:
+        self.loop = asyncio.new_event_loop()
+
+        async def make() -> Any:
+            return build()
+
+        self.reader = self.loop.run_until_complete(make())
+        self.feature_names = self.reader.feature_names
+
+    def read(self, driver_ids):
+        return self.loop.run_until_complete(self.reader.read(driver_ids))
+
+    def ping(self) -> bool:
+        return self.loop.run_until_complete(self.reader.ping())
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.reader.close())
+        self.loop.close()
+
+
 @cache
 def service_app() -> Any:
     """The service's ASGI app, built once per process: BentoML registers its request metrics
@@ -131,10 +156,17 @@ def online_env(
 
 
 @contextmanager
-def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[str, Path]]:
-    """`bentoml serve online_service.service:DriverRanking` on a free port with the current
-    settings; yields (URL, log file) once ready, then stops it gracefully (SIGTERM: the
-    shutdown hooks run), killing it after STOP_TIMEOUT seconds."""
+def bentoml_serve(
+    tmp_path: Path,
+    stop_timeout: float = 30,
+    *,
+    target: str = "online_service.service:DriverRanking",
+    ready_path: str = "/readyz",
+    working_dir: Path | None = None,
+) -> Iterator[tuple[str, Path]]:
+    """`bentoml serve TARGET` (the online service by default) on a free port with the current
+    settings; yields (URL, log file) once READY_PATH answers 200, then stops it gracefully
+    (SIGTERM: the shutdown hooks run), killing it after STOP_TIMEOUT seconds."""
     port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
@@ -144,7 +176,8 @@ def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[st
             [
                 str(bentoml),
                 "serve",
-                "online_service.service:DriverRanking",
+                target,
+                *(["--working-dir", str(working_dir)] if working_dir else []),
                 "--host",
                 "127.0.0.1",
                 "--port",
@@ -162,7 +195,7 @@ def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[st
             if process.poll() is not None:
                 pytest.fail(f"bentoml serve exited:\n{log.read_text()[-3000:]}")
             try:
-                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                if httpx.get(f"{url}{ready_path}", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass

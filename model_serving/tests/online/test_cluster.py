@@ -19,7 +19,13 @@ from mlops_platform.processes import cluster_state, wait_for
 from mlops_testing import MlflowServer, RedisCluster, register_tiny_champion
 from starlette.testclient import TestClient
 
-from .conftest import KNOWN_IDS, materialize_features, service_app, write_driver_stats
+from .conftest import (
+    KNOWN_IDS,
+    BlockingReader,
+    materialize_features,
+    service_app,
+    write_driver_stats,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -41,18 +47,20 @@ def fill_cluster(engine: str) -> None:
     assert [r.engine for r in results] == ["fast"]
 
 
-def open_reader():
+def open_reader() -> BlockingReader:
     from feature_store.store import get_store
-    from online_service.features import RedisFeatureReader
+    from online_service.features import AsyncRedisFeatureReader
 
-    return RedisFeatureReader.from_store(
-        get_store(),
-        "driver_ranking",
-        host="unused-on-a-cluster",
-        port=1,
-        password=None,
-        socket_timeout=0.5,
-        connect_timeout=0.25,
+    return BlockingReader(
+        lambda: AsyncRedisFeatureReader.from_store(
+            get_store(),
+            "driver_ranking",
+            host="unused-on-a-cluster",
+            port=1,
+            password=None,
+            socket_timeout=0.5,
+            connect_timeout=0.25,
+        )
     )
 
 

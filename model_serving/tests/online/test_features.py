@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from mlops_testing import RedisServer
 
-from .conftest import KNOWN_IDS, materialize_features
+from .conftest import KNOWN_IDS, BlockingReader, materialize_features
 
 pytestmark = pytest.mark.integration
 
@@ -31,10 +31,10 @@ def open_reader(reader_class, redis_env: RedisServer, **options):
 
 @pytest.fixture
 def reader(project_env: Path, redis_env: RedisServer):
-    from online_service.features import RedisFeatureReader
+    from online_service.features import AsyncRedisFeatureReader
 
     materialize_features(KNOWN_IDS)
-    feature_reader = open_reader(RedisFeatureReader, redis_env)
+    feature_reader = BlockingReader(lambda: open_reader(AsyncRedisFeatureReader, redis_env))
     yield feature_reader
     feature_reader.close()
 
@@ -128,7 +128,7 @@ def test_concurrent_async_reads_share_calls_and_equal_single_reads(
     async_reader_factory, reader, redis_env: RedisServer
 ) -> None:
     """Requests waiting at the same moment share one Redis call (counted by the server), and
-    each gets exactly the rows the sync reader gives for it alone, unknown ids included."""
+    each gets exactly the rows it gets alone, unknown ids included."""
     import asyncio
     import random
 

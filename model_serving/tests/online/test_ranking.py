@@ -1,4 +1,4 @@
-"""Ranking logic with a stubbed feature source and model: no Redis, no MLflow, no HTTP."""
+"""Ranking logic on stubbed feature rows and a stub model: no Redis, no MLflow, no HTTP."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from mlops_common.models import ScoringModel
 from online_service.features import FeatureRows, FeaturesUnavailableError
-from online_service.ranking import NoFeaturesError, rank_drivers
+from online_service.ranking import NoFeaturesError, rank_rows
 
 NAMES = ("conv_rate", "acc_rate", "avg_daily_trips")
 
@@ -29,8 +29,12 @@ class StubSource:
         values = np.array([self.table[i] for i in found], dtype=np.float64).reshape(-1, 3)
         return FeatureRows(NAMES, found, values, [i for i in driver_ids if i not in self.table])
 
-    def ping(self) -> bool:
-        return not self.down
+
+def rank_drivers(
+    request_id: str, driver_ids: Sequence[int], source: StubSource, model: ScoringModel
+):
+    """What the service's request path does: read the rows, then rank them."""
+    return rank_rows(request_id, source.read(driver_ids), model, 0.0)
 
 
 def linear_model(weights: tuple[float, ...], order: tuple[int, ...] = (0, 1, 2)) -> ScoringModel:

@@ -30,8 +30,6 @@ def monitor(
     window_minutes: int = typer.Option(0, min=0, help="Window length; 0: the setting."),
 ) -> None:
     """Judge the window ending at WINDOW_END: report, summary, MLflow run, Prometheus."""
-    import os
-
     from monitoring_pipeline.monitor import monitor as run
 
     end = datetime.now(UTC)
@@ -43,12 +41,7 @@ def monitor(
                 f"--window-end {window_end!r} is not an ISO-8601 time; use e.g. "
                 "2026-01-31T12:00:00+00:00"
             ) from None
-    if window_minutes:
-        from mlops_common.settings import reset_settings_cache
-
-        os.environ["MONITORING_WINDOW_MINUTES"] = str(window_minutes)
-        reset_settings_cache()
-    summary = run(run_id, end)
+    summary = run(run_id, end, window_minutes or None)
     typer.echo(summary.message)
     typer.echo(f"alarm: {', '.join(summary.alarm_reasons) or 'none'}; summary: {summary.report}")
 

@@ -58,11 +58,14 @@ def _quiet_report(target: Path, message: str) -> Path:
     return target
 
 
-def monitor(run_id: str, window_end: datetime) -> MonitoringSummary:
-    """Judge the window ending at WINDOW_END; write, log and push its summary."""
+def monitor(
+    run_id: str, window_end: datetime, window_minutes: int | None = None
+) -> MonitoringSummary:
+    """Judge the window ending at WINDOW_END (WINDOW_MINUTES long, else the setting); write,
+    log and push its summary."""
     settings = get_monitoring_settings()
     end = window_end if window_end.tzinfo else window_end.replace(tzinfo=UTC)
-    window = Window.ending_at(end.astimezone(UTC), settings.window_minutes)
+    window = Window.ending_at(end.astimezone(UTC), window_minutes or settings.window_minutes)
     try:
         champion = load_champion()
     except NoChampionError:

@@ -283,7 +283,7 @@ def start_redis_server(
     process = subprocess.Popen(
         redis_server_command(port, workdir, host=host, logfile=log, cluster=cluster)
     )
-    _wait_started(
+    wait_started(
         process,
         lambda: redis_answers(host, port),
         timeout,
@@ -308,35 +308,13 @@ def start_mlflow_server(
             env={**env, **MLFLOW_SERVER_ENV},
             start_new_session=True,
         )
-    _wait_started(
+    wait_started(
         process,
         lambda: http_ok(f"http://{host}:{port}/health"),
         timeout,
         f"mlflow server on {host}:{port}",
         log,
         stop=lambda: stop_process_group(process),
-    )
-    return process
-
-
-def start_pushgateway(
-    workdir: Path, port: int, *, host: str = "127.0.0.1", timeout: float = 15
-) -> subprocess.Popen[bytes]:
-    """A throw-away pushgateway (nothing persisted, log WORKDIR/pushgateway.log), once ready."""
-    log = workdir / "pushgateway.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            pushgateway_command(None, host=host, port=port, admin_api=True),
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    _wait_started(
-        process,
-        lambda: http_ok(f"http://{host}:{port}/-/ready"),
-        timeout,
-        f"pushgateway on {host}:{port}",
-        log,
-        stop=lambda: stop_process(process),
     )
     return process
 
@@ -355,7 +333,7 @@ def stop_process_group(process: subprocess.Popen[bytes], timeout: float = 30) ->
     process.wait(timeout=timeout)
 
 
-def _wait_started(
+def wait_started(
     process: subprocess.Popen[bytes],
     ready: Callable[[], bool],
     timeout: float,

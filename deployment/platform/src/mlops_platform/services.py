@@ -18,6 +18,7 @@ from mlops_common.settings import (
     get_mlflow_settings,
     get_prometheus_settings,
     get_redis_settings,
+    get_serving_settings,
 )
 
 from mlops_platform.airflow_env import airflow_bin, airflow_environment
@@ -248,11 +249,8 @@ def _prometheus() -> list[Service]:
 
 
 def _online_service() -> Service:
-    # The serving package owns the service's settings (SERVING_HOST, SERVING_PORT).
-    from online_service.settings import get_online_settings
-
-    serving = get_online_settings()
-    url = f"http://{serving.host}:{serving.port}"
+    serving = get_serving_settings()
+    url = serving.url
     return Service(
         name=ONLINE_SERVICE,
         command=[str(Path(sys.executable).parent / "model-serving"), "serve"],

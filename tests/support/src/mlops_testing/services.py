@@ -19,12 +19,36 @@ from mlops_platform.processes import (
     create_redis_cluster,
     free_cluster_port,
     free_port,
+    http_ok,
+    pushgateway_command,
     start_mlflow_server,
-    start_pushgateway,
     start_redis_server,
     stop_process,
     stop_process_group,
+    wait_started,
 )
+
+
+def start_pushgateway(
+    workdir: Path, port: int, *, host: str = "127.0.0.1", timeout: float = 15
+) -> subprocess.Popen[bytes]:
+    """A throw-away pushgateway (nothing persisted, log WORKDIR/pushgateway.log), once ready."""
+    log = workdir / "pushgateway.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            pushgateway_command(None, host=host, port=port, admin_api=True),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    wait_started(
+        process,
+        lambda: http_ok(f"http://{host}:{port}/-/ready"),
+        timeout,
+        f"pushgateway on {host}:{port}",
+        log,
+        stop=lambda: stop_process(process),
+    )
+    return process
 
 
 @dataclass

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,9 +13,7 @@ from mlops_platform.processes import wait_for
 from online_service.features import FeatureRows
 from online_service.recorder import LoggedRequest, PredictionLog, to_batch
 from online_service.schemas import DriverScore, InferenceResponse
-from prediction_log.reader import read_feature_log, read_predictions
-from prediction_log.schema import NOT_FOUND, PRESENT
-from prediction_log.writer import LogBatch, PredictionLogWriter
+from prediction_log.writer import LogBatch
 
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 
@@ -246,118 +243,3 @@ def test_a_failing_sink_is_counted_and_logged_once(caplog: pytest.LogCaptureFixt
     assert "writable again" in caplog.text
     assert log.dropped == 3
     assert sink.request_ids() == {"kept"}
-
-
-def _writer(feast_write: bool) -> PredictionLogWriter:
-    from feature_store.store import get_store
-    from mlops_common.paths import scores_log_dir
-
-    return PredictionLogWriter(
-        get_store(), "driver_ranking", scores_log_dir(), feast_write=feast_write
-    )
-
-
-@pytest.fixture(params=["arrow", "feast"])
-def writer(project_env: Path, request: pytest.FixtureRequest) -> PredictionLogWriter:
-    """The writer on a real Feast registry (the repo's feature service and LoggingConfig),
-    with each way of writing the feature log (PREDICTION_LOG_WRITER)."""
-    from feature_store.apply import apply_repo
-
-    apply_repo()
-    return _writer(feast_write=request.param == "feast")
-
-
-def _two_requests() -> LogBatch:
-    first = answered("req-a", {1001: 0.3, 1002: 0.8}, missing=[1009])
-    second = answered("req-b", {1003: 0.6}, missing=[])
-    return to_batch(
-        [LoggedRequest.of(1_800_000_000.0, *first), LoggedRequest.of(1_800_000_001.0, *second)],
-        FEATURES,
-    )
-
-
-@pytest.mark.integration
-def test_written_through_feast_feature_logging_and_joinable(writer: PredictionLogWriter) -> None:
-    from feast.feature_logging import FeatureServiceLoggingSource
-    from feature_store.store import get_store
-
-    store = get_store()
-    service = store.get_feature_service("driver_ranking")
-    assert service.logging_config is not None
-    assert Path(service.logging_config.destination.path) == writer.features_dir
-
-    assert writer.write(_two_requests()) == 4
-    features = read_feature_log(writer.features_dir)
-    assert features is not None
-    expected = FeatureServiceLoggingSource(service, store.config.project).get_schema(store.registry)
-    assert features.schema.names == expected.names
-    predictions = read_predictions(writer.predictions_dir)
-    joined = features.to_pandas().merge(
-        predictions.to_pandas(),
-        left_on=["__request_id", "driver_id"],
-        right_on=["request_id", "driver_id"],
-        validate="one_to_one",
-    )
-    assert len(joined) == 4
-    by_key = joined.set_index(["request_id", "driver_id"])
-    assert by_key.loc[("req-a", 1002), "chosen"]
-    assert by_key.loc[("req-a", 1002), "score"] == pytest.approx(0.8)
-    assert by_key.loc[("req-a", 1002), "driver_stats__conv_rate"] == pytest.approx(0.2)
-    assert by_key.loc[("req-a", 1002), "driver_stats__avg_daily_trips"] == 2
-    assert by_key.loc[("req-a", 1002), "driver_stats__conv_rate__status"] == PRESENT
-    assert by_key.loc[("req-a", 1009), "driver_stats__conv_rate__status"] == NOT_FOUND
-    assert np.isnan(by_key.loc[("req-a", 1009), "score"])
-    assert set(joined["model_version"]) == {"7"}
-    assert set(joined["source"]) == {"online"}
-    # Nothing but complete files where readers look.
-    assert not list(writer.features_dir.glob(".staging/*"))
-    assert [p.suffix for p in writer.features_dir.iterdir() if p.is_file()] == [".parquet"]
-
-
-@pytest.mark.integration
-def test_an_unwritable_destination_leaves_no_partial_file(
-    writer: PredictionLogWriter, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    import prediction_log.writer as module
-
-    def disk_full(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
-
-    # Feast's feature file is written, then the scores file fails: neither may appear.
-    monkeypatch.setattr(module.pq, "write_table", disk_full)
-    with pytest.raises(OSError, match="No space left"):
-        writer.write(_two_requests())
-    assert read_feature_log(writer.features_dir) is None
-    assert read_predictions(writer.predictions_dir).num_rows == 0
-    assert not [p for p in writer.features_dir.glob(".staging/**/*") if p.is_file()]
-    monkeypatch.undo()
-
-    blocked = PredictionLogWriter.__new__(PredictionLogWriter)
-    blocked.__dict__.update(writer.__dict__)
-    blocker = writer.features_dir.parent / "not-a-folder"
-    blocker.write_text("a file where the log folder should be")
-    blocked.features_dir = blocker / "features"
-    with pytest.raises(NotADirectoryError):
-        blocked.write(_two_requests())
-    assert not list(blocker.parent.glob("**/*.parquet"))
-    assert writer.write(_two_requests()) == 4
-
-
-@pytest.mark.integration
-def test_the_arrow_writer_writes_what_feast_writes(project_env: Path, tmp_path: Path) -> None:
-    """PREDICTION_LOG_WRITER=arrow (the default) and =feast give the same feature log rows,
-    schema and types; Feast's own reader of the log's files sees the same table."""
-    from feature_store.apply import apply_repo
-
-    apply_repo()
-    tables = {}
-    for name, feast_write in (("arrow", False), ("feast", True)):
-        writer = _writer(feast_write)
-        writer.features_dir = tmp_path / name / "features"
-        writer.predictions_dir = tmp_path / name / "predictions"
-        assert writer.write(_two_requests()) == 4
-        table = read_feature_log(writer.features_dir)
-        assert table is not None
-        tables[name] = table.sort_by([("__request_id", "ascending"), ("driver_id", "ascending")])
-    assert str(tables["arrow"].schema) == str(tables["feast"].schema)
-    assert tables["arrow"].equals(tables["feast"])
