@@ -269,6 +269,7 @@ class AsyncRedisFeatureReader:
     async def _read_pipelined(self, driver_ids: Sequence[int]) -> FeatureRows:
         keys = self._keys(driver_ids)
         try:
+            await _reinitialize_through_a_live_primary(self._client)
             async with self._client.pipeline(transaction=False) as pipe:
                 for view in self._views:
                     for key in keys:
@@ -299,6 +300,31 @@ class AsyncRedisFeatureReader:
 
     async def close(self) -> None:
         await self._client.aclose()
+
+
+async def _reinitialize_through_a_live_primary(client: Any) -> None:
+    """Re-initialise CLIENT (a cluster client flagged for it after an error) through a primary
+    that answers.
+
+    redis-py 7.4's async cluster client re-reads the slot map after a connection error (an
+    unreachable startup node is skipped), then sends COMMAND to its default node, which is
+    always the first primary: when that master is the one down, every later command failed
+    until it came back, the drivers of the live masters included (found by
+    `test_a_dead_master_fails_only_its_slots_then_recovers`; the sync client replaces its
+    default node there). Here the first primary that answers COMMAND becomes the default.
+    """
+    if not getattr(client, "_initialize", False):  # healthy: one attribute read per request
+        return
+    await client.nodes_manager.initialize()
+    for node in client.get_primaries():
+        try:
+            await client.commands_parser.initialize(node)
+        except _REDIS_ERRORS:
+            continue
+        client.nodes_manager.default_node = node
+        client._initialize = False
+        return
+    raise RedisClusterException("no master of the Redis Cluster answers")
 
 
 def open_feature_reader(settings: OnlineSettings) -> AsyncRedisFeatureReader:

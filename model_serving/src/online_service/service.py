@@ -7,14 +7,13 @@ read awaited on the event loop, one predict, one JSON answer. Answers of `POST /
 (`/docs.json` lists them with their bodies):
 - 200 `InferenceResponse`: best driver, scores (completion probabilities) best first, ids
   without features, model version.
-- 400 `ValidationErrorBody`: invalid body (`detail[].loc` names the field) or X-Request-ID.
-- 401 `ErrorBody` `unauthorized`: an API key is configured and X-API-Key is missing or wrong.
+- 400 `ValidationErrorBody`: invalid body (`detail[].loc` names the field) or X-Request-ID;
+  401 `unauthorized`: an API key is configured and X-API-Key is missing or wrong.
 - 413 `too_large` / 415 `unsupported_media_type`: body over SERVING_MAX_BODY_BYTES / not JSON.
 - 422 `ErrorBody` `no_features`: none of the drivers has online features (all listed).
 - 503 `ErrorBody` `unavailable`: Redis is unreachable (answered within the Redis timeouts).
-Every answer carries `X-Request-ID`. `POST /rank_bulk/submit` ranks many requests as a task
-(`/rank_bulk/status`, `/rank_bulk/get`), each result what `/inference` answers for it.
-What BentoML does not do as this service needs is fixed in `online_service.framework`.
+Every answer carries `X-Request-ID`. `POST /rank_bulk/submit` ranks many requests as a task,
+each result what `/inference` answers. BentoML's shortfalls are fixed in `framework`.
 """
 
 from __future__ import annotations
