@@ -19,6 +19,7 @@ EXPECTED_DAGS = {
     "training_pipeline",
     "batch_serving_pipeline",
     "monitoring",
+    "label_dispatches",
 }
 CLI_OF = {
     "data_pipeline": "data-pipeline",

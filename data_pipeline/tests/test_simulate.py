@@ -12,7 +12,6 @@ import pytest
 from data_pipeline.materialize import materialize
 from data_pipeline.scenarios import ACC_SHIFT, CONV_SHIFT, TRIPS_SHIFT
 from data_pipeline.simulate import (
-    OUTCOME_SCHEMA,
     SimulationResult,
     _flush,
     apply_drift,
@@ -22,6 +21,7 @@ from feature_store.apply import apply_repo
 from feature_store.store import get_store
 from mlops_common.errors import UserError
 from mlops_common.paths import outcomes_dir
+from prediction_log.outcomes import OUTCOME_SCHEMA
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

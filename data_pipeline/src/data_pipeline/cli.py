@@ -84,6 +84,33 @@ def validate(run_id: str = RunId) -> None:
         typer.echo(str(path))
 
 
+# BashOperator's (and DockerOperator's) default `skip_on_exit_code`: the task ends skipped.
+QUIET_EXIT_CODE = 99
+
+
+@app.command("collect-labels")
+def collect_labels(
+    run_id: str = RunId,
+    end_time: str | None = typer.Option(
+        None, help="End of the window (ISO); DAGs pass the run's time; default: now."
+    ),
+) -> None:
+    """Served dispatches whose outcome arrived -> labelled training rows (new ones only).
+    Exits 99 (the task ends skipped, no `labels` event) when nothing new was labelled."""
+    from data_pipeline.labels import collect_labels as run
+
+    report = run(run_id, parse_time(end_time, "--end-time") or datetime.now(UTC))
+    counts = report.counts
+    typer.echo(
+        f"{report.written} new labelled dispatches ({counts.joined} joined, "
+        f"{report.already_labelled} already labelled, {counts.late} late, "
+        f"{counts.duplicates} duplicates, {counts.unknown_request} unknown, "
+        f"{counts.driver_mismatch} mismatched) -> {report.output or 'nothing written'}"
+    )
+    if not report.written:
+        raise typer.Exit(QUIET_EXIT_CODE)
+
+
 @app.command()
 def materialize(
     end_time: str | None = typer.Option(

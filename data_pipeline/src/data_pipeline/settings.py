@@ -41,3 +41,21 @@ class DataSettings(BaseSettings):
 @cached_settings
 def get_data_settings() -> DataSettings:
     return DataSettings()
+
+
+class LabelSettings(BaseSettings):
+    """How `collect-labels` turns served dispatches with outcomes into training rows."""
+
+    model_config = settings_config("LABELS_")
+
+    window_hours: int = Field(
+        24, ge=1, description="Requests served this far back from the run's time are labelled."
+    )
+    grace_seconds: int = Field(
+        3600, ge=0, description="Outcomes later than the window's end plus this count as late."
+    )
+
+
+@cached_settings
+def get_label_settings() -> LabelSettings:
+    return LabelSettings()

@@ -30,6 +30,7 @@ import pyarrow as pa
 from mlops_common.errors import UserError
 from mlops_common.files import write_parquet
 from mlops_common.paths import outcomes_dir
+from prediction_log.outcomes import OUTCOME_SCHEMA
 
 from data_pipeline.generate import STATS_SCHEMA, completion_probability
 from data_pipeline.scenarios import Scenario, shifted
@@ -37,14 +38,6 @@ from data_pipeline.settings import get_data_settings
 
 logger = logging.getLogger(__name__)
 
-OUTCOME_SCHEMA = pa.schema(
-    [
-        ("request_id", pa.string()),
-        ("driver_id", pa.int64()),
-        ("outcome_timestamp", pa.timestamp("us", tz="UTC")),
-        ("trip_completed", pa.int64()),
-    ]
-)
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
 TTL = timedelta(days=2)  # the feature view's ttl: older statistics are not served
 

@@ -56,3 +56,9 @@ def scores_log_dir() -> Path:
 def outcomes_dir() -> Path:
     """Outcomes of dispatches (trip completed or not), keyed by request id."""
     return get_path_settings().data_dir / "outcomes"
+
+
+def labelled_dispatches_dir() -> Path:
+    """Served dispatches with their outcome (`data-pipeline collect-labels`): training rows
+    carrying the features the model was served."""
+    return get_path_settings().data_dir / "labelled_dispatches"

@@ -21,13 +21,13 @@ from pathlib import Path
 
 from mlops_common.champion import NoChampionError, load_champion
 from mlops_common.files import atomic_path
-from mlops_common.paths import run_dir
+from mlops_common.paths import outcomes_dir, run_dir
 from prediction_log import schema as log
+from prediction_log.outcomes import join_outcomes, read_outcomes
 
 from monitoring_pipeline.drift import distinct_rows, judge_drift, save_report
 from monitoring_pipeline.export import push_champion, push_summary
 from monitoring_pipeline.live import live_metrics
-from monitoring_pipeline.outcomes import join_outcomes, read_outcomes
 from monitoring_pipeline.reference import champion_reference
 from monitoring_pipeline.served import Window, known_request_ids, served_rows
 from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
@@ -104,9 +104,10 @@ def monitor(
 
     chosen = served.loc[served[log.CHOSEN].astype(bool), [log.REQUEST_ID, log.DRIVER_ID, log.SCORE]]
     joined = join_outcomes(
-        window,
+        window.start,
+        window.end,
         chosen,
-        read_outcomes(),
+        read_outcomes(outcomes_dir()),
         known_request_ids(),
         settings.outcome_grace_seconds,
     )

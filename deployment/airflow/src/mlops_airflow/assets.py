@@ -4,6 +4,9 @@
   offline store and the labelled orders).
 - `DRIFT`: emitted by `monitoring` only when a window raised an alarm (drift share or live
   ROC AUC over its threshold; the signalling task is skipped otherwise, so no event).
+- `LABELS`: emitted by `label_dispatches` when served dispatches with outcomes became new
+  training rows. Training is not scheduled on it: an hourly trickle of labels is no reason to
+  retrain; training reads them when an alarm (`DRIFT`) or new orders start it.
 - `CHAMPION`: emitted by `training_pipeline`'s register task, which succeeds only when the
   gates passed and the alias moved.
 
@@ -17,5 +20,6 @@ from airflow.sdk import Asset
 
 DRIVER_STATS = Asset(name="driver_stats", uri="file:///driver-ranking/offline-store/driver_stats")
 ORDERS = Asset(name="orders", uri="file:///driver-ranking/offline-store/orders")
+LABELS = Asset(name="labels", uri="file:///driver-ranking/offline-store/labelled-dispatches")
 DRIFT = Asset(name="drift", uri="file:///driver-ranking/monitoring/drift")
 CHAMPION = Asset(name="champion", uri="file:///driver-ranking/registry/champion")
