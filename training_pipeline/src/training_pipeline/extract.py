@@ -1,5 +1,8 @@
 """Point-in-time training data: each labelled order joined to its driver's features as of the
-order time, from the Feast feature service (never a hard-coded feature list).
+order time, from the Feast feature service (never a hard-coded feature list), and the labelled
+dispatches (served requests whose outcome arrived, `data-pipeline collect-labels`) with the
+features they were served (TRAIN_SERVED_FEATURES=log, the default: training sees what the model
+saw, a stale value included) or re-joined like the orders (`offline`).
 
 Two engines give the same training set (`tests/integration/test_extract_engines.py`):
 `sorted` (default, `TRAIN_EXTRACT_ENGINE`) joins in process (`feature_store.point_in_time`) on
@@ -13,6 +16,7 @@ scoring's extract does.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -20,11 +24,11 @@ import pyarrow as pa
 from feature_store.entity_rows import exact_ids, exact_times
 from mlops_common.errors import UserError
 from mlops_common.files import write_parquet
-from mlops_common.paths import orders_path
+from mlops_common.paths import labelled_dispatches_dir, orders_path
 from mlops_common.settings import get_feast_settings
 
 from training_pipeline.run_files import ENTITY, LABEL, TIMESTAMP, FeatureList, RunFiles
-from training_pipeline.settings import ExtractEngine, get_train_settings
+from training_pipeline.settings import ExtractEngine, ServedFeatures, get_train_settings
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +51,41 @@ def read_orders(path: Path) -> pd.DataFrame:
     orders[ENTITY] = exact_ids(orders[ENTITY], f"orders file {path}")
     orders[TIMESTAMP] = exact_times(orders[TIMESTAMP], f"orders file {path}")
     return orders[[ENTITY, TIMESTAMP, LABEL]]
+
+
+def read_labelled_dispatches(folder: Path) -> pd.DataFrame:
+    """Every labelled dispatch under FOLDER (empty when none): the order's columns and the
+    features as served."""
+    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+    if not files:
+        return pd.DataFrame(columns=[ENTITY, TIMESTAMP, LABEL])
+    frame = pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
+    frame[ENTITY] = exact_ids(frame[ENTITY], f"labelled dispatches in {folder}")
+    frame[TIMESTAMP] = exact_times(frame[TIMESTAMP], f"labelled dispatches in {folder}")
+    return frame.sort_values([TIMESTAMP, "request_id"], kind="stable").reset_index(drop=True)
+
+
+def _served_rows(
+    dispatches: pd.DataFrame,
+    features: list[str],
+    served_features: ServedFeatures,
+    join: Callable[[pd.DataFrame, str], tuple[pd.DataFrame, list[tuple[str, str]]]],
+    service_name: str,
+) -> pd.DataFrame:
+    """The labelled dispatches as training rows, with SERVED_FEATURES' values."""
+    if dispatches.empty:
+        return pd.DataFrame(columns=[ENTITY, TIMESTAMP, *features, LABEL])
+    if served_features == "offline":
+        joined, _ = join(dispatches[[ENTITY, TIMESTAMP, LABEL]], service_name)
+        return joined[[ENTITY, TIMESTAMP, *features, LABEL]]
+    missing = [name for name in features if name not in dispatches.columns]
+    if missing:
+        raise UserError(
+            f"the labelled dispatches in {labelled_dispatches_dir()} lack the served features "
+            f"{missing} of feature service {service_name!r}; set TRAIN_SERVED_FEATURES=offline "
+            "to re-join them from the offline store"
+        )
+    return dispatches[[ENTITY, TIMESTAMP, *features, LABEL]]
 
 
 def _join_sorted(
@@ -97,7 +136,15 @@ def extract_training_set(run_id: str, engine: ExtractEngine | None = None) -> Pa
     join = _join_sorted if engine == "sorted" else _join_feast
     joined, refs = join(orders, service_name)
     features = [name for _, name in refs]
-    training_set = joined[[ENTITY, TIMESTAMP, *features, LABEL]].copy()
+    dispatches = read_labelled_dispatches(labelled_dispatches_dir())
+    served = _served_rows(
+        dispatches, features, get_train_settings().served_features, join, service_name
+    )
+    training_set = pd.concat(
+        [joined[[ENTITY, TIMESTAMP, *features, LABEL]], served], ignore_index=True
+    )
+    if len(served):  # served values are float64; the joined ones keep the registry's types
+        training_set[features] = training_set[features].astype("float64")
     training_set[TIMESTAMP] = pd.to_datetime(training_set[TIMESTAMP], utc=True).dt.as_unit("ns")
 
     write_parquet(pa.Table.from_pandas(training_set, preserve_index=False), files.training_set)
@@ -107,8 +154,9 @@ def extract_training_set(run_id: str, engine: ExtractEngine | None = None) -> Pa
         feature_refs=[f"{view}:{name}" for view, name in refs],
     ).write(files.features)
     logger.info(
-        "extracted %d orders x %d features (%s, %s engine) to %s",
-        len(training_set),
+        "extracted %d orders and %d labelled dispatches x %d features (%s, %s engine) to %s",
+        len(orders),
+        len(served),
         len(features),
         ", ".join(features),
         engine,

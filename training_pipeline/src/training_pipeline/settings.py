@@ -11,6 +11,7 @@ from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings
 
 PIPELINE = "training_pipeline"
+ServedFeatures = Literal["log", "offline"]
 ExtractEngine = Literal["sorted", "feast"]
 
 
@@ -25,6 +26,13 @@ class TrainSettings(BaseSettings):
         "layout the last feast-apply recorded; no Feast import) or `feast` "
         "(`get_historical_features`, the reference; about 6 s more, mostly importing Feast). "
         "Both give the same training set.",
+    )
+    served_features: ServedFeatures = Field(
+        "log",
+        description="Features of the labelled dispatches (served requests with an outcome): "
+        "`log`, the values the model was served (the prediction log; training sees what "
+        "serving saw, stale or not), or `offline`, re-joined point in time from the offline "
+        "store like the generated orders.",
     )
 
     seed: int = Field(42, description="Seed of the train/test split and the estimator.")

@@ -71,3 +71,56 @@ def test_without_a_recorded_layout_the_sorted_engine_reads_the_registry(
     extract_training_set("sorted", "sorted")
     extract_training_set("feast", "feast")
     _assert_same_training_set("sorted", "feast", applied_repo)
+
+
+def test_labelled_dispatches_join_with_the_features_served_or_re_joined(
+    demo_data: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Served dispatches with an outcome are training rows: with the values the model was
+    served (default), or re-joined from the offline store as the orders are."""
+    import pyarrow as pa
+    from mlops_common.files import write_parquet
+    from mlops_common.paths import driver_stats_path, labelled_dispatches_dir
+    from mlops_common.settings import reset_settings_cache
+
+    at = pd.Timestamp("2026-10-31T12:00:00Z")
+    served = pd.DataFrame(
+        {
+            "driver_id": [1001, 1002],
+            "event_timestamp": [at, at + pd.Timedelta(minutes=1)],
+            "trip_completed": [1, 0],
+            "request_id": ["a", "b"],
+            "model_version": ["1", "1"],
+            "source": ["served", "served"],
+            "conv_rate": [0.125, 0.25],  # stale or not: what the model saw
+            "acc_rate": [0.5, 0.75],
+            "avg_daily_trips": [3.0, 4.0],
+        }
+    )
+    write_parquet(
+        pa.Table.from_pandas(served, preserve_index=False),
+        labelled_dispatches_dir() / "run.parquet",
+    )
+    extract_training_set("log", "sorted")
+    frame = pd.read_parquet(RunFiles.of("log").training_set)
+    assert len(frame) == 20_002
+    tail = frame.tail(2).reset_index(drop=True)
+    assert tail[["driver_id", "trip_completed"]].to_dict("list") == {
+        "driver_id": [1001, 1002],
+        "trip_completed": [1, 0],
+    }
+    assert tail.conv_rate.tolist() == [0.125, 0.25]
+    assert tail.avg_daily_trips.tolist() == [3.0, 4.0]
+
+    monkeypatch.setenv("TRAIN_SERVED_FEATURES", "offline")
+    reset_settings_cache()
+    extract_training_set("offline", "sorted")
+    rejoined = pd.read_parquet(RunFiles.of("offline").training_set).tail(2)
+    stats = pd.read_parquet(__import__("mlops_common.paths", fromlist=["x"]).driver_stats_path())
+    for row in rejoined.itertuples():
+        known = stats[
+            (stats.driver_id == row.driver_id) & (stats.event_timestamp <= row.event_timestamp)
+        ]
+        latest = known.sort_values("event_timestamp").iloc[-1]
+        assert row.conv_rate == pytest.approx(float(latest.conv_rate))
+        assert row.avg_daily_trips == float(latest.avg_daily_trips)
