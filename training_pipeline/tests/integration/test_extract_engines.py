@@ -80,7 +80,7 @@ def test_labelled_dispatches_join_with_the_features_served_or_re_joined(
     served (default), or re-joined from the offline store as the orders are."""
     import pyarrow as pa
     from mlops_common.files import write_parquet
-    from mlops_common.paths import driver_stats_path, labelled_dispatches_dir
+    from mlops_common.paths import labelled_dispatches_dir
     from mlops_common.settings import reset_settings_cache
 
     at = pd.Timestamp("2026-10-31T12:00:00Z")
