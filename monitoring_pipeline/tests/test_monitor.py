@@ -148,6 +148,9 @@ def test_stable_quiet_drift_alarm_empty_window_and_rerun(
     html = Path(stable.report).read_text()
     assert "root_metric" in html  # Evidently's rendered metrics
     assert "conv_rate" in html
+    # The tiny champion is a regressor: its scores are no probabilities, so no quality report
+    # (`test_quality_report_of_probabilities_and_outcomes` has one).
+    assert stable.quality_report is None
     assert run_cli("alarm", "--run-id", "stable").returncode == 99
 
     # The same window again: same verdict, the same MLflow run.
@@ -191,3 +194,20 @@ def test_champion_without_reference_fails_in_one_line(
     assert len(errors) == 1
     assert f"backfill-reference --model-version {champion.version}" in errors[0]
     assert "Traceback" not in result.stderr
+
+
+def test_quality_report_of_probabilities_and_outcomes(tmp_path: Path) -> None:
+    """Evidently's classification quality of the chosen drivers' outcomes: ROC curve, log loss,
+    the confusion matrix, beside the reference's."""
+    from monitoring_pipeline.quality import save_quality_report
+
+    rng = np.random.default_rng(5)
+    score = rng.uniform(0.05, 0.95, 400)
+    completed = (rng.uniform(size=400) < score).astype(int)
+    joined = pd.DataFrame(
+        {"request_id": [f"r{i}" for i in range(400)], "score": score, "trip_completed": completed}
+    )
+    reference = pd.DataFrame({"score": score[::-1], "trip_completed": completed[::-1]})
+    html = save_quality_report(joined, reference, tmp_path / "quality.html").read_text()
+    for shown in ("ROC", "Log", "Confusion"):
+        assert shown in html, shown

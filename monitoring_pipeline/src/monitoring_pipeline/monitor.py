@@ -19,15 +19,18 @@ import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pandas as pd
 from mlops_common.champion import NoChampionError, load_champion
 from mlops_common.files import atomic_path
 from mlops_common.paths import outcomes_dir, run_dir
+from mlops_common.reference import REFERENCE_SCORE
 from prediction_log import schema as log
 from prediction_log.outcomes import join_outcomes, read_outcomes
 
 from monitoring_pipeline.drift import distinct_rows, judge_drift, save_report
 from monitoring_pipeline.export import push_champion, push_summary
 from monitoring_pipeline.live import live_metrics
+from monitoring_pipeline.quality import save_quality_report
 from monitoring_pipeline.reference import champion_reference
 from monitoring_pipeline.served import Window, known_request_ids, served_rows
 from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
@@ -47,6 +50,10 @@ def summary_path(run_id: str) -> Path:
 
 def report_path(run_id: str) -> Path:
     return run_dir(PIPELINE, run_id) / "report.html"
+
+
+def quality_report_path(run_id: str) -> Path:
+    return run_dir(PIPELINE, run_id) / "quality.html"
 
 
 def _quiet_report(target: Path, message: str) -> Path:
@@ -125,6 +132,19 @@ def monitor(
         save_report(drift.snapshot, report)
     else:
         _quiet_report(report, message)
+    quality = None
+    scores = pd.concat([joined.frame[log.SCORE], reference.frame[REFERENCE_SCORE]])
+    if live is None:
+        pass  # too few outcomes (of both kinds) to judge
+    elif not scores.between(0.0, 1.0).all():
+        logger.warning(
+            "%s v%s scores outside [0, 1] (not a probabilistic model): no classification "
+            "quality report",
+            champion.name,
+            champion.version,
+        )
+    else:
+        quality = save_quality_report(joined.frame, reference.frame, quality_report_path(run_id))
     summary = MonitoringSummary(
         run_id=run_id,
         window_start=window.start,
@@ -157,10 +177,13 @@ def monitor(
         alarm=bool(reasons),
         alarm_reasons=reasons,
         report=str(report),
+        quality_report=None if quality is None else str(quality),
     )
     from monitoring_pipeline.tracking import log_to_mlflow
 
-    summary = summary.model_copy(update={"mlflow_run_id": log_to_mlflow(summary, report)})
+    summary = summary.model_copy(
+        update={"mlflow_run_id": log_to_mlflow(summary, [report, *([quality] if quality else [])])}
+    )
     summary.write(summary_path(run_id))
     push_summary(summary)
     logger.info("monitoring %s: %s; alarm %s", window.label, message, reasons or "none")

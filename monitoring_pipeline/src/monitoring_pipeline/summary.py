@@ -61,6 +61,7 @@ class MonitoringSummary(BaseModel):
     alarm: bool
     alarm_reasons: list[str]
     report: str
+    quality_report: str | None = None  # the live classification quality (with outcomes)
     mlflow_run_id: str | None = None
 
     @classmethod

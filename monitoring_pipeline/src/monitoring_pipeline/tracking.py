@@ -11,8 +11,8 @@ from monitoring_pipeline.settings import get_monitoring_settings
 from monitoring_pipeline.summary import MonitoringSummary
 
 
-def log_to_mlflow(summary: MonitoringSummary, report: Path) -> str:
-    """Log SUMMARY's figures, the summary and REPORT to the window's monitoring run."""
+def log_to_mlflow(summary: MonitoringSummary, reports: list[Path]) -> str:
+    """Log SUMMARY's figures, the summary and the REPORTS to the window's monitoring run."""
     import mlflow
 
     skip_feast_request_headers()
@@ -64,5 +64,6 @@ def log_to_mlflow(summary: MonitoringSummary, report: Path) -> str:
         mlflow.set_tags({**tags, "alarm": ",".join(summary.alarm_reasons) or "none"})
         mlflow.log_metrics(metrics, step=0)
         mlflow.log_dict(summary.model_dump(mode="json"), "summary.json")
-        mlflow.log_artifact(str(report))
+        for report in reports:
+            mlflow.log_artifact(str(report))
         return str(run.info.run_id)
