@@ -47,12 +47,21 @@ def test_dag_registers_a_champion_and_keeps_it_when_the_gates_fail(
         f"{summary['latest_value_auc']}, model test AUC {evaluation['model']['roc_auc']:.4f}"
     )
 
+    # The same data again: a sound model, not registered, and a green run.
+    result = airflow_dags_test("training_pipeline")
+    assert result.returncode == 0, (result.stdout + result.stderr)[-5000:]
+    (again,) = run_dirs(project_env) - {first}
+    gates = read_json(again / "gates.json")
+    assert gates["promoted"] is False
+    assert "same data as champion v1" in gates["decision"]
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
+
     # Huge regularisation: constant predictions, which cannot beat the baseline.
-    monkeypatch.setenv("TRAIN_ALPHA", "1000")
+    monkeypatch.setenv("TRAIN_C", "1e-6")
     monkeypatch.setenv("MLOPS_TASK_RETRIES", "0")  # a gate refusal is not transient
     result = airflow_dags_test("training_pipeline")
     assert result.returncode != 0
-    (second,) = run_dirs(project_env) - {first}
+    (second,) = run_dirs(project_env) - {first, again}
     gates = read_json(second / "gates.json")
     assert gates["passed"] is False
     assert {g["name"] for g in gates["gates"] if not g["passed"]} >= {"beats_baseline"}
