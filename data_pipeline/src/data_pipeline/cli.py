@@ -144,7 +144,7 @@ def simulate(
         duration_seconds=duration,
         rate=rate,
         candidates=candidates,
-        scenario=scenario,  # type: ignore[arg-type]
+        scenario=scenario,
         drift_at=parse_time(drift_at, "--drift-at"),
         outcome_delay_seconds=outcome_delay,
         seed=seed,

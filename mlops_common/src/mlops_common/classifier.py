@@ -18,7 +18,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 
-class PositiveProbability(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+class PositiveProbability(ClassifierMixin, BaseEstimator):
     """CLASSIFIER (binary, with `predict_proba`) whose `predict` is P(class 1) per row."""
 
     def __init__(self, classifier: Any) -> None:
