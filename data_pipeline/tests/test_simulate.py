@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from data_pipeline.generate import INTERCEPT
+from data_pipeline.generate import INTERCEPT, generate, roc_auc
 from data_pipeline.materialize import materialize
 from data_pipeline.scenarios import ACC_SHIFT, CONV_SHIFT, TRIPS_SHIFT, outcome_probability
 from data_pipeline.settings import get_data_settings
@@ -147,3 +147,32 @@ def test_the_concept_function_flips_trips_and_halves_conv_rate() -> None:
     assert old[1] < old[0] < new[1]  # more trips: less likely before, more likely after
     logit = np.log(np.array([old[2], new[2]]) / (1 - np.array([old[2], new[2]])))
     assert logit[1] - INTERCEPT == pytest.approx((logit[0] - INTERCEPT) / 2)  # conv_rate halved
+
+
+def _dispatch_auc(
+    stats: pd.DataFrame, score: np.ndarray, concept: bool, rng: np.random.Generator
+) -> float:
+    """What monitoring's live ROC AUC measures: 5 candidates, the best by SCORE dispatched, the
+    score against the chosen drivers' outcomes (drawn after the change when CONCEPT)."""
+    candidates = np.array([rng.choice(len(stats), 5, replace=False) for _ in range(3_000)])
+    chosen = candidates[np.arange(len(candidates)), score[candidates].argmax(axis=1)]
+    p = outcome_probability(stats.iloc[chosen], concept_changed=concept)
+    return roc_auc((rng.uniform(size=len(chosen)) < p).astype(int), score[chosen])
+
+
+def test_the_concept_change_is_sized_for_a_clear_drop_and_recovery(tmp_path) -> None:
+    """The models here are the two completion functions themselves (the best any model can
+    learn before and after): the champion's live AUC must drop by at least 0.08 and a retrained
+    model's come back within 0.04 of the level before (issue 25's demo criteria)."""
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    out = generate(end_time=end, n_drivers=200, days=2, n_orders=100, output_dir=tmp_path)
+    stats = pd.read_parquet(out.driver_stats)
+    stats = stats.sort_values("event_timestamp").groupby("driver_id").tail(1)  # one snapshot
+    rng = np.random.default_rng(0)
+    old_score = outcome_probability(stats, concept_changed=False)
+    new_score = outcome_probability(stats, concept_changed=True)
+    before = _dispatch_auc(stats, old_score, False, rng)
+    after_old = _dispatch_auc(stats, old_score, True, rng)
+    after_new = _dispatch_auc(stats, new_score, True, rng)
+    assert after_old <= before - 0.08, (before, after_old)
+    assert after_new >= before - 0.04, (before, after_new)

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 import pytest
 from mlops_common.errors import UserError
@@ -82,6 +84,20 @@ def test_training_registers_a_gated_champion(
         ("acc_rate", "double"),
         ("avg_daily_trips", "double"),
     ]
+
+    # Through pyfunc (what spark_udf and any MLflow consumer use) the model answers one
+    # probability per row: the cached plain-array model's, to 1e-12.
+    from mlops_common.models import load_model
+
+    test = pd.read_parquet(files.test_split)
+    rows = test[["conv_rate", "acc_rate", "avg_daily_trips"]]
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    served = np.asarray(pyfunc.predict(rows))
+    assert served.shape == (len(test),)
+    assert ((served > 0) & (served < 1)).all()
+    cached = load_model(champion.source, tracking_uri=mlflow.get_tracking_uri())
+    assert cached.kind == "linear"
+    np.testing.assert_allclose(cached.predict(rows.to_numpy()), served, rtol=0, atol=1e-12)
 
     # Plots are real, non-empty PNG images.
     plots = {a.path: a for a in client.list_artifacts(training["mlflow_run_id"], "plots")}
