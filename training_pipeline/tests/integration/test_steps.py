@@ -45,7 +45,11 @@ def test_extract_and_prepare_are_byte_identical_on_rerun(
 
 
 def test_training_registers_a_gated_champion(
-    applied_repo: Path, model_name: str, run_steps: RunSteps, monkeypatch: pytest.MonkeyPatch
+    applied_repo: Path,
+    model_name: str,
+    run_steps: RunSteps,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     client = mlflow.MlflowClient()
     run_steps("good", "extract", "validate", "prepare", "train", "evaluate", "register")
@@ -98,6 +102,12 @@ def test_training_registers_a_gated_champion(
     cached = load_model(champion.source, tracking_uri=mlflow.get_tracking_uri())
     assert cached.kind == "linear"
     np.testing.assert_allclose(cached.predict(rows.to_numpy()), served, rtol=0, atol=1e-12)
+    # A machine without training's cache downloads the model and finds its linear form too.
+    fresh = load_model(
+        champion.source, tracking_uri=mlflow.get_tracking_uri(), root=tmp_path / "fresh-cache"
+    )
+    assert fresh.kind == "linear"
+    np.testing.assert_allclose(fresh.predict(rows.to_numpy()), served, rtol=0, atol=1e-12)
 
     # Plots are real, non-empty PNG images.
     plots = {a.path: a for a in client.list_artifacts(training["mlflow_run_id"], "plots")}
