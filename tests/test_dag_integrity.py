@@ -111,7 +111,7 @@ def _quote(arg: str) -> str:
 
 def test_the_loop_is_wired_by_assets() -> None:
     """data_pipeline (daily) -> orders -> training <- drift <- monitoring (hourly);
-    training's register -> champion -> batch serving."""
+    training's publish -> champion -> batch serving."""
     dags = load("local")["dags"]
     assert dags["data_pipeline"]["timetable"] == "CronTriggerTimetable"
     assert "0 0 * * *" in dags["data_pipeline"]["schedule"] or "@daily" in str(
@@ -119,11 +119,15 @@ def test_the_loop_is_wired_by_assets() -> None:
     )
     assert dags["data_pipeline"]["tasks"]["validate"]["outlets"] == ["driver_stats", "orders"]
     assert dags["training_pipeline"]["asset_condition"] == ["AssetAny", "drift", "orders"]
-    assert dags["training_pipeline"]["tasks"]["register"]["outlets"] == ["champion"]
+    # publish emits the champion event only when register moved the alias (else it is skipped).
+    publish = dags["training_pipeline"]["tasks"]["publish"]
+    assert publish["outlets"] == ["champion"]
+    assert publish["upstream"] == ["register"]
+    assert 99 in (publish["skip_on_exit_code"] or [])
     assert all(
         not task["outlets"]
         for task_id, task in dags["training_pipeline"]["tasks"].items()
-        if task_id != "register"
+        if task_id != "publish"
     )
     assert dags["batch_serving_pipeline"]["asset_condition"] == ["AssetAll", "champion"]
     signal = dags["monitoring"]["tasks"]["signal_drift"]

@@ -3,19 +3,24 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+import json
+from datetime import UTC, datetime, timedelta
 
+import httpx
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from data_pipeline.generate import INTERCEPT, generate, roc_auc
 from data_pipeline.materialize import materialize
-from data_pipeline.scenarios import ACC_SHIFT, CONV_SHIFT, TRIPS_SHIFT
+from data_pipeline.scenarios import ACC_SHIFT, CONV_SHIFT, TRIPS_SHIFT, outcome_probability
+from data_pipeline.settings import get_data_settings
 from data_pipeline.simulate import (
     SimulationResult,
     _flush,
     apply_drift,
     latest_statistics,
+    simulate,
 )
 from feature_store.apply import apply_repo
 from feature_store.store import get_store
@@ -80,3 +85,94 @@ def test_outcomes_are_written_when_due(data_env) -> None:
     rest, part = _flush(rest, 15.0, "sim-test", part, result, everything=True)
     assert rest == []
     assert (result.outcomes, result.completed) == (2, 1)
+
+
+def _answer_first_candidate(request: httpx.Request) -> httpx.Response:
+    """A stand-in for the online service: it always dispatches the first candidate."""
+    body = json.loads(request.content)
+    return httpx.Response(200, json={"best_driver_id": body["driver_ids"][0]})
+
+
+def _simulate_concept(scenario: str, seed: int = 3) -> tuple[pd.DataFrame, SimulationResult]:
+    before = set(outcomes_dir().glob("*.parquet")) if outcomes_dir().is_dir() else set()
+    result = simulate(
+        "http://service",
+        duration_seconds=2,
+        rate=200,
+        scenario=scenario,  # type: ignore[arg-type]
+        outcome_delay_seconds=0,
+        seed=seed,
+        transport=httpx.MockTransport(_answer_first_candidate),
+    )
+    files = sorted(set(outcomes_dir().glob("*.parquet")) - before)
+    outcomes = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return outcomes.sort_values(
+        "request_id", key=lambda r: r.str.split("-").str[-1].astype(int)
+    ), result
+
+
+def test_the_concept_scenario_changes_outcomes_not_statistics(data_env) -> None:
+    from data_pipeline.ingest import ingest
+    from data_pipeline.validate import validate_and_publish
+
+    now = datetime.now(UTC)
+    ingest("concept", now)  # statistics up to now: within the ttl of the simulation
+    validate_and_publish("concept")
+    stats_path = get_data_settings().driver_stats_path
+    stats_before = stats_path.read_bytes()
+
+    stable, _ = _simulate_concept("stable")
+    concept, result = _simulate_concept("concept")
+    again, _ = _simulate_concept("concept")
+
+    assert result.concept_changed_at is not None
+    assert result.drift_applied_at is None
+    assert stats_path.read_bytes() == stats_before  # the covariates stay as generated
+    # Same seed: the same dispatches; their outcomes follow the changed function...
+    assert stable.driver_id.tolist() == concept.driver_id.tolist()
+    assert (stable.trip_completed.to_numpy() != concept.trip_completed.to_numpy()).sum() > 10
+    # ... deterministically.
+    assert concept.trip_completed.tolist() == again.trip_completed.tolist()
+
+
+def test_the_concept_function_flips_trips_and_halves_conv_rate() -> None:
+    stats = pd.DataFrame(
+        {"conv_rate": [0.5, 0.5, 0.9], "acc_rate": [0.7, 0.7, 0.7], "avg_daily_trips": [20, 30, 20]}
+    )
+    kept = stats.copy()
+    old = outcome_probability(stats, concept_changed=False)
+    new = outcome_probability(stats, concept_changed=True)
+    pd.testing.assert_frame_equal(stats, kept)  # read, never changed
+    assert old[0] == pytest.approx(new[0])  # the centre point is where the two agree
+    assert old[1] < old[0] < new[1]  # more trips: less likely before, more likely after
+    logit = np.log(np.array([old[2], new[2]]) / (1 - np.array([old[2], new[2]])))
+    assert logit[1] - INTERCEPT == pytest.approx((logit[0] - INTERCEPT) / 2)  # conv_rate halved
+
+
+def _dispatch_auc(
+    stats: pd.DataFrame, score: np.ndarray, concept: bool, rng: np.random.Generator
+) -> float:
+    """What monitoring's live ROC AUC measures: 5 candidates, the best by SCORE dispatched, the
+    score against the chosen drivers' outcomes (drawn after the change when CONCEPT)."""
+    candidates = np.array([rng.choice(len(stats), 5, replace=False) for _ in range(3_000)])
+    chosen = candidates[np.arange(len(candidates)), score[candidates].argmax(axis=1)]
+    p = outcome_probability(stats.iloc[chosen], concept_changed=concept)
+    return roc_auc((rng.uniform(size=len(chosen)) < p).astype(int), score[chosen])
+
+
+def test_the_concept_change_is_sized_for_a_clear_drop_and_recovery(tmp_path) -> None:
+    """The models here are the two completion functions themselves (the best any model can
+    learn before and after): the champion's live AUC must drop by at least 0.08 and a retrained
+    model's come back within 0.04 of the level before (issue 25's demo criteria)."""
+    end = datetime(2026, 11, 1, tzinfo=UTC)
+    out = generate(end_time=end, n_drivers=200, days=2, n_orders=100, output_dir=tmp_path)
+    stats = pd.read_parquet(out.driver_stats)
+    stats = stats.sort_values("event_timestamp").groupby("driver_id").tail(1)  # one snapshot
+    rng = np.random.default_rng(0)
+    old_score = outcome_probability(stats, concept_changed=False)
+    new_score = outcome_probability(stats, concept_changed=True)
+    before = _dispatch_auc(stats, old_score, False, rng)
+    after_old = _dispatch_auc(stats, old_score, True, rng)
+    after_new = _dispatch_auc(stats, new_score, True, rng)
+    assert after_old <= before - 0.08, (before, after_old)
+    assert after_new >= before - 0.04, (before, after_new)

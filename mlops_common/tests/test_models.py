@@ -40,6 +40,70 @@ def test_linear_form_predicts_exactly_what_the_estimator_predicts(tmp_path: Path
         )
 
 
+def _logistic(rows: int = 2_000, l1_ratio: float = 0.5) -> tuple[object, np.ndarray]:
+    """A fitted StandardScaler + elastic-net LogisticRegression (what training logs) and
+    its inputs: three columns on very different scales, like the driver statistics."""
+    from mlops_common.classifier import PositiveProbability
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(rows, 3)) * [0.2, 0.1, 300] + [0.5, 0.8, 500]
+    logit = 4 * (x[:, 0] - 0.5) + 2 * (x[:, 1] - 0.8) - 0.002 * (x[:, 2] - 500)
+    y = (rng.uniform(size=rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    classifier = LogisticRegression(C=1.0, l1_ratio=l1_ratio, solver="saga", max_iter=10_000)
+    model = PositiveProbability(Pipeline([("scale", StandardScaler()), ("clf", classifier)]))
+    return model.fit(x, y), x
+
+
+def test_the_logistic_form_equals_predict_proba_and_imports_no_sklearn(tmp_path: Path) -> None:
+    model, x = _logistic()
+    rows = np.vstack([x[:200], np.random.default_rng(4).normal(size=(50, 3)) * [1, 1, 3000]])
+    expected = model.classifier.predict_proba(rows)[:, 1]  # type: ignore[attr-defined]
+    form = linear_form(model)
+    assert form is not None
+    assert form.link == "logistic"
+    np.testing.assert_allclose(form.predict(rows), expected, rtol=0, atol=1e-12)
+    assert ((form.predict(rows) >= 0) & (form.predict(rows) <= 1)).all()
+
+    entry = cache_fitted("models:/m-logistic", model, ["a", "b", "c"], root=tmp_path)
+    assert entry is not None
+    # Another process reads the cached arrays: the same probabilities, no scikit-learn import.
+    script = (
+        "import json, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from mlops_common.models import load_model\n"
+        "model = load_model('models:/m-logistic', tracking_uri='http://127.0.0.1:9', "
+        f"root=Path({str(tmp_path)!r}))\n"
+        f"rows = np.array({rows.tolist()!r})\n"
+        "print(json.dumps({'kind': model.kind, 'scores': model.predict(rows).tolist(), "
+        "'heavy': sorted(m for m in ('mlflow', 'sklearn', 'scipy') if m in sys.modules)}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    assert answer["heavy"] == []
+    assert answer["kind"] == "linear"
+    np.testing.assert_allclose(np.array(answer["scores"]), expected, rtol=0, atol=1e-12)
+
+
+def test_a_logistic_form_that_disagrees_with_predict_proba_is_not_used(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mlops_common import models
+
+    model, _ = _logistic(rows=500)
+    assert models.verified_linear_form(model, 3) is not None
+    form = linear_form(model)
+    assert form is not None
+    # Off by a small intercept shift: the probe rows near the fitted inputs must catch it.
+    shifted = LinearForm(form.means, form.scales, form.coef, form.intercept + 1e-6, "logistic")
+    monkeypatch.setattr(models, "linear_form", lambda estimator: shifted)
+    assert models.verified_linear_form(model, 3) is None
+
+
 def test_non_linear_models_have_no_linear_form() -> None:
     from sklearn.ensemble import RandomForestRegressor
     from sklearn.linear_model import ElasticNet

@@ -1,4 +1,4 @@
-"""Training pipeline: point-in-time Feast data -> ElasticNet -> gated MLflow registration.
+"""Training pipeline: point-in-time Feast data -> logistic regression -> gated MLflow registration.
 
 Each task runs one `training-pipeline` command under this run's artifact directory
 (`ARTIFACT_ROOT/training_pipeline/<run id>`), so concurrent runs never share files:
@@ -6,18 +6,23 @@ Each task runs one `training-pipeline` command under this run's artifact directo
 1. `feast_apply`: register the feature repo's definitions.
 2. `extract`: labelled orders joined to the `driver_ranking` feature service, point in time.
 3. `validate`: columns, dtypes, 0/1 labels, null share per feature (`TRAIN_MAX_NULL_SHARE`).
-4. `prepare`: drop rows without features, deterministic stratified split (`TRAIN_SEED`,
-   `TRAIN_TEST_SIZE`).
-5. `train`: StandardScaler + ElasticNet (`TRAIN_ALPHA`, `TRAIN_L1_RATIO`) logged to MLflow
-   with params, metrics, a float64 signature, the data fingerprint and diagnostic plots.
-6. `evaluate`: RMSE, MAE, R2, ROC AUC on the held-out split, beside the constant baseline.
-7. `register`: release gates (thresholds, beat the baseline, not worse than the champion);
-   when all pass, a new registry version and the `champion` alias moved to it. A rejected
-   model fails this task with the reason and leaves the champion where it was.
+4. `prepare`: keep the training window (`TRAIN_WINDOW_DAYS`), drop rows without features,
+   split by event time: the latest `TRAIN_TEST_SIZE` share is the test set.
+5. `train`: StandardScaler + elastic-net LogisticRegression (`TRAIN_C`, `TRAIN_L1_RATIO`)
+   logged to MLflow with params, metrics, a float64 signature, the data fingerprint and
+   diagnostic plots; its prediction is the probability of completion.
+6. `evaluate`: ROC AUC, log loss, Brier score on the recent test split beside the constant
+   baseline; a reliability diagram.
+7. `register`: release gates (thresholds, beat the baseline); a failure fails this task with
+   the reason. Then promotion: a candidate with new data that beats the champion on the same
+   test split by `TRAIN_MIN_CHAMPION_IMPROVEMENT` becomes a new registry version and
+   `champion`; otherwise it stays logged only and the run says why (the task succeeds).
+8. `publish`: emits the `champion` event when register moved the alias; otherwise it ends
+   skipped (exit code 99), so no event and a green run.
 
 Scheduled on Airflow Assets: fresh labelled orders (the `orders` event of data_pipeline) or
 drift (the `drift` event of monitoring, emitted when a window's drift or live ROC AUC crossed
-its threshold); triggerable by hand. `register` emits the `champion` event when the alias
+its threshold); triggerable by hand. `publish` emits the `champion` event only when the alias
 moved, which starts batch_serving_pipeline.
 """
 
@@ -32,6 +37,7 @@ from mlops_airflow.tasks import feast_apply_task
 
 PIPELINE = "training_pipeline"
 STEPS = ("extract", "validate", "prepare", "train", "evaluate", "register")
+QUIET_EXIT_CODE = 99  # `training-pipeline publish` when the alias did not move
 
 
 @dag(
@@ -45,14 +51,17 @@ STEPS = ("extract", "validate", "prepare", "train", "evaluate", "register")
 )
 def training_pipeline() -> None:
     """Train, evaluate, gate and register the driver ranking model."""
-    # register succeeds only when the gates passed and the alias moved: its champion event.
-    outlets = {"register": [CHAMPION]}
+    publish = pipeline_task(
+        PIPELINE,
+        "publish",
+        ["publish", "--run-id", RUN_ID],
+        outlets=[CHAMPION],
+        skip_on_exit_code=QUIET_EXIT_CODE,
+    )
     chain(
         feast_apply_task(PIPELINE),
-        *(
-            pipeline_task(PIPELINE, step, [step, "--run-id", RUN_ID], outlets=outlets.get(step, []))
-            for step in STEPS
-        ),
+        *(pipeline_task(PIPELINE, step, [step, "--run-id", RUN_ID]) for step in STEPS),
+        publish,
     )
 
 

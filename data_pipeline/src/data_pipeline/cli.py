@@ -149,23 +149,29 @@ def simulate(
     duration: float = typer.Option(60.0, min=1, help="Seconds of traffic."),
     rate: float = typer.Option(10.0, min=0.1, help="Requests per second."),
     candidates: int = typer.Option(5, min=1, help="Candidate drivers per request."),
-    scenario: str = typer.Option("stable", help="stable, or drift (statistics shifted)."),
-    drift_at: str | None = typer.Option(None, help="When the drift starts (ISO); default now."),
+    scenario: str = typer.Option(
+        "stable",
+        help="stable, drift (statistics shifted) or concept (completion function changed).",
+    ),
+    drift_at: str | None = typer.Option(
+        None, help="When the drift or the concept change starts (ISO); default now."
+    ),
     outcome_delay: float = typer.Option(5.0, min=0, help="Seconds until a trip's outcome."),
     seed: int = typer.Option(0, help="Seed of the candidates and outcome draws."),
     api_key: str | None = typer.Option(None, envvar="SERVING_API_KEY", help="X-API-Key."),
 ) -> None:
     """Send real requests to the online service and write each dispatch's outcome."""
+    from data_pipeline.scenarios import SCENARIOS
     from data_pipeline.simulate import simulate as run
 
-    if scenario not in ("stable", "drift"):
-        raise UserError(f"--scenario {scenario!r} is not known; use stable or drift")
+    if scenario not in SCENARIOS:
+        raise UserError(f"--scenario {scenario!r} is not known; use one of {', '.join(SCENARIOS)}")
     result = run(
         service_url,
         duration_seconds=duration,
         rate=rate,
         candidates=candidates,
-        scenario=scenario,  # type: ignore[arg-type]
+        scenario=scenario,
         drift_at=parse_time(drift_at, "--drift-at"),
         outcome_delay_seconds=outcome_delay,
         seed=seed,
@@ -176,4 +182,5 @@ def simulate(
         f"(statuses {result.statuses}), {result.outcomes} outcomes, completion rate "
         f"{result.completion_rate:.2f}"
         + (f", drift applied at {result.drift_applied_at}" if result.drift_applied_at else "")
+        + (f", concept changed at {result.concept_changed_at}" if result.concept_changed_at else "")
     )

@@ -1,7 +1,8 @@
-"""Traffic scenarios of the simulator: the drivers' statistics kept as generated (`stable`)
-or shifted from a given time (`drift`), a documented, deterministic change.
+"""Traffic scenarios of the simulator, each a documented, deterministic change from a given
+time: the drivers' statistics kept as generated (`stable`), the statistics shifted (`drift`,
+covariate drift), or the completion function changed (`concept`, concept drift).
 
-The drift shift, applied to every driver's statistics from the drift time on::
+`drift`: the shift applied to every driver's statistics from the drift time on::
 
     conv_rate       -= 0.15   (clipped to [0, 1])
     acc_rate        -= 0.10   (clipped to [0, 1])
@@ -9,7 +10,16 @@ The drift shift, applied to every driver's statistics from the drift time on::
 
 About one standard deviation of each feature's spread across drivers: the completion
 probability drops (`data_pipeline.generate.completion_probability`), and the served features
-no longer look like the ones the champion was trained on.
+no longer look like the ones the champion was trained on; the relation a model learnt still
+holds, so a retrained model cannot do better.
+
+`concept`: the statistics stay as generated, but from the change time on outcomes follow
+`concept_probability`: the generator's logit with conv_rate's coefficient halved (6 -> 3) and
+avg_daily_trips' flipped and tripled (-0.04 -> +0.12 per trip): busy drivers now complete more
+often. Sized offline (the generator's default statistics, 5 candidates per dispatch, the
+champion choosing, windows of 1,200 outcomes): the old champion's ROC AUC on the chosen drivers
+falls from 0.717 to 0.579, a model retrained on post-change outcomes reaches 0.706; on all
+drivers (no selection) 0.789 before, 0.616 after, 0.777 retrained.
 """
 
 from __future__ import annotations
@@ -19,8 +29,18 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-Scenario = Literal["stable", "drift"]
+from data_pipeline.generate import (
+    COEF_ACC_RATE,
+    COEF_AVG_DAILY_TRIPS,
+    COEF_CONV_RATE,
+    INTERCEPT,
+    completion_probability,
+)
+
+Scenario = Literal["stable", "drift", "concept"]
+SCENARIOS: tuple[Scenario, ...] = ("stable", "drift", "concept")
 CONV_SHIFT, ACC_SHIFT, TRIPS_SHIFT = -0.15, -0.10, 8
+CONCEPT_CONV_FACTOR, CONCEPT_TRIPS_FACTOR = 0.5, -3.0
 
 
 def shifted(stats: pd.DataFrame) -> pd.DataFrame:
@@ -30,3 +50,32 @@ def shifted(stats: pd.DataFrame) -> pd.DataFrame:
     out["acc_rate"] = np.clip(out["acc_rate"] + ACC_SHIFT, 0, 1).astype("float32")
     out["avg_daily_trips"] = (out["avg_daily_trips"] + TRIPS_SHIFT).astype("int64")
     return out
+
+
+def concept_probability(
+    conv_rate: np.ndarray, acc_rate: np.ndarray, avg_daily_trips: np.ndarray
+) -> np.ndarray:
+    """P(trip_completed = 1) after the concept change (same centring as the generator's)."""
+    logit = (
+        INTERCEPT
+        + CONCEPT_CONV_FACTOR * COEF_CONV_RATE * (np.asarray(conv_rate, dtype="float64") - 0.5)
+        + COEF_ACC_RATE * (np.asarray(acc_rate, dtype="float64") - 0.7)
+        + CONCEPT_TRIPS_FACTOR
+        * COEF_AVG_DAILY_TRIPS
+        * (np.asarray(avg_daily_trips, dtype="float64") - 20.0)
+    )
+    return 1.0 / (1.0 + np.exp(-logit))
+
+
+def outcome_probability(stats: pd.DataFrame, *, concept_changed: bool) -> np.ndarray:
+    """P(trip completed) for drivers with STATS: the generator's function, or the concept
+    scenario's once its change time has passed. Reads STATS, never changes them."""
+    completion = concept_probability if concept_changed else completion_probability
+    return np.asarray(
+        completion(
+            stats["conv_rate"].to_numpy(),
+            stats["acc_rate"].to_numpy(),
+            stats["avg_daily_trips"].to_numpy(),
+        ),
+        dtype="float64",
+    )

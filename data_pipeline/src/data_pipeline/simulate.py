@@ -12,7 +12,9 @@ atomically), where the monitoring DAG joins it.
 Scenario `stable` keeps the drivers' statistics as generated. Scenario `drift` shifts them
 (`data_pipeline.scenarios.shifted`) from DRIFT_AT on: the simulator, standing in for the
 upstream database, appends the shifted statistics to the offline store and materializes them
-into Redis, so the service serves them and the outcomes follow them.
+into Redis, so the service serves them and the outcomes follow them. Scenario `concept` keeps
+the statistics as generated and draws the outcomes of requests from DRIFT_AT on from the
+changed completion function (`data_pipeline.scenarios.concept_probability`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -32,8 +35,8 @@ from mlops_common.files import write_parquet
 from mlops_common.paths import outcomes_dir
 from prediction_log.outcomes import OUTCOME_SCHEMA
 
-from data_pipeline.generate import STATS_SCHEMA, completion_probability
-from data_pipeline.scenarios import Scenario, shifted
+from data_pipeline.generate import STATS_SCHEMA
+from data_pipeline.scenarios import Scenario, outcome_probability, shifted
 from data_pipeline.settings import get_data_settings
 
 logger = logging.getLogger(__name__)
@@ -52,6 +55,7 @@ class SimulationResult:
     outcomes: int = 0
     completed: int = 0
     drift_applied_at: str | None = None
+    concept_changed_at: str | None = None
     outcome_files: list[str] = field(default_factory=list)
 
     @property
@@ -134,8 +138,13 @@ def simulate(
     outcome_delay_seconds: float = 5.0,
     seed: int = 0,
     api_key: str | None = None,
+    transport: Any = None,
 ) -> SimulationResult:
-    """Send requests for DURATION_SECONDS at RATE per second; write their outcomes."""
+    """Send requests for DURATION_SECONDS at RATE per second; write their outcomes.
+
+    DRIFT_AT (default: the start) is when the `drift` or `concept` scenario's change begins.
+    TRANSPORT, an httpx transport, stands in for the network in tests.
+    """
     import httpx
 
     if rate <= 0 or duration_seconds <= 0:
@@ -146,13 +155,16 @@ def simulate(
     result = SimulationResult(sim, scenario)
     started = datetime.now(UTC)
     drift_time = (drift_at or started) if scenario == "drift" else None
+    concept_time = (drift_at or started) if scenario == "concept" else None
     latest = latest_statistics(stats_path, started)
     pending: Pending = []
     part = 0
     headers = {"X-API-Key": api_key} if api_key else {}
     begin = time.monotonic()
     total = int(duration_seconds * rate)
-    with httpx.Client(base_url=service_url, timeout=10, headers=headers) as client:
+    with httpx.Client(
+        base_url=service_url, timeout=10, headers=headers, transport=transport
+    ) as client:
         for index in range(total):
             # Requests on a fixed schedule (not back to back): RATE per second.
             delay = begin + index / rate - time.monotonic()
@@ -162,6 +174,9 @@ def simulate(
             if drift_time is not None and result.drift_applied_at is None and now >= drift_time:
                 latest = apply_drift(stats_path, now)
                 result.drift_applied_at = now.isoformat()
+            changed = concept_time is not None and now >= concept_time
+            if changed and result.concept_changed_at is None:
+                result.concept_changed_at = now.isoformat()
             count = min(candidates, len(latest))
             ids = [int(i) for i in rng.choice(latest.index.to_numpy(), count, replace=False)]
             request_id = f"{sim}-{index}"
@@ -179,14 +194,7 @@ def simulate(
             if answer.status_code == 200:
                 result.answered += 1
                 chosen = int(answer.json()["best_driver_id"])
-                row = latest.loc[chosen]
-                p = float(
-                    completion_probability(
-                        np.array([row.conv_rate]),
-                        np.array([row.acc_rate]),
-                        np.array([row.avg_daily_trips]),
-                    )[0]
-                )
+                p = float(outcome_probability(latest.loc[[chosen]], concept_changed=changed)[0])
                 outcome_at = now + timedelta(seconds=outcome_delay_seconds)
                 pending.append(
                     (

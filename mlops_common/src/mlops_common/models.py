@@ -4,16 +4,18 @@ Batch predict, evaluate, register and the online service all score with the same
 Loading a scikit-learn model through MLflow costs 9-20 s here: `import mlflow` (2-3 s), a
 download, and skops' type scan at unpickling (about 8 s), for a model whose prediction is a
 few numpy operations. So the first load of a logged model (`models:/m-<id>`, which a registered
-version's `source` names) downloads it once into the cache directory and, when the model is a
-linear scikit-learn pipeline (StandardScaler steps + a linear regressor, what training
-produces), stores its fitted parameters as plain arrays (`linear.npz`, no pickle). Later loads
-of that model read the arrays and import only numpy. Other models keep their downloaded MLflow
-directory in the cache and load it with MLflow (no second download). Logged models are
-immutable, so the model id is a safe cache key.
+version's `source` names) downloads it once into the cache directory and, when the model is
+linear (StandardScaler steps + a linear regressor, or + a binary LogisticRegression wrapped in
+`mlops_common.classifier.PositiveProbability`, what training produces: its score is the
+probability of completion), stores its fitted parameters as plain arrays (`linear.npz`, no
+pickle). Later loads of that model read the arrays and import only numpy. Other models keep
+their downloaded MLflow directory in the cache and load it with MLflow (no second download).
+Logged models are immutable, so the model id is a safe cache key.
 
 The linear form is the same arithmetic scikit-learn runs, in the same order (subtract mean,
-divide by scale, dot + intercept); it is used only after it matched the estimator's own
-`predict` on probe rows, and a test asserts it equals the MLflow pyfunc model's predictions.
+divide by scale, dot + intercept, then the sigmoid for a logistic regression); it is used only
+after it matched the estimator's own `predict` on probe rows, and a test asserts it equals the
+MLflow pyfunc model's predictions.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -121,14 +123,20 @@ def cache_dir() -> Path:
 # --- the linear form ------------------------------------------------------------------------
 
 
+Link = Literal["identity", "logistic"]
+
+
 @dataclass(frozen=True)
 class LinearForm:
-    """A fitted linear pipeline's parameters: standardisation steps, then coef and intercept."""
+    """A fitted linear pipeline's parameters: standardisation steps, then coef and intercept,
+    then the link: `identity` (a regressor's prediction) or `logistic` (a binary logistic
+    regression's probability of class 1, the sigmoid of the linear score)."""
 
     means: tuple[np.ndarray | None, ...]
     scales: tuple[np.ndarray | None, ...]
     coef: np.ndarray
     intercept: float
+    link: Link = "identity"
 
     def predict(self, rows: np.ndarray) -> np.ndarray:
         values = np.array(rows, dtype=np.float64)  # a copy: the steps below work in place
@@ -137,7 +145,13 @@ class LinearForm:
                 values -= mean
             if scale is not None:
                 values /= scale
-        return values @ self.coef + self.intercept
+        linear = values @ self.coef + self.intercept
+        if self.link == "logistic":
+            # scipy's expit, what LogisticRegression.predict_proba applies, without scipy:
+            # 1 / (1 + exp(-z)) overflows harmlessly to 0 for very negative z.
+            with np.errstate(over="ignore"):
+                return 1.0 / (1.0 + np.exp(-linear))
+        return linear
 
     def save(self, path: Path) -> None:
         arrays: dict[str, np.ndarray] = {"coef": self.coef, "intercept": np.array(self.intercept)}
@@ -147,6 +161,7 @@ class LinearForm:
             if scale is not None:
                 arrays[f"scale_{index}"] = scale
         arrays["steps"] = np.array(len(self.means))
+        arrays["link"] = np.array(self.link)  # a unicode array: loads without pickle
         with path.open("wb") as out:
             np.savez(out, **arrays)  # type: ignore[arg-type]  # numpy's stub types the kwargs oddly
 
@@ -156,16 +171,34 @@ class LinearForm:
             steps = int(data["steps"])
             means = tuple(data.get(f"mean_{i}") for i in range(steps))
             scales = tuple(data.get(f"scale_{i}") for i in range(steps))
-            return cls(means, scales, np.array(data["coef"]), float(data["intercept"]))
+            # Entries cached before the logistic link existed hold regressors: identity.
+            link = str(data["link"]) if "link" in data else "identity"
+            if link not in ("identity", "logistic"):
+                raise ModelLoadError(f"{path}: unknown link {link!r}; delete the cache entry")
+            return cls(
+                means,
+                scales,
+                np.array(data["coef"]),
+                float(data["intercept"]),
+                "logistic" if link == "logistic" else "identity",
+            )
 
 
 def linear_form(estimator: object) -> LinearForm | None:
-    """ESTIMATOR's parameters when it is StandardScaler steps + a plain linear regressor,
-    else None (any other step or regressor keeps scikit-learn's own predict)."""
-    from sklearn.linear_model import _base
+    """ESTIMATOR's parameters when it is StandardScaler steps + a plain linear regressor, or
+    the same with a binary LogisticRegression (scored as P(class 1), inside
+    `mlops_common.classifier.PositiveProbability`), else None (any other step or final
+    estimator keeps scikit-learn's own predict)."""
+    from sklearn.linear_model import LogisticRegression, _base
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
+    from mlops_common.classifier import PositiveProbability
+
+    link: Link = "identity"
+    if type(estimator) is PositiveProbability:
+        estimator = estimator.classifier
+        link = "logistic"
     steps = (
         [step for _, step in estimator.steps] if isinstance(estimator, Pipeline) else [estimator]
     )
@@ -179,7 +212,15 @@ def linear_form(estimator: object) -> LinearForm | None:
         scaler: Any = step  # scikit-learn has no type information
         means.append(np.asarray(scaler.mean_, dtype=np.float64) if scaler.with_mean else None)
         scales.append(np.asarray(scaler.scale_, dtype=np.float64) if scaler.with_std else None)
-    final = steps[-1]
+    final: Any = steps[-1]
+    if link == "logistic":
+        # Exactly LogisticRegression with two classes: predict_proba[:, 1] is then
+        # expit(decision_function), the decision function being X @ coef_[0] + intercept_[0].
+        if type(final) is not LogisticRegression or np.size(final.classes_) != 2:
+            return None
+        coef = np.asarray(final.coef_, dtype=np.float64).reshape(-1)
+        intercept = float(np.asarray(final.intercept_).reshape(-1)[0])
+        return LinearForm(tuple(means), tuple(scales), coef, intercept, "logistic")
     linear_predicts = {
         getattr(_base, cls).predict
         for cls in ("LinearModel", "MultiOutputLinearModel")
@@ -196,11 +237,19 @@ def linear_form(estimator: object) -> LinearForm | None:
 
 
 def verified_linear_form(estimator: object, n_inputs: int) -> LinearForm | None:
-    """`linear_form`, used only when it matches the estimator's predict on probe rows."""
+    """`linear_form`, used only when it matches the estimator's predict on probe rows (for a
+    classifier wrapped in PositiveProbability, predict is predict_proba[:, 1])."""
     form = linear_form(estimator)
     if form is None:
         return None
-    probe = np.random.default_rng(0).normal(size=(64, n_inputs)) * 10
+    # Probe rows around the fitted inputs (the first scaler's mean and scale), one and ten
+    # scales wide: far rows alone would sit on a sigmoid's flat ends, where any coefficients
+    # give 0 or 1, and hide a wrong form.
+    centre = next((m for m in form.means if m is not None), np.zeros(n_inputs))
+    spread = next((s for s in form.scales if s is not None), np.ones(n_inputs))
+    noise = np.random.default_rng(0).normal(size=(128, n_inputs))
+    noise[64:] *= 10
+    probe = centre + spread * noise
     expected = _quiet_predict(estimator.predict, probe)  # type: ignore[attr-defined]
     if np.allclose(form.predict(probe), expected, rtol=1e-9, atol=1e-12):
         return form

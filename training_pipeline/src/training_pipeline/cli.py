@@ -8,11 +8,14 @@ from mlops_common.errors import cli_app
 from mlops_common.logs import configure_logging
 
 app = cli_app(
-    "Point-in-time training data -> ElasticNet -> gated MLflow registration.",
+    "Point-in-time training data -> logistic regression -> gated MLflow registration.",
     no_args_is_help=True,
 )
 
 app.command("feast-apply")(feast_apply_command)
+
+# BashOperator's (and DockerOperator's) default `skip_on_exit_code`: the task ends skipped.
+QUIET_EXIT_CODE = 99
 
 RunId = typer.Option(..., "--run-id", help="The DAG run (or any name) this run's files go under.")
 
@@ -54,7 +57,7 @@ def prepare(run_id: str = RunId) -> None:
 
 @app.command()
 def train(run_id: str = RunId) -> None:
-    """Fit the ElasticNet pipeline and log it to MLflow."""
+    """Fit the elastic-net logistic regression and log it to MLflow."""
     from training_pipeline.train import train_model
 
     typer.echo(train_model(run_id).model_uri)
@@ -71,11 +74,24 @@ def evaluate(run_id: str = RunId) -> None:
 
 @app.command()
 def register(run_id: str = RunId) -> None:
-    """Apply the release gates; register the model and move `champion` when they pass."""
+    """Apply the release gates; register the model and move `champion` when it beats it."""
     from training_pipeline.register import register_model
 
-    report = register_model(run_id)
-    typer.echo(f"{report.model_name} version {report.registered_version} is champion")
+    typer.echo(register_model(run_id).decision)
+
+
+@app.command()
+def publish(run_id: str = RunId) -> None:
+    """Succeed when this run's register moved `champion` (the DAG task then emits the champion
+    event); otherwise exit 99, which ends the task skipped, with no event."""
+    from training_pipeline.run_files import RunFiles
+
+    report = RunFiles.of(run_id).gate_report()
+    version = report.published_version()
+    if version is None:
+        typer.echo(f"nothing to publish: {report.decision}")
+        raise typer.Exit(QUIET_EXIT_CODE)
+    typer.echo(f"{report.model_name} version {version} is champion")
 
 
 @app.command("backfill-reference")

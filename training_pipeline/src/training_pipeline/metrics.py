@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import mean_absolute_error, r2_score, roc_auc_score, root_mean_squared_error
+from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score
 
 
-def scores(label: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    """RMSE, MAE and R2 of the completion score against the 0/1 label, and the ROC AUC of the
-    score as a ranking (what the dispatcher uses: the best driver first)."""
-    label = np.asarray(label, dtype="float64")
-    predicted = np.asarray(predicted, dtype="float64")
+def scores(label: np.ndarray, probability: np.ndarray) -> dict[str, float]:
+    """The ROC AUC of the probability of completion as a ranking (what the dispatcher uses:
+    the best driver first), and how good it is as a probability: log loss and Brier score."""
+    label = np.asarray(label, dtype="int64")
+    probability = np.asarray(probability, dtype="float64")
     return {
-        "rmse": float(root_mean_squared_error(label, predicted)),
-        "mae": float(mean_absolute_error(label, predicted)),
-        "r2": float(r2_score(label, predicted)),
-        "roc_auc": float(roc_auc_score(label, predicted)),
+        "roc_auc": float(roc_auc_score(label, probability)),
+        "log_loss": float(log_loss(label, probability, labels=[0, 1])),
+        "brier": float(brier_score_loss(label, probability, labels=[0, 1])),
     }

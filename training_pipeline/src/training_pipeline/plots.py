@@ -64,6 +64,33 @@ def coefficients_plot(coefficients: dict[str, float], target: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 0.6 * len(names) + 1.5))
     ax.barh(names, values, color=["tab:green" if v >= 0 else "tab:red" for v in values])
     ax.axvline(0.0, color="grey")
-    ax.set_xlabel("coefficient per standard deviation")
-    ax.set_title("ElasticNet coefficients")
+    ax.set_xlabel("log-odds per standard deviation")
+    ax.set_title("Logistic regression coefficients (log-odds)")
+    return _save(fig, target)
+
+
+def reliability_plot(
+    label: np.ndarray, probability: np.ndarray, target: Path, bins: int = 10
+) -> Path:
+    """Reliability diagram of the held-out split: observed completion rate per bin of equal
+    width in predicted probability, against the diagonal, with how many rows each bin holds
+    (a probability served to the dispatcher should mean what it says)."""
+    edges = np.linspace(0.0, 1.0, bins + 1)
+    probability = np.asarray(probability, dtype="float64")
+    which = np.clip(np.digitize(probability, edges[1:-1]), 0, bins - 1)
+    frame = pd.DataFrame({"label": label, "probability": probability, "bin": which})
+    grouped = frame.groupby("bin").agg(
+        predicted=("probability", "mean"), observed=("label", "mean"), n=("label", "size")
+    )
+    fig, (top, bottom) = plt.subplots(
+        2, 1, figsize=(5, 6.5), sharex=True, gridspec_kw={"height_ratios": [3, 1]}
+    )
+    top.plot([0, 1], [0, 1], linestyle="--", color="grey", label="perfect calibration")
+    top.plot(grouped["predicted"], grouped["observed"], marker="o", label="model (test split)")
+    top.set_ylabel("observed completion rate")
+    top.set_title(f"Reliability on the test split ({len(frame)} rows)")
+    top.legend()
+    bottom.bar((edges[:-1] + edges[1:])[grouped.index] / 2, grouped["n"], width=1 / bins * 0.9)
+    bottom.set_xlabel("predicted probability of completion")
+    bottom.set_ylabel("rows")
     return _save(fig, target)

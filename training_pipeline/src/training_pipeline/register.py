@@ -1,9 +1,20 @@
-"""Model validation and registration: release gates, then a registry version and the
-`champion` alias, moved only when every gate passes (aliases, not deprecated stages)."""
+"""Model validation and registration: release gates, then the promotion decision, then a
+registry version and the `champion` alias (aliases, not deprecated stages).
+
+Two kinds of checks, with different outcomes:
+- release gates (quality thresholds, beat the constant baseline): a model that fails them is
+  broken; the task fails with exit code 2 and the reason.
+- promotion (against the champion, on the candidate's own recent test set): a candidate trained
+  on the champion's very data, or not better than it by TRAIN_MIN_CHAMPION_IMPROVEMENT, is a
+  normal outcome of a retraining, not an error: it stays logged in MLflow, is not registered,
+  the run says why (tag `registration`, `gates.json`) and the task succeeds. The DAG's
+  `publish` step then ends skipped, so no `champion` event is emitted.
+"""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import mlflow
@@ -21,9 +32,21 @@ from training_pipeline.tracking import connect_mlflow, git_commit
 
 logger = logging.getLogger(__name__)
 
+REGISTRATION_TAG = "registration"  # on the candidate's MLflow run: the one-line decision
 
-def champion_scores(tracking_uri: str, test: pd.DataFrame) -> tuple[str, dict[str, float]] | None:
-    """(version, scores) of the current champion on TEST, or None when there is none."""
+
+@dataclass(frozen=True)
+class ChampionScores:
+    """The current champion, scored on the candidate's test split."""
+
+    version: str
+    mlflow_run_id: str | None
+    data_fingerprint: str | None
+    scores: dict[str, float]
+
+
+def champion_scores(tracking_uri: str, test: pd.DataFrame) -> ChampionScores | None:
+    """The current champion's scores on TEST, or None when there is none."""
     champion = champion_or_none(tracking_uri)
     if champion is None:
         return None
@@ -35,33 +58,23 @@ def champion_scores(tracking_uri: str, test: pd.DataFrame) -> tuple[str, dict[st
             "lacks; the feature service changed since it was trained"
         )
     predicted = model.predict(model_inputs(test, list(model.features)).to_numpy())
-    return str(champion.version), scores(test[LABEL].to_numpy(), predicted)
+    version = mlflow.MlflowClient(tracking_uri).get_model_version(
+        champion.name, str(champion.version)
+    )
+    return ChampionScores(
+        version=str(champion.version),
+        mlflow_run_id=champion.run_id,
+        data_fingerprint=version.tags.get("data_fingerprint"),
+        scores=scores(test[LABEL].to_numpy(), predicted),
+    )
 
 
-def check_gates(
-    evaluation: Evaluation,
-    champion: tuple[str, dict[str, float]] | None,
-    settings: TrainSettings,
-) -> list[Gate]:
-    """Every release gate for a candidate's EVALUATION (model and baseline test scores)."""
+def check_gates(evaluation: Evaluation, settings: TrainSettings) -> list[Gate]:
+    """The release gates for a candidate's EVALUATION (model and baseline test scores)."""
     model, baseline = evaluation.model, evaluation.baseline
-    rmse, mae, auc = model["rmse"], model["mae"], model["roc_auc"]
-    baseline_limit = baseline["rmse"] * (1 - settings.min_baseline_improvement)
-    gates = [
-        Gate(
-            "max_rmse",
-            rmse <= settings.max_rmse,
-            rmse,
-            settings.max_rmse,
-            f"test RMSE {rmse:.4f} must be <= TRAIN_MAX_RMSE {settings.max_rmse}",
-        ),
-        Gate(
-            "max_mae",
-            mae <= settings.max_mae,
-            mae,
-            settings.max_mae,
-            f"test MAE {mae:.4f} must be <= TRAIN_MAX_MAE {settings.max_mae}",
-        ),
+    auc, loss = model["roc_auc"], model["log_loss"]
+    baseline_limit = baseline["log_loss"] * (1 - settings.min_baseline_improvement)
+    return [
         Gate(
             "min_roc_auc",
             auc >= settings.min_roc_auc,
@@ -70,31 +83,62 @@ def check_gates(
             f"test ROC AUC {auc:.4f} must be >= TRAIN_MIN_ROC_AUC {settings.min_roc_auc}",
         ),
         Gate(
+            "max_log_loss",
+            loss <= settings.max_log_loss,
+            loss,
+            settings.max_log_loss,
+            f"test log loss {loss:.4f} must be <= TRAIN_MAX_LOG_LOSS {settings.max_log_loss}",
+        ),
+        Gate(
             "beats_baseline",
-            rmse <= baseline_limit,
-            rmse,
+            loss <= baseline_limit,
+            loss,
             baseline_limit,
-            f"test RMSE {rmse:.4f} must beat the constant baseline {baseline['rmse']:.4f} by "
-            f"TRAIN_MIN_BASELINE_IMPROVEMENT {settings.min_baseline_improvement:.1%} "
-            f"(<= {baseline_limit:.4f})",
+            f"test log loss {loss:.4f} must beat the constant baseline's "
+            f"{baseline['log_loss']:.4f} by TRAIN_MIN_BASELINE_IMPROVEMENT "
+            f"{settings.min_baseline_improvement:.1%} (<= {baseline_limit:.4f})",
         ),
     ]
+
+
+def check_promotion(
+    evaluation: Evaluation, champion: ChampionScores | None, settings: TrainSettings
+) -> list[Gate]:
+    """Whether the candidate is worth a new version: new data, and better than the champion
+    on the same recent test set (AUC by a margin, log loss within a tolerance)."""
     if champion is None:
-        gates.append(Gate("not_worse_than_champion", True, None, None, "no champion yet"))
-    else:
-        version, champ = champion
-        limit = champ["rmse"] + settings.champion_tolerance
-        gates.append(
-            Gate(
-                "not_worse_than_champion",
-                rmse <= limit,
-                rmse,
-                limit,
-                f"test RMSE {rmse:.4f} must be <= champion v{version}'s {champ['rmse']:.4f} "
-                f"+ TRAIN_CHAMPION_TOLERANCE {settings.champion_tolerance}",
-            )
-        )
-    return gates
+        return [Gate("beats_champion", True, None, None, "no champion yet")]
+    auc, loss = evaluation.model["roc_auc"], evaluation.model["log_loss"]
+    champ_auc, champ_loss = champion.scores["roc_auc"], champion.scores["log_loss"]
+    auc_limit = champ_auc + settings.min_champion_improvement
+    loss_limit = champ_loss + settings.champion_tolerance
+    return [
+        Gate(
+            "new_data",
+            evaluation.data_fingerprint != champion.data_fingerprint,
+            None,
+            None,
+            f"trained on the same data as champion v{champion.version} (data fingerprint "
+            f"{evaluation.data_fingerprint[:12]})",
+        ),
+        Gate(
+            "beats_champion",
+            auc >= auc_limit,
+            auc,
+            auc_limit,
+            f"test ROC AUC {auc:.4f} must beat champion v{champion.version}'s {champ_auc:.4f} "
+            f"by TRAIN_MIN_CHAMPION_IMPROVEMENT {settings.min_champion_improvement} "
+            f"(>= {auc_limit:.4f})",
+        ),
+        Gate(
+            "not_worse_than_champion",
+            loss <= loss_limit,
+            loss,
+            loss_limit,
+            f"test log loss {loss:.4f} must be <= champion v{champion.version}'s "
+            f"{champ_loss:.4f} + TRAIN_CHAMPION_TOLERANCE {settings.champion_tolerance}",
+        ),
+    ]
 
 
 def _existing_version(client: mlflow.MlflowClient, name: str, mlflow_run_id: str) -> Any | None:
@@ -104,10 +148,12 @@ def _existing_version(client: mlflow.MlflowClient, name: str, mlflow_run_id: str
 
 
 def register_model(run_id: str) -> GateReport:
-    """Gate the run's model; on success register it (once) and move `champion` to it.
+    """Gate the run's model; when it passes and beats the champion, register it (once) and
+    move `champion` to it.
 
-    Writes `gates.json` in the run dir either way. A rejected model raises UserError naming the
-    failed gates; the alias stays where it was.
+    Writes `gates.json` in the run dir either way. A model that fails a release gate raises
+    UserError naming the failed gates; one that is not better than the champion is left
+    unregistered (report `promoted` false, with the reason). The alias moves only on promotion.
     """
     train_settings = get_train_settings()
     files = RunFiles.of(run_id)
@@ -118,7 +164,7 @@ def register_model(run_id: str) -> GateReport:
     client = connect_mlflow()
 
     champion = champion_scores(settings.resolved_tracking_uri, test)
-    gates = check_gates(evaluation, champion, train_settings)
+    gates = check_gates(evaluation, train_settings)
     passed = all(g.passed for g in gates)
     report = GateReport(
         run_id=run_id,
@@ -126,13 +172,40 @@ def register_model(run_id: str) -> GateReport:
         model_name=settings.model_name,
         passed=passed,
         gates=gates,
-        champion_before=None if champion is None else {"version": champion[0], **champion[1]},
+        champion_before=None
+        if champion is None
+        else {"version": champion.version, **champion.scores},
     )
     if not passed:
         report.write(files.gates)
         failed = "; ".join(g.detail for g in gates if not g.passed)
-        keeps = "no champion yet" if champion is None else f"champion stays v{champion[0]}"
+        keeps = "no champion yet" if champion is None else f"champion stays v{champion.version}"
         raise UserError(f"model rejected by the release gates: {failed} ({keeps}; {files.gates})")
+
+    if champion is not None and champion.mlflow_run_id == training.mlflow_run_id:
+        # A re-run after this very run was promoted: nothing to decide again.
+        report = report.model_copy(
+            update={
+                "promoted": True,
+                "registered_version": champion.version,
+                "decision": f"already champion as v{champion.version}",
+            }
+        )
+        report.write(files.gates)
+        return report
+
+    promotion = check_promotion(evaluation, champion, train_settings)
+    report = report.model_copy(update={"promotion": promotion})
+    refused = [g for g in promotion if not g.passed]
+    if refused:
+        decision = "not registered: " + "; ".join(g.detail for g in refused)
+        client.set_tag(training.mlflow_run_id, REGISTRATION_TAG, decision)
+        report = report.model_copy(update={"promoted": False, "decision": decision})
+        report.write(files.gates)
+        logger.info(
+            "%s (champion stays v%s; %s)", decision, champion and champion.version, files.gates
+        )
+        return report
 
     version = _existing_version(client, settings.model_name, training.mlflow_run_id)
     if version is None:
@@ -149,7 +222,13 @@ def register_model(run_id: str) -> GateReport:
     else:
         logger.info("run already registered as %s version %s", settings.model_name, version.version)
     client.set_registered_model_alias(settings.model_name, settings.champion_alias, version.version)
-    report = report.model_copy(update={"registered_version": str(version.version)})
+    decision = f"registered as v{version.version} and made champion" + (
+        "" if champion is None else f" (was v{champion.version})"
+    )
+    client.set_tag(training.mlflow_run_id, REGISTRATION_TAG, decision)
+    report = report.model_copy(
+        update={"registered_version": str(version.version), "promoted": True, "decision": decision}
+    )
     report.write(files.gates)
     logger.info("%s now points at version %s", settings.champion_uri, version.version)
     return report

@@ -47,14 +47,17 @@ class ValidationReport(HandOff):
 
 
 class Preparation(HandOff):
-    """`preparation.json` (prepare): how many rows went where."""
+    """`preparation.json` (prepare): how many rows went where, and where in time the split is."""
 
     rows_in: int
+    rows_outside_window: int
     rows_dropped_null_features: int
     train_rows: int
     test_rows: int
-    seed: int
+    window_days: float
     test_size: float
+    train_end: str  # the newest train row's event time
+    test_start: str  # the oldest test row's event time (never before train_end)
 
 
 class TrainingResult(HandOff):
@@ -90,15 +93,23 @@ class Gate:
 
 
 class GateReport(HandOff):
-    """`gates.json` (register): every gate, the champion compared with, the version made."""
+    """`gates.json` (register): every release gate, the promotion checks against the champion,
+    the decision in one line and the version made. `publish` reads `promoted`."""
 
     run_id: str
     mlflow_run_id: str
     model_name: str
-    passed: bool
+    passed: bool  # every release gate passed
     gates: list[Gate]
     champion_before: dict[str, float | str] | None
+    promotion: list[Gate] = Field(default_factory=list)
+    promoted: bool = False  # the alias now points at this run's version
+    decision: str = ""
     registered_version: str | None = None
+
+    def published_version(self) -> str | None:
+        """The version this run made champion, or None when the alias did not move for it."""
+        return self.registered_version if self.promoted else None
 
 
 @dataclass(frozen=True)
@@ -172,3 +183,6 @@ class RunFiles:
 
     def evaluation_result(self) -> Evaluation:
         return Evaluation.read(self.require(self.evaluation, "evaluate"))
+
+    def gate_report(self) -> GateReport:
+        return GateReport.read(self.require(self.gates, "register"))

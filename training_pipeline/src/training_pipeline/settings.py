@@ -35,22 +35,37 @@ class TrainSettings(BaseSettings):
         "store like the generated orders.",
     )
 
-    seed: int = Field(42, description="Seed of the train/test split and the estimator.")
-    test_size: float = Field(0.2, gt=0, lt=1, description="Share of rows held out for tests.")
-    alpha: float = Field(0.001, ge=0, description="ElasticNet regularisation strength.")
-    l1_ratio: float = Field(0.5, ge=0, le=1, description="ElasticNet L1 share (0 = ridge).")
+    seed: int = Field(42, description="Seed of the estimator (the split is by time).")
+    window_days: float = Field(
+        7.0,
+        gt=0,
+        description="Training window: only orders from the last N days before the newest "
+        "order's event time are used, so a model learns the present relation.",
+    )
+    test_size: float = Field(
+        0.2, gt=0, lt=1, description="Share of the window's latest rows held out for tests."
+    )
+    c: float = Field(
+        1.0,
+        gt=0,
+        description="Inverse regularisation strength of the logistic regression (smaller = "
+        "stronger; a tiny value gives constant predictions).",
+    )
+    l1_ratio: float = Field(
+        0.5, ge=0, le=1, description="Elastic-net L1 share of the penalty (0 = ridge, 1 = lasso)."
+    )
     max_null_share: float = Field(
         0.1, ge=0, le=1, description="Largest share of null values a feature may have."
     )
     min_rows: int = Field(100, ge=10, description="Fewest training rows validation accepts.")
-    max_rmse: float = Field(0.48, gt=0, description="Gate: highest test RMSE accepted.")
-    max_mae: float = Field(0.47, gt=0, description="Gate: highest test MAE accepted.")
     min_roc_auc: float = Field(0.6, ge=0, le=1, description="Gate: lowest test ROC AUC.")
+    max_log_loss: float = Field(0.66, gt=0, description="Gate: highest test log loss accepted.")
     min_baseline_improvement: float = Field(
         0.01,
         ge=0,
         lt=1,
-        description="Gate: relative RMSE improvement over the constant (training mean) baseline.",
+        description="Gate: relative log-loss improvement over the constant baseline (the "
+        "training positive rate).",
     )
     reference_rows: int = Field(
         5_000, ge=100, description="Train rows logged with the model as monitoring's reference."
@@ -58,7 +73,15 @@ class TrainSettings(BaseSettings):
     champion_tolerance: float = Field(
         0.002,
         ge=0,
-        description="Gate: how much higher than the champion's RMSE (same test set) is accepted.",
+        description="Promotion: how much higher than the champion's log loss (same test set) "
+        "is accepted.",
+    )
+    min_champion_improvement: float = Field(
+        0.01,
+        ge=0,
+        lt=1,
+        description="Promotion: how much higher than the champion's ROC AUC on the same recent "
+        "test set the candidate's must be; a smaller gain is logged but not registered.",
     )
 
 

@@ -1,4 +1,5 @@
-"""Model training: a scaled ElasticNet fitted on the train split, tracked in an MLflow run."""
+"""Model training: a scaled elastic-net logistic regression fitted on the train split, whose
+prediction is the probability of completion, tracked in an MLflow run."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from mlops_common.classifier import SKOPS_TRUSTED_TYPES, PositiveProbability
 from mlops_common.models import cache_fitted
 from mlops_common.settings import get_mlflow_settings
-from sklearn.linear_model import ElasticNet
+from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -26,28 +28,33 @@ from training_pipeline.tracking import connect_mlflow, git_commit
 logger = logging.getLogger(__name__)
 
 
-def fit_model(features: pd.DataFrame, label: pd.Series, settings: TrainSettings) -> Pipeline:
-    """A StandardScaler + ElasticNet pipeline fitted to predict the completion label."""
-    model = Pipeline(
-        [
-            ("scale", StandardScaler()),
-            (
-                "regressor",
-                ElasticNet(
-                    alpha=settings.alpha,
-                    l1_ratio=settings.l1_ratio,
-                    random_state=settings.seed,
-                    max_iter=10_000,
-                ),
-            ),
-        ]
+ESTIMATOR = "StandardScaler+LogisticRegression(elastic-net)"
+
+
+def fit_model(
+    features: pd.DataFrame, label: pd.Series, settings: TrainSettings
+) -> PositiveProbability:
+    """StandardScaler + elastic-net LogisticRegression fitted on the completion label; its
+    `predict` is the probability of completion (one number per row, what serving scores)."""
+    classifier = LogisticRegression(
+        C=settings.c,
+        l1_ratio=settings.l1_ratio,  # scikit-learn 1.8+: the penalty is chosen by l1_ratio
+        solver="saga",  # the one solver for an elastic-net penalty
+        max_iter=10_000,
+        # saga visits rows in a random order; its default tol (1e-4) stops where that order
+        # still shows in the 5th digit of a coefficient. 1e-8 fits the optimum (about 30
+        # epochs, 0.06 s on 16,000 rows): the model does not depend on the row order.
+        tol=1e-8,
+        random_state=settings.seed,
     )
+    model = PositiveProbability(Pipeline([("scale", StandardScaler()), ("classifier", classifier)]))
     return model.fit(features, label)
 
 
-def coefficients(model: Pipeline, features: list[str]) -> dict[str, float]:
-    """The fitted coefficients per feature (on standardised inputs)."""
-    return dict(zip(features, (float(c) for c in model[-1].coef_), strict=True))
+def coefficients(model: PositiveProbability, features: list[str]) -> dict[str, float]:
+    """The fitted coefficients per feature: log-odds per standard deviation of the input."""
+    coef = np.ravel(model.classifier[-1].coef_)
+    return dict(zip(features, (float(c) for c in coef), strict=True))
 
 
 def data_fingerprint(frame: pd.DataFrame) -> str:
@@ -63,10 +70,11 @@ def data_fingerprint(frame: pd.DataFrame) -> str:
 
 def _params(settings: TrainSettings, features: list[str], rows: int) -> Params:
     return {
-        "estimator": "StandardScaler+ElasticNet",
-        "alpha": settings.alpha,
+        "estimator": ESTIMATOR,
+        "C": settings.c,
         "l1_ratio": settings.l1_ratio,
         "seed": settings.seed,
+        "window_days": settings.window_days,
         "test_size": settings.test_size,
         "features": ",".join(features),
         "train_rows": rows,
@@ -136,6 +144,8 @@ def train_model(run_id: str) -> TrainingResult:
         info = mlflow.sklearn.log_model(
             model,
             name="model",
+            # predict (and so pyfunc and spark_udf) answers P(completed), one number per row.
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
             signature=infer_signature(inputs, predicted),
             input_example=inputs.head(5),
             # Stated, not inferred: inference exports the whole uv workspace (slow, and far

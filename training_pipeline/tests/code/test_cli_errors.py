@@ -43,7 +43,7 @@ def test_feature_repo_not_applied(small_data: Path) -> None:
     ("variable", "value", "fragment"),
     [
         ("TRAIN_TEST_SIZE", "1.5", "TRAIN_TEST_SIZE"),
-        ("TRAIN_ALPHA", "lots", "TRAIN_ALPHA"),
+        ("TRAIN_C", "lots", "TRAIN_C"),
     ],
 )
 def test_bad_configuration(

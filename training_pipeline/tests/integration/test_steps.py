@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
+import mlflow.pyfunc
+import numpy as np
 import pandas as pd
 import pytest
 from mlops_common.errors import UserError
@@ -43,7 +45,11 @@ def test_extract_and_prepare_are_byte_identical_on_rerun(
 
 
 def test_training_registers_a_gated_champion(
-    applied_repo: Path, model_name: str, run_steps: RunSteps, monkeypatch: pytest.MonkeyPatch
+    applied_repo: Path,
+    model_name: str,
+    run_steps: RunSteps,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> None:
     client = mlflow.MlflowClient()
     run_steps("good", "extract", "validate", "prepare", "train", "evaluate", "register")
@@ -51,7 +57,7 @@ def test_training_registers_a_gated_champion(
     training = read_json(files.training)
     evaluation = read_json(files.evaluation)
     assert evaluation["model"]["roc_auc"] > 0.7
-    assert evaluation["model"]["rmse"] < evaluation["baseline"]["rmse"]
+    assert evaluation["model"]["log_loss"] < evaluation["baseline"]["log_loss"]
 
     champion = client.get_model_version_by_alias(model_name, "champion")
     assert champion.version == "1"
@@ -61,10 +67,15 @@ def test_training_registers_a_gated_champion(
     assert "git_commit" in champion.tags
 
     run = client.get_run(training["mlflow_run_id"])
-    assert run.data.params["alpha"] == "0.001"
-    assert {"train_rmse", "test_rmse", "test_mae", "test_r2", "test_roc_auc"} <= set(
-        run.data.metrics
-    )
+    assert run.data.params["C"] == "1.0"
+    assert run.data.tags["registration"] == "registered as v1 and made champion"
+    assert {
+        "train_roc_auc",
+        "train_log_loss",
+        "test_roc_auc",
+        "test_log_loss",
+        "test_brier",
+    } <= set(run.data.metrics)
     assert run.data.metrics["coef_conv_rate"] > 0
     assert run.data.metrics["coef_acc_rate"] > 0
     assert run.data.metrics["coef_avg_daily_trips"] < 0
@@ -78,9 +89,34 @@ def test_training_registers_a_gated_champion(
         ("avg_daily_trips", "double"),
     ]
 
+    # Through pyfunc (what spark_udf and any MLflow consumer use) the model answers one
+    # probability per row: the cached plain-array model's, to 1e-12.
+    from mlops_common.models import load_model
+
+    test = pd.read_parquet(files.test_split)
+    rows = test[["conv_rate", "acc_rate", "avg_daily_trips"]]
+    pyfunc = mlflow.pyfunc.load_model(f"models:/{model_name}@champion")
+    served = np.asarray(pyfunc.predict(rows))
+    assert served.shape == (len(test),)
+    assert ((served > 0) & (served < 1)).all()
+    cached = load_model(champion.source, tracking_uri=mlflow.get_tracking_uri())
+    assert cached.kind == "linear"
+    np.testing.assert_allclose(cached.predict(rows.to_numpy()), served, rtol=0, atol=1e-12)
+    # A machine without training's cache downloads the model and finds its linear form too.
+    fresh = load_model(
+        champion.source, tracking_uri=mlflow.get_tracking_uri(), root=tmp_path / "fresh-cache"
+    )
+    assert fresh.kind == "linear"
+    np.testing.assert_allclose(fresh.predict(rows.to_numpy()), served, rtol=0, atol=1e-12)
+
     # Plots are real, non-empty PNG images.
     plots = {a.path: a for a in client.list_artifacts(training["mlflow_run_id"], "plots")}
-    assert set(plots) == {"plots/calibration.png", "plots/residuals.png", "plots/coefficients.png"}
+    assert set(plots) == {
+        "plots/calibration.png",
+        "plots/residuals.png",
+        "plots/coefficients.png",
+        "plots/reliability_test.png",
+    }
     for path in plots:
         local = Path(client.download_artifacts(training["mlflow_run_id"], path))
         data = local.read_bytes()
@@ -104,6 +140,7 @@ def test_training_registers_a_gated_champion(
     train = pd.read_parquet(files.train_split)
     assert len(reference) == min(len(train), 5000)
     assert reference["score"].corr(reference["trip_completed"]) > 0
+    assert reference["score"].between(0, 1).all()  # the score is a probability
 
     # Backfill (for versions registered before training logged it) writes the same sample.
     from training_pipeline.reference import backfill_reference
@@ -120,7 +157,7 @@ def test_training_registers_a_gated_champion(
     assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
 
     # A configuration that cannot pass: constant predictions. The gate refuses it.
-    monkeypatch.setenv("TRAIN_ALPHA", "1000")
+    monkeypatch.setenv("TRAIN_C", "1e-6")
     reset_settings_cache()
     run_steps("constant", "extract", "validate", "prepare", "train", "evaluate")
     with pytest.raises(UserError, match="beat the constant baseline") as refused:
@@ -142,8 +179,9 @@ def test_model_coefficients_are_identical_on_retraining(
     assert first["mlflow_run_id"] != second["mlflow_run_id"]
     assert first["data_fingerprint"] == second["data_fingerprint"]
     models = [mlflow.sklearn.load_model(t["model_uri"]) for t in (first, second)]
-    assert models[0][-1].coef_.tolist() == models[1][-1].coef_.tolist()
-    assert models[0][-1].intercept_ == models[1][-1].intercept_
+    fitted = [m.classifier[-1] for m in models]
+    assert fitted[0].coef_.tolist() == fitted[1].coef_.tolist()
+    assert fitted[0].intercept_.tolist() == fitted[1].intercept_.tolist()
 
 
 def test_run_command_chains_every_task(applied_repo: Path, model_name: str) -> None:
@@ -152,5 +190,48 @@ def test_run_command_chains_every_task(applied_repo: Path, model_name: str) -> N
 
     result = CliRunner().invoke(app, ["run", "--run-id", "all-in-one"])
     assert result.exit_code == 0, result.output
-    assert f"{model_name} version 1 is champion" in result.output
+    assert "registered as v1 and made champion" in result.output
     assert read_json(RunFiles.of("all-in-one").gates)["registered_version"] == "1"
+
+
+def test_a_candidate_that_is_not_better_is_logged_but_not_registered(
+    applied_repo: Path, model_name: str, run_steps: RunSteps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training_pipeline.cli import QUIET_EXIT_CODE, app
+    from typer.testing import CliRunner
+
+    client = mlflow.MlflowClient()
+    steps = ("extract", "validate", "prepare", "train", "evaluate", "register")
+    run_steps("first", *steps)
+    assert client.get_model_version_by_alias(model_name, "champion").version == "1"
+    assert CliRunner().invoke(app, ["publish", "--run-id", "first"]).exit_code == 0
+
+    # The same orders again (a drift alarm that brought no new data): the same fingerprint.
+    run_steps("same-data", *steps)
+    # Recent data only, but the margin over the champion is out of reach.
+    monkeypatch.setenv("TRAIN_WINDOW_DAYS", "1.5")
+    monkeypatch.setenv("TRAIN_MIN_CHAMPION_IMPROVEMENT", "0.5")
+    reset_settings_cache()
+    run_steps("not-better", *steps)
+
+    for run_id, reason in (
+        ("same-data", "trained on the same data as champion v1"),
+        ("not-better", "must beat champion v1's"),
+    ):
+        files = RunFiles.of(run_id)
+        report = read_json(files.gates)
+        assert report["passed"] is True, run_id  # a sound model, just not a better one
+        assert report["promoted"] is False, run_id
+        assert report["registered_version"] is None, run_id
+        assert report["decision"].startswith("not registered: "), run_id
+        assert reason in report["decision"], run_id
+        assert "\n" not in report["decision"]
+        # Logged in MLflow, with the reason on its run; publish ends quiet (the task skipped).
+        run = client.get_run(read_json(files.training)["mlflow_run_id"])
+        assert run.data.tags["registration"] == report["decision"]
+        published = CliRunner().invoke(app, ["publish", "--run-id", run_id])
+        assert published.exit_code == QUIET_EXIT_CODE, published.output
+        assert reason in published.output
+    assert read_json(RunFiles.of("not-better").preparation)["rows_outside_window"] > 0
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
+    assert client.get_model_version_by_alias(model_name, "champion").version == "1"

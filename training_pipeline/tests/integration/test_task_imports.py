@@ -28,7 +28,9 @@ def test_evaluate_and_register_need_neither_feast_nor_pyfunc(
         assert not {"feast", "mlflow.pyfunc", "skops"} & set(heavy), (step, heavy)
     gates = read_json(RunFiles.of("second").gates)
     assert gates["champion_before"]["version"] == "1"
-    assert gates["registered_version"] == "2"
+    # The same orders as the champion's: compared, logged, not registered.
+    assert gates["promoted"] is False
+    assert gates["registered_version"] is None
 
 
 def test_extract_needs_no_feast(applied_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from data_pipeline.generate import completion_probability, roc_auc
-from sklearn.pipeline import Pipeline
+from mlops_common.classifier import PositiveProbability
 from training_pipeline.settings import TrainSettings
 from training_pipeline.train import coefficients, fit_model
 
@@ -35,14 +35,14 @@ def labelled_rows(rows: int, seed: int) -> tuple[pd.DataFrame, pd.Series]:
 
 
 @pytest.fixture(scope="module")
-def trained() -> tuple[Pipeline, pd.DataFrame, pd.Series]:
+def trained() -> tuple[PositiveProbability, pd.DataFrame, pd.Series]:
     features, label = labelled_rows(4_000, seed=3)
     return fit_model(features, label, TrainSettings()), features, label
 
 
 @pytest.mark.parametrize("feature", FEATURES)
 def test_coefficient_sign_matches_the_generator(
-    trained: tuple[Pipeline, pd.DataFrame, pd.Series], feature: str
+    trained: tuple[PositiveProbability, pd.DataFrame, pd.Series], feature: str
 ) -> None:
     model, _, _ = trained
     assert np.sign(coefficients(model, FEATURES)[feature]) == DOCUMENTED_DIRECTION[feature]
@@ -50,7 +50,7 @@ def test_coefficient_sign_matches_the_generator(
 
 @pytest.mark.parametrize("feature", FEATURES)
 def test_raising_a_feature_moves_the_score_in_the_documented_direction(
-    trained: tuple[Pipeline, pd.DataFrame, pd.Series], feature: str
+    trained: tuple[PositiveProbability, pd.DataFrame, pd.Series], feature: str
 ) -> None:
     model, features, _ = trained
     probe = features.head(200)
@@ -71,7 +71,7 @@ def test_ranking_on_new_rows_is_close_to_the_true_probability() -> None:
 
 
 def test_training_is_invariant_to_row_order(
-    trained: tuple[Pipeline, pd.DataFrame, pd.Series],
+    trained: tuple[PositiveProbability, pd.DataFrame, pd.Series],
 ) -> None:
     model, features, label = trained
     order = np.random.default_rng(9).permutation(len(features))
@@ -89,7 +89,7 @@ def test_training_is_invariant_to_row_order(
 
 
 def test_scores_do_not_depend_on_the_other_rows_in_a_request(
-    trained: tuple[Pipeline, pd.DataFrame, pd.Series],
+    trained: tuple[PositiveProbability, pd.DataFrame, pd.Series],
 ) -> None:
     model, features, _ = trained
     batch = features.head(50)
@@ -97,7 +97,21 @@ def test_scores_do_not_depend_on_the_other_rows_in_a_request(
     np.testing.assert_allclose(model.predict(batch.iloc[::-1])[::-1], alone)
 
 
-def test_a_huge_alpha_gives_constant_predictions() -> None:
+def test_a_tiny_c_gives_constant_predictions() -> None:
     features, label = labelled_rows(1_000, seed=5)
-    model = fit_model(features, label, TrainSettings(alpha=1_000))
+    model = fit_model(features, label, TrainSettings(c=1e-6))
     assert np.ptp(model.predict(features)) == 0
+
+
+def test_scores_are_calibrated_probabilities_of_completion(
+    trained: tuple[PositiveProbability, pd.DataFrame, pd.Series],
+) -> None:
+    model, _, _ = trained
+    features, label = labelled_rows(4_000, seed=6)
+    predicted = model.predict(features)
+    assert ((predicted > 0) & (predicted < 1)).all()
+    np.testing.assert_array_equal(predicted, model.predict_proba(features)[:, 1])
+    # Mean predicted probability matches the completion rate of new rows, per half of the score.
+    high = predicted >= np.median(predicted)
+    for part in (high, ~high):
+        assert abs(predicted[part].mean() - label.to_numpy()[part].mean()) < 0.03
