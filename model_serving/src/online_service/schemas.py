@@ -97,10 +97,10 @@ class InferenceRequest(BaseModel):
 
 
 class DriverScore(BaseModel):
-    """One driver's completion score (higher is better)."""
+    """One driver's score: the model's probability that the trip is completed."""
 
     driver_id: int
-    score: float
+    score: float = Field(description="Probability of completion, 0 to 1 (higher is better).")
 
 
 class InferenceResponse(BaseModel):
