@@ -93,12 +93,12 @@ bench_tasks: setup_dev ## Fixed costs: each demo DAG task's time, imports and pe
 bench_prediction_log: setup_dev ## Online service with and without its prediction log; lost rows
 	@$(VENV)/python model_serving/bench/bench_prediction_log.py $(ARGS)
 
-images: ## Build the base image (if missing) and the three pipeline images with podman
+images: ## Build the base image (if missing) and the four pipeline images with podman
 	@bash deployment/containers/podman.sh install
 	@bash deployment/containers/build_images.sh
 
-build_image: ## Build one pipeline's image (PIPELINE=data_pipeline|training_pipeline|model_serving)
-	@test -n "$(PIPELINE)" || { echo "set PIPELINE=data_pipeline|training_pipeline|model_serving"; exit 2; }
+build_image: ## Build one pipeline's image from <pipeline>/Dockerfile (PIPELINE=data_pipeline|training_pipeline|model_serving|monitoring_pipeline)
+	@test -n "$(PIPELINE)" || { echo "set PIPELINE=data_pipeline|training_pipeline|model_serving|monitoring_pipeline"; exit 2; }
 	@bash deployment/containers/build_images.sh $(PIPELINE)
 
 containers_up: ## Podman's Docker API, then Redis and MLflow containers for DockerOperator tasks
