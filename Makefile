@@ -6,7 +6,7 @@ PLATFORM := $(VENV)/mlops-platform
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo demo_drift serve bentoml_serve test lint format \
 	typecheck bench bench_materialize bench_batch bench_online bench_online_cluster bench_tasks \
-	bench_prediction_log generate feast_apply materialize train batch \
+	bench_prediction_log generate feast_apply materialize train batch bento \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers compose_up compose_down compose_status compose_demo
 
@@ -39,6 +39,9 @@ serve: ## Start the online service in the background (platform up, champion regi
 
 bentoml_serve: ## Run the online service in the foreground
 	@$(VENV)/model-serving serve
+
+bento: ## Build the online service's Bento from uv.lock (model_serving/bentofile.yaml); prints its tag
+	@bash deployment/containers/bento.sh build
 
 generate: ## Generate the demo data (driver stats, orders, batch requests) into data/
 	@$(VENV)/data-pipeline generate

@@ -82,11 +82,16 @@ def test_the_pipelines_own_dockerfile_builds_its_image(
     engine: Any, images: dict[str, str], pipeline: str
 ) -> None:
     # The documented command, nothing else (build_images.sh has built the pipeline bases):
-    # it must give the image the project uses, layer for layer (from the layer cache here).
+    # it must give the image the project uses: the same configuration and the same layers
+    # (from the layer cache here), all but the last, the workspace packages, which a source
+    # changed since the image was built would rebuild.
     result = engine.podman(
         "build", "--format", "docker", "-q", "-f", f"{pipeline}/Dockerfile", ".", timeout=900
     )
 
     assert result.returncode == 0, result.stderr[-3000:]
     built = inspect(engine, result.stdout.strip().splitlines()[-1])
-    assert built["RootFS"]["Layers"] == inspect(engine, images[pipeline])["RootFS"]["Layers"]
+    used = inspect(engine, images[pipeline])
+    assert built["RootFS"]["Layers"][:-1] == used["RootFS"]["Layers"][:-1]
+    for key in ("Entrypoint", "User", "Env", "WorkingDir", "ExposedPorts"):
+        assert built["Config"].get(key) == used["Config"].get(key), key

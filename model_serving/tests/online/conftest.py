@@ -131,10 +131,15 @@ def online_env(
 
 
 @contextmanager
-def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[str, Path]]:
-    """`bentoml serve model_serving.service:DriverRanking` on a free port with the current
-    settings; yields (URL, log file) once ready, then stops it gracefully (SIGTERM: the
-    shutdown hooks run), killing it after STOP_TIMEOUT seconds."""
+def bentoml_serve(
+    tmp_path: Path, stop_timeout: float = 30, target: str | None = None
+) -> Iterator[tuple[str, Path]]:
+    """`bentoml serve TARGET` (default: the service class the CLI serves; or a Bento's tag in
+    the BENTOML_HOME tmp_path/bentoml) on a free port with the current settings; yields
+    (URL, log file) once ready, then stops it gracefully (SIGTERM: the shutdown hooks run),
+    killing it after STOP_TIMEOUT seconds."""
+    from model_serving.online.cli import SERVICE
+
     port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
@@ -144,7 +149,7 @@ def bentoml_serve(tmp_path: Path, stop_timeout: float = 30) -> Iterator[tuple[st
             [
                 str(bentoml),
                 "serve",
-                "model_serving.service:DriverRanking",
+                target or SERVICE,
                 "--host",
                 "127.0.0.1",
                 "--port",
