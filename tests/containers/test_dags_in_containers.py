@@ -97,7 +97,8 @@ def test_bento_image_answers_inference(
     started = engine.podman(
         "run", "-d", "--name", name, "--network", "driver-ranking", "-p", "127.0.0.1::3000",
         "--user", "10001:10001", "-v", "driver-ranking-artifacts:/artifacts",
-        "-e", "BENTOML_HOME=/tmp/bentoml", "-e", "REDIS_HOST=redis",
+        "-e", "BENTOML_HOME=/tmp/bentoml", "-e", "SERVING_HOST=0.0.0.0", "-e", "SERVING_PORT=3000",
+        "-e", "REDIS_HOST=redis", "-e", "REDIS_PORT=6379",
         "-e", "MLFLOW_TRACKING_URI=http://mlflow:5000", "-e", "MLOPS_DATA_DIR=/artifacts/data",
         "-e", "MLOPS_ARTIFACT_ROOT=/artifacts/runs", "-e", "MLOPS_STATE_DIR=/tmp/state",
         "-e", "FEAST_REPO_PATH=/home/bentoml/bento/src/data_pipeline/feature_repo", BENTO_IMAGE,
