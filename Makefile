@@ -6,7 +6,7 @@ PLATFORM := $(VENV)/mlops-platform
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo demo_drift serve bentoml_serve test lint format \
 	typecheck bench bench_materialize bench_batch bench_online bench_online_cluster bench_tasks \
-	bench_prediction_log generate feast_apply materialize train batch \
+	bench_prediction_log generate feast_apply materialize train batch bento \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers compose_up compose_down compose_status compose_demo
 
@@ -39,6 +39,9 @@ serve: ## Start the online service in the background (platform up, champion regi
 
 bentoml_serve: ## Run the online service in the foreground
 	@$(VENV)/model-serving serve
+
+bento: ## Build the online service's Bento from uv.lock (model_serving/bentofile.yaml); prints its tag
+	@bash deployment/containers/bento.sh build
 
 generate: ## Generate the demo data (driver stats, orders, batch requests) into data/
 	@$(VENV)/data-pipeline generate
@@ -93,12 +96,12 @@ bench_tasks: setup_dev ## Fixed costs: each demo DAG task's time, imports and pe
 bench_prediction_log: setup_dev ## Online service with and without its prediction log; lost rows
 	@$(VENV)/python model_serving/bench/bench_prediction_log.py $(ARGS)
 
-images: ## Build the base image (if missing) and the three pipeline images with podman
+images: ## Build the base image (if missing) and the four pipeline images with podman
 	@bash deployment/containers/podman.sh install
 	@bash deployment/containers/build_images.sh
 
-build_image: ## Build one pipeline's image (PIPELINE=data_pipeline|training_pipeline|model_serving)
-	@test -n "$(PIPELINE)" || { echo "set PIPELINE=data_pipeline|training_pipeline|model_serving"; exit 2; }
+build_image: ## Build one pipeline's image from <pipeline>/Dockerfile (PIPELINE=data_pipeline|training_pipeline|model_serving|monitoring_pipeline)
+	@test -n "$(PIPELINE)" || { echo "set PIPELINE=data_pipeline|training_pipeline|model_serving|monitoring_pipeline"; exit 2; }
 	@bash deployment/containers/build_images.sh $(PIPELINE)
 
 containers_up: ## Podman's Docker API, then Redis and MLflow containers for DockerOperator tasks

@@ -105,11 +105,10 @@ def test_probes_hit_the_services_health_routes_on_its_port(
     assert service["spec"]["ports"][0]["targetPort"] == "http"
 
 
-def _image_entrypoint(target: str) -> list[str]:
-    """The ENTRYPOINT of TARGET in the one pipeline Dockerfile."""
-    dockerfile = (project_root() / "deployment/containers/pipeline.Dockerfile").read_text()
-    stage = dockerfile.split(f" AS {target}\n", 1)[1].split("\nFROM ", 1)[0]
-    [entrypoint] = re.findall(r"^ENTRYPOINT (\[.*\])$", stage, flags=re.MULTILINE)
+def _image_entrypoint(pipeline: str) -> list[str]:
+    """The ENTRYPOINT of PIPELINE's own Dockerfile (`<pipeline>/Dockerfile`)."""
+    dockerfile = (project_root() / pipeline / "Dockerfile").read_text()
+    [entrypoint] = re.findall(r"^ENTRYPOINT (\[.*\])$", dockerfile, flags=re.MULTILINE)
     return list(yaml.safe_load(entrypoint))
 
 

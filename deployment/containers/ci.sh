@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
 # CI for containers mode, on a machine set up by `make setup` (the .venv and .venv-airflow):
 #   1. podman (apt) and its Docker API service
-#   2. the base image (debootstrap when no registry is reachable) and every image: the three
-#      pipelines, then the compose stack's Redis, PostgreSQL, MLflow and Airflow
-#   3. tests/containers: image checks; the compose deployment (podman-compose config with and
-#      without the local override, `compose demo` from an empty stack, credentials refused,
-#      state across down/up, a crashed service restarted); the data -> training -> batch DAGs
-#      with DockerOperator through podman and the online service from the serving image
+#   2. the base image (debootstrap when no registry is reachable) and every image: the pipeline
+#      base images, the four pipelines (each from its folder's Dockerfile), then the compose
+#      stack's Redis, PostgreSQL, Prometheus, MLflow and Airflow
+#   3. the online service's Bento (`make bento`), containerized by BentoML with podman on the
+#      project's base image (bento.sh containerize)
+#   4. tests/containers: image checks (each pipeline's Dockerfile built by the plain command);
+#      the compose deployment (podman-compose config with and without the local override,
+#      `compose demo` from an empty stack, credentials refused, state across down/up, a crashed
+#      service restarted); the data -> training -> batch DAGs with DockerOperator through
+#      podman, the online service from the serving image and from the Bento's image
 # Measured on a loaded 2-core development machine (deployment/README.md). Prints each step's
 # duration.
 set -euo pipefail
@@ -31,6 +35,9 @@ eval "$(bash $SCRIPTS/podman.sh env)"
 
 step "images"
 bash $SCRIPTS/build_images.sh compose
+
+step "bento image"
+BENTOML_HOME="$(mktemp -d /tmp/driver-ranking-bentoml.XXXXXX)" bash $SCRIPTS/bento.sh containerize
 
 step "tests/containers"
 .venv/bin/pytest tests/containers -m containers -p no:cacheprovider -q

@@ -81,8 +81,7 @@ serve() {
         -v "$VOLUME:/artifacts" \
         -e REDIS_HOST=redis -e REDIS_PORT=6379 -e MLFLOW_TRACKING_URI=http://mlflow:5000 \
         -e MLFLOW_MODEL_NAME="$MODEL_NAME" \
-        --entrypoint bentoml "${PREFIX}-model-serving:${TAG}" \
-        serve online_service.service:DriverRanking >/dev/null
+        -e SERVING_HOST=0.0.0.0 -e SERVING_PORT=3000 "${PREFIX}-model-serving:${TAG}" serve >/dev/null
     wait_for "$SERVING_NAME" 120 curl -fsS "http://$(host_port "$SERVING_NAME" 3000)/readyz"
     log "online service at http://$(host_port "$SERVING_NAME" 3000)"
 }

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from mlops_common.settings import project_root
 
-PIPELINES = ("data_pipeline", "training_pipeline", "model_serving")
+PIPELINES = ("data_pipeline", "training_pipeline", "model_serving", "monitoring_pipeline")
 SCRIPTS = Path("deployment") / "containers"
 Completed = subprocess.CompletedProcess[str]
 
@@ -66,9 +66,10 @@ class Engine:
         )
 
     def podman(self, *args: str, timeout: float = 300) -> Completed:
-        """Run the podman CLI with the project's containers.conf."""
+        """Run the podman CLI with the project's containers.conf, from the repository root."""
         return subprocess.run(
             ["podman", *args],
+            cwd=self.root,
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -119,7 +120,7 @@ def podman_service(engine: Engine) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def images(engine: Engine, podman_service: str) -> dict[str, str]:
-    """The three pipeline images; skips when they are not built (ci.sh builds them)."""
+    """The pipeline images; skips when they are not built (ci.sh builds them)."""
     missing = [p for p in PIPELINES if engine.podman("image", "exists", engine.image(p)).returncode]
     if missing:
         pytest.skip(

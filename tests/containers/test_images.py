@@ -1,4 +1,5 @@
-"""The pipeline images: one base, the CLI as entry point, non-root, the feature repo inside."""
+"""The pipeline images: each from its folder's Dockerfile on the project's pipeline base
+images, one base, the CLI as entry point, non-root, the feature repo inside."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from typing import Any
 
 import pytest
 
-PIPELINES = ("data_pipeline", "training_pipeline", "model_serving")
+PIPELINES = ("data_pipeline", "training_pipeline", "model_serving", "monitoring_pipeline")
 CLIS = {p: p.replace("_", "-") for p in PIPELINES}
 
 
@@ -74,3 +75,23 @@ def test_serving_image_declares_a_readiness_healthcheck(
     # podman reports it beside Config, Docker inside it
     healthcheck = data.get("Healthcheck") or data["Config"].get("Healthcheck") or {}
     assert "/readyz" in " ".join(healthcheck.get("Test", []))
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
+def test_the_pipelines_own_dockerfile_builds_its_image(
+    engine: Any, images: dict[str, str], pipeline: str
+) -> None:
+    # The documented command, nothing else (build_images.sh has built the pipeline bases):
+    # it must give the image the project uses: the same configuration and the same layers
+    # (from the layer cache here), all but the last, the workspace packages, which a source
+    # changed since the image was built would rebuild.
+    result = engine.podman(
+        "build", "--format", "docker", "-q", "-f", f"{pipeline}/Dockerfile", ".", timeout=900
+    )
+
+    assert result.returncode == 0, result.stderr[-3000:]
+    built = inspect(engine, result.stdout.strip().splitlines()[-1])
+    used = inspect(engine, images[pipeline])
+    assert built["RootFS"]["Layers"][:-1] == used["RootFS"]["Layers"][:-1]
+    for key in ("Entrypoint", "User", "Env", "WorkingDir", "ExposedPorts"):
+        assert built["Config"].get(key) == used["Config"].get(key), key

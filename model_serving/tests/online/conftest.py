@@ -160,13 +160,16 @@ def bentoml_serve(
     tmp_path: Path,
     stop_timeout: float = 30,
     *,
-    target: str = "online_service.service:DriverRanking",
+    target: str | None = None,
     ready_path: str = "/readyz",
     working_dir: Path | None = None,
 ) -> Iterator[tuple[str, Path]]:
-    """`bentoml serve TARGET` (the online service by default) on a free port with the current
-    settings; yields (URL, log file) once READY_PATH answers 200, then stops it gracefully
-    (SIGTERM: the shutdown hooks run), killing it after STOP_TIMEOUT seconds."""
+    """`bentoml serve TARGET` (default: the service class the CLI serves; or a Bento's tag in
+    the BENTOML_HOME tmp_path/bentoml) on a free port with the current settings; yields
+    (URL, log file) once READY_PATH answers 200, then stops it gracefully (SIGTERM: the shutdown
+    hooks run), killing it after STOP_TIMEOUT seconds."""
+    from online_service.cli import SERVICE
+
     port = free_port()
     log = tmp_path / "serve.log"
     env = {**os.environ, "BENTOML_HOME": str(tmp_path / "bentoml")}
@@ -176,7 +179,7 @@ def bentoml_serve(
             [
                 str(bentoml),
                 "serve",
-                target,
+                target or SERVICE,
                 *(["--working-dir", str(working_dir)] if working_dir else []),
                 "--host",
                 "127.0.0.1",

@@ -48,6 +48,7 @@ IMAGES = {
     "data_pipeline": "data-pipeline",
     "training_pipeline": "training-pipeline",
     "model_serving": "model-serving",
+    "monitoring_pipeline": "monitoring-pipeline",  # the monitoring DAG's task image
     "redis": "redis",
     "postgres": "postgres",
     "mlflow": "mlflow",
