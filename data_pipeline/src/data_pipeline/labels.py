@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 import pandera.pandas as pa
+import pyarrow as pa_arrow
 import pyarrow.dataset as ds
 from mlops_common.files import atomic_path, write_parquet
 from mlops_common.paths import (
@@ -136,9 +137,7 @@ def collect_labels(run_id: str, end: datetime) -> LabelReport:
     labelled_dispatches_schema().validate(rows, lazy=True)
     output = None
     if len(rows):
-        import pyarrow as arrow
-
-        write_parquet(arrow.Table.from_pandas(rows, preserve_index=False), target)
+        write_parquet(pa_arrow.Table.from_pandas(rows, preserve_index=False), target)
         output = str(target)
     report = LabelReport(
         run_id=run_id,
