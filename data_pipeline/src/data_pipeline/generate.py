@@ -86,6 +86,8 @@ STATS_SCHEMA = pa.schema(
         ("avg_daily_trips", pa.int64()),
     ]
 )
+# The statistics the feature view serves (the columns after the keys and times).
+FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
 REQUEST_SCHEMA = pa.schema(
     [("driver_id", pa.int64()), ("event_timestamp", pa.timestamp("us", tz="UTC"))]
 )

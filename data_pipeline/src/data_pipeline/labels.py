@@ -42,6 +42,7 @@ from prediction_log import reader
 from prediction_log import schema as log
 from prediction_log.outcomes import TRIP_COMPLETED, OutcomeCounts, join_outcomes, read_outcomes
 
+from data_pipeline.generate import FEATURES
 from data_pipeline.settings import get_label_settings
 from data_pipeline.validate import UTC_NS
 
@@ -49,7 +50,6 @@ logger = logging.getLogger(__name__)
 
 PIPELINE = "data_pipeline"
 SERVED = "served"
-FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
 COLUMNS = [
     "driver_id",
     "event_timestamp",

@@ -41,7 +41,6 @@ from data_pipeline.settings import get_data_settings
 
 logger = logging.getLogger(__name__)
 
-FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
 TTL = timedelta(days=2)  # the feature view's ttl: older statistics are not served
 
 
