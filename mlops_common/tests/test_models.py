@@ -14,6 +14,27 @@ import pytest
 from mlops_common.models import LinearForm, cache_fitted, linear_form, load_model
 from mlops_testing import MlflowServer, register_tiny_champion
 
+HEAVY = ("mlflow", "sklearn", "scipy", "feast", "pandas")
+
+
+def load_in_another_process(source: str, cache: Path, rows: np.ndarray) -> dict:
+    """SOURCE loaded from CACHE in a fresh interpreter (an unreachable tracking server, so the
+    cache alone must do): its kind, its scores of ROWS, and which HEAVY modules it imported."""
+    script = (
+        "import json, sys, numpy as np\n"
+        "from pathlib import Path\n"
+        "from mlops_common.models import load_model\n"
+        f"model = load_model({source!r}, tracking_uri='http://127.0.0.1:9', "
+        f"root=Path({str(cache)!r}))\n"
+        f"rows = np.array({rows.tolist()!r})\n"
+        "print(json.dumps({'kind': model.kind, 'scores': model.predict(rows).tolist(), "
+        f"'heavy': sorted(m for m in {HEAVY!r} if m in sys.modules)}}))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
 
 def test_linear_form_predicts_exactly_what_the_estimator_predicts(tmp_path: Path) -> None:
     from sklearn.linear_model import ElasticNet, Lasso, LinearRegression
@@ -70,20 +91,7 @@ def test_the_logistic_form_equals_predict_proba_and_imports_no_sklearn(tmp_path:
     entry = cache_fitted("models:/m-logistic", model, ["a", "b", "c"], root=tmp_path)
     assert entry is not None
     # Another process reads the cached arrays: the same probabilities, no scikit-learn import.
-    script = (
-        "import json, sys, numpy as np\n"
-        "from pathlib import Path\n"
-        "from mlops_common.models import load_model\n"
-        "model = load_model('models:/m-logistic', tracking_uri='http://127.0.0.1:9', "
-        f"root=Path({str(tmp_path)!r}))\n"
-        f"rows = np.array({rows.tolist()!r})\n"
-        "print(json.dumps({'kind': model.kind, 'scores': model.predict(rows).tolist(), "
-        "'heavy': sorted(m for m in ('mlflow', 'sklearn', 'scipy') if m in sys.modules)}))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
-    )
-    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    answer = load_in_another_process("models:/m-logistic", tmp_path, rows)
     assert answer["heavy"] == []
     assert answer["kind"] == "linear"
     np.testing.assert_allclose(np.array(answer["scores"]), expected, rtol=0, atol=1e-12)
@@ -138,19 +146,7 @@ def test_a_cached_model_is_the_same_model(mlflow_server: MlflowServer, tmp_path:
     np.testing.assert_allclose(first.predict(rows), expected, rtol=1e-12, atol=0)
 
     # A second process loads it from the cache alone: no MLflow, no scikit-learn, same scores.
-    script = (
-        "import json, sys, numpy as np\n"
-        "from mlops_common.models import load_model\n"
-        f"model = load_model({version.source!r}, tracking_uri='http://127.0.0.1:9', "
-        f"root=__import__('pathlib').Path({str(cache)!r}))\n"
-        f"rows = np.array({rows.tolist()!r})\n"
-        "print(json.dumps({'scores': model.predict(rows).tolist(), 'heavy': sorted("
-        "m for m in ('mlflow', 'sklearn', 'feast', 'pandas') if m in sys.modules)}))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
-    )
-    answer = json.loads(out.stdout.strip().splitlines()[-1])
+    answer = load_in_another_process(version.source, cache, rows)
     assert answer["heavy"] == []
     np.testing.assert_array_equal(np.array(answer["scores"]), first.predict(rows))
 
