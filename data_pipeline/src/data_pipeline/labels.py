@@ -95,7 +95,7 @@ class LabelReport:
 
 def labelled_request_ids(folder: Path, exclude: Path | None = None) -> set[str]:
     """The request ids already labelled under FOLDER (EXCLUDE: a file this run replaces)."""
-    files = [p for p in sorted(folder.glob("*.parquet")) if p != exclude] if folder.is_dir() else []
+    files = [path for path in reader.parquet_files(folder) if path != exclude]
     if not files:
         return set()
     table = ds.dataset([str(f) for f in files], format="parquet").to_table(columns=["request_id"])

@@ -69,10 +69,6 @@ class ScoringModel:
     kind: str | None = None  # once loaded: "linear" (cached arrays), "sklearn" or "pyfunc"
 
     @property
-    def loaded(self) -> bool:
-        return self.predict_array is not None
-
-    @property
     def label(self) -> str:
         """How messages name it: `<name> v<version>`, or the logged model."""
         return f"{self.name} v{self.version}" if self.version else self.model_id

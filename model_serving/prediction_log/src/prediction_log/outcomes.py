@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from mlops_common.errors import UserError
 
 from prediction_log import schema
+from prediction_log.reader import parquet_files
 
 OUTCOME_TIMESTAMP = "outcome_timestamp"
 TRIP_COMPLETED = "trip_completed"
@@ -48,10 +49,6 @@ class JoinedOutcomes:
     counts: OutcomeCounts
     # the chosen rows' columns (request_id, driver_id, score, ...) and trip_completed
     frame: pd.DataFrame = field(repr=False)
-
-
-def _files(folder: Path) -> list[Path]:
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
 def check_outcome_file(path: Path) -> None:
@@ -84,7 +81,7 @@ def check_outcome_file(path: Path) -> None:
 def read_outcomes(folder: Path, *, checked: bool = False) -> pd.DataFrame:
     """Every outcome under FOLDER (empty when none); CHECKED: each file checked first
     (`check_outcome_file`), so a malformed file stops the reader before anything is used."""
-    files = _files(folder)
+    files = parquet_files(folder)
     if not files:
         return OUTCOME_SCHEMA.empty_table().to_pandas()
     if checked:

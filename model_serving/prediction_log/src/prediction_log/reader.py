@@ -20,8 +20,9 @@ from prediction_log import schema
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
-def _files(folder: Path) -> bool:
-    return folder.is_dir() and any(folder.glob("*.parquet"))
+def parquet_files(folder: Path) -> list[Path]:
+    """The complete data files of a dataset folder (staged files are in a hidden subfolder)."""
+    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
 
 
 def _dataset(folder: Path, format_schema: pa.Schema | None = None) -> ds.Dataset:
@@ -43,7 +44,7 @@ def read_predictions(
     predictions_dir: Path, start: datetime | None = None, end: datetime | None = None
 ) -> pa.Table:
     """The prediction rows logged in [START, END) (all when open); empty when none."""
-    if not _files(predictions_dir):
+    if not parquet_files(predictions_dir):
         return schema.PREDICTIONS_SCHEMA.empty_table()
     dataset = _dataset(predictions_dir, schema.PREDICTIONS_SCHEMA)
     return dataset.to_table(filter=_time_filter(schema.LOGGED_AT, start, end))
@@ -54,7 +55,7 @@ def read_feature_log(
 ) -> pa.Table | None:
     """The feature log rows Feast's logging schema holds for [START, END); None when nothing
     was logged yet."""
-    if not _files(features_dir):
+    if not parquet_files(features_dir):
         return None
     return _dataset(features_dir).to_table(filter=_time_filter(schema.LOG_TIMESTAMP, start, end))
 
@@ -112,7 +113,7 @@ def served_rows(
 
 def known_request_ids(predictions_dir: Path) -> set[str]:
     """Every request id the prediction log holds (outcomes naming others are unknown)."""
-    if not _files(predictions_dir):
+    if not parquet_files(predictions_dir):
         return set()
     table = _dataset(predictions_dir).to_table(columns=[schema.REQUEST_ID])
     return set(pc.unique(table[schema.REQUEST_ID]).to_pylist())
