@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
-from data_pipeline.generate import INTERCEPT, generate, roc_auc
+from data_pipeline.generate import generate, roc_auc
 from data_pipeline.materialize import materialize
 from data_pipeline.scenarios import ACC_SHIFT, CONV_SHIFT, TRIPS_SHIFT, outcome_probability
 from data_pipeline.settings import get_data_settings
@@ -135,7 +135,7 @@ def test_the_concept_scenario_changes_outcomes_not_statistics(data_env) -> None:
     assert concept.trip_completed.tolist() == again.trip_completed.tolist()
 
 
-def test_the_concept_function_flips_trips_and_halves_conv_rate() -> None:
+def test_the_concept_function_flips_trips_and_drops_conv_rate() -> None:
     stats = pd.DataFrame(
         {"conv_rate": [0.5, 0.5, 0.9], "acc_rate": [0.7, 0.7, 0.7], "avg_daily_trips": [20, 30, 20]}
     )
@@ -145,8 +145,10 @@ def test_the_concept_function_flips_trips_and_halves_conv_rate() -> None:
     pd.testing.assert_frame_equal(stats, kept)  # read, never changed
     assert old[0] == pytest.approx(new[0])  # the centre point is where the two agree
     assert old[1] < old[0] < new[1]  # more trips: less likely before, more likely after
-    logit = np.log(np.array([old[2], new[2]]) / (1 - np.array([old[2], new[2]])))
-    assert logit[1] - INTERCEPT == pytest.approx((logit[0] - INTERCEPT) / 2)  # conv_rate halved
+    logit = np.log(new / (1 - new))
+    assert logit[1] - logit[0] == pytest.approx(10 * 0.24)  # +0.24 per trip after the change
+    assert old[2] > old[0]  # conv_rate mattered before ...
+    assert new[2] == pytest.approx(new[0])  # ... and no longer does
 
 
 def _dispatch_auc(

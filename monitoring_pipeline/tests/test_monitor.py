@@ -62,10 +62,17 @@ def drivers(seed: int, drift: bool = False) -> pd.DataFrame:
 
 
 def serve(
-    champion: ChampionModel, stats: pd.DataFrame, requests: int, seed: int, end: datetime = END
+    champion: ChampionModel,
+    stats: pd.DataFrame,
+    requests: int,
+    seed: int,
+    end: datetime = END,
+    *,
+    changed: bool = False,
 ) -> list[str]:
     """Log REQUESTS answered requests (5 candidates each) in the window ending at END, and an
-    outcome for each chosen driver (completed with probability = its score)."""
+    outcome for each chosen driver (completed with probability = its score; 1 - its score when
+    CHANGED, a concept change that turns the champion's ranking upside down)."""
     from feature_store.store import get_store
     from mlops_common.paths import outcomes_dir, scores_log_dir
     from online_service.features import FeatureRows
@@ -97,7 +104,8 @@ def serve(
                 at.timestamp(), response, FeatureRows(FEATURES, candidates, values, [])
             )
         )
-        completed = int(rng.uniform() < np.clip(scores[order[0]], 0, 1))
+        p = float(np.clip(scores[order[0]], 0, 1))
+        completed = int(rng.uniform() < (1 - p if changed else p))
         outcomes.append((request_id, best, at + timedelta(minutes=2), completed))
         ids.append(request_id)
     writer = PredictionLogWriter(get_store(), "driver_ranking", scores_log_dir())
@@ -180,6 +188,40 @@ def test_stable_quiet_drift_alarm_empty_window_and_rerun(
     assert 'driver_ranking_monitoring_drift_detected{instance="",job="monitoring"} 1' in (
         pushgateway_env.metrics()
     )
+
+
+def test_a_live_auc_below_the_gate_records_when_the_relation_changed(
+    monitoring_env: Path, mlflow_env: MlflowServer
+) -> None:
+    import mlflow
+    from mlops_common.champion import RELATION_CHANGED_FOR_VERSION, relation_changed_at
+    from mlops_common.settings import get_mlflow_settings
+    from monitoring_pipeline.monitor import monitor
+
+    name = get_mlflow_settings().model_name
+    champion = register_tiny_champion(mlflow_env.uri, name, reference=True)
+    serve(champion, drivers(1), 300, seed=1)
+    assert not monitor("before", END).live_below_gate
+    assert relation_changed_at() is None  # a healthy window records nothing
+
+    changed_end = END + timedelta(hours=1)
+    serve(champion, drivers(1), 300, seed=2, end=changed_end, changed=True)
+    changed = monitor("changed", changed_end)
+    assert changed.live is not None
+    assert changed.live.roc_auc < changed.live_roc_auc_gate
+    assert "live_roc_auc_below_gate" in changed.alarm_reasons
+    assert changed.relation_changed_at == changed.window_start
+    assert relation_changed_at() == changed.window_start
+    tags = mlflow.MlflowClient(mlflow_env.uri).get_registered_model(name).tags
+    assert tags[RELATION_CHANGED_FOR_VERSION] == champion.version
+
+    # A later window of the same champion, still below: the change keeps its first time.
+    later_end = changed_end + timedelta(hours=1)
+    serve(champion, drivers(1), 300, seed=3, end=later_end, changed=True)
+    later = monitor("later", later_end)
+    assert later.live_below_gate
+    assert later.relation_changed_at == changed.window_start
+    assert relation_changed_at() == changed.window_start
 
 
 def test_champion_without_reference_fails_in_one_line(

@@ -118,13 +118,14 @@ class DemoDrift:
         pattern = re.compile(rf"^  {re.escape(dag_id)} (\S+): (\w+) in ", re.MULTILINE)
         return pattern.findall(self.output)
 
-    def started_run(self, dag_id: str, cause: str) -> str:
-        """The id of the DAG_ID run the demo reported as started by the CAUSE asset event."""
-        found = re.search(
+    def started_runs(self, dag_id: str, cause: str) -> list[str]:
+        """The ids of the DAG_ID runs the demo reported as started by the CAUSE asset event, in
+        order."""
+        found = re.findall(
             rf"{re.escape(dag_id)} run (\S+) started by the {cause} event", self.output
         )
         assert found, f"no {dag_id} run started by the {cause} event in:\n{self.output[-3000:]}"
-        return found.group(1)
+        return found
 
 
 @pytest.fixture(scope="session")

@@ -3,11 +3,15 @@
 Stable traffic gives a quiet monitoring window; covariate-drifted traffic raises the alarm, whose
 `drift` asset event starts training_pipeline; that run learns nothing new (the champion's data),
 registers nothing and emits no `champion` event, and the online service keeps its version.
+Then concept drift: the live ROC AUC falls, the alarm starts training on the window since the
+change, the candidate beats the champion on the recent test split and is promoted, the service
+answers it and the next window's live ROC AUC is back near the level before the change.
 Runs after tests/e2e/test_demo.py (same session platform).
 """
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
 
 import httpx
@@ -47,13 +51,15 @@ def test_demo_drift_succeeds(demo_drift: DemoDrift) -> None:
 
 def test_a_quiet_window_then_an_alarm(demo: Demo, demo_drift: DemoDrift) -> None:
     monitored = demo_drift.followed_runs("monitoring")
-    assert [state for _, state in monitored] == ["success", "success"], demo_drift.output
-    signals = [_task_states(demo, "monitoring", run_id)["signal_drift"] for run_id, _ in monitored]
+    assert [state for _, state in monitored[:2]] == ["success", "success"], demo_drift.output
+    signals = [
+        _task_states(demo, "monitoring", run_id)["signal_drift"] for run_id, _ in monitored[:2]
+    ]
     assert signals == ["skipped", "success"]
 
 
 def test_drift_started_training_that_registered_nothing(demo: Demo, demo_drift: DemoDrift) -> None:
-    training = demo_drift.started_run("training_pipeline", "drift")
+    training = demo_drift.started_runs("training_pipeline", "drift")[0]
     assert _run(demo, "training_pipeline", training)["state"] == "success"
     assert "drift" in _triggering_assets(demo, "training_pipeline", training)
     states = _task_states(demo, "training_pipeline", training)
@@ -71,14 +77,60 @@ def _champion(demo: Demo) -> str:
     return str(answer.json()["model_version"]["version"])
 
 
-def test_the_champion_and_the_served_version_stay(demo: Demo, demo_drift: DemoDrift) -> None:
-    champion = _champion(demo)
-    assert f"champion stays v{champion}" in demo_drift.output
+def _figure(pattern: str, output: str) -> tuple[str, ...]:
+    found = re.search(pattern, output)
+    assert found, f"{pattern!r} not in:\n{output[-4000:]}"
+    return found.groups()
+
+
+def test_covariate_drift_keeps_the_champion(demo_drift: DemoDrift) -> None:
+    (kept,) = _figure(r"champion stays v(\d+)", demo_drift.output)
+    (concept_before,) = _figure(
+        r"recent test ROC AUC: candidate \S+ vs champion v(\d+)", demo_drift.output
+    )
+    assert concept_before == kept, "the covariate-drift run registered no version"
+
+
+def test_concept_drift_is_learnt_and_the_live_auc_recovers(
+    demo: Demo, demo_drift: DemoDrift
+) -> None:
+    monitored = demo_drift.followed_runs("monitoring")
+    assert [state for _, state in monitored] == ["success"] * 4, demo_drift.output
+    outcomes = [
+        int(n) for n in re.findall(r"live ROC AUC \S+ on (\d+) outcomes", demo_drift.output)
+    ]
+    assert len(outcomes) == 4, outcomes
+    assert min(outcomes) >= 300, outcomes
+
+    first, fallen = (
+        float(x) for x in _figure(r"live ROC AUC fell (\S+) -> (\S+) ", demo_drift.output)
+    )
+    assert fallen <= first - 0.08, (first, fallen)
+
+    training = demo_drift.started_runs("training_pipeline", "drift")[1]
+    assert "drift" in _triggering_assets(demo, "training_pipeline", training)
+    states = _task_states(demo, "training_pipeline", training)
+    assert states["publish"] == "success", "the promoted candidate's champion event"
+    assert "since the relation changed" in demo_drift.output
+    candidate, old = (
+        float(x)
+        for x in _figure(
+            r"recent test ROC AUC: candidate (\S+) vs champion v\d+ (\S+)", demo_drift.output
+        )
+    )
+    assert candidate > old, (candidate, old)
+
+    (recovered, new_version) = _figure(
+        r"recovered: live ROC AUC (\S+) with v(\d+)", demo_drift.output
+    )
+    assert float(recovered) >= first - 0.04, (first, recovered)
+    assert _champion(demo) == new_version
     answer = httpx.post(f"{demo.serving_url}/inference", json=REQUEST, timeout=30)
     assert answer.status_code == 200, answer.text
-    assert answer.json()["model_version"] == champion
-    assert min(s["score"] for s in answer.json()["scores"]) >= 0.0
-    assert max(s["score"] for s in answer.json()["scores"]) <= 1.0, "scores are probabilities"
+    assert answer.json()["model_version"] == new_version
+    scores = [s["score"] for s in answer.json()["scores"]]
+    assert min(scores) >= 0.0, "scores are probabilities"
+    assert max(scores) <= 1.0, "scores are probabilities"
 
 
 def test_prometheus_scrapes_the_service_and_fires_the_drift_alert(

@@ -4,6 +4,10 @@ The registry alias (`models:/<name>@champion`) is the hand-off from training to 
 consumer. Registration (to compare a candidate with the champion), batch scoring, the online
 service and the demo all resolve it here, with one meaning of "there is no champion yet".
 
+The registered model also records the last known change of the relation between features and
+outcomes (`RELATION_CHANGED_AT`): monitoring sets it when the champion's live ROC AUC falls
+below its gate, training starts its window there (`relation_changed_at`).
+
 One GET of MLflow's REST API (`registered-models/alias`) with httpx, not `MlflowClient`:
 importing mlflow costs 2-3 s here, and with Feast installed MLflow's first request imports
 all of Feast too (see `mlops_common.mlflow_plugins`); this lookup costs about 0.2 s. It sends
@@ -15,6 +19,7 @@ through `MlflowClient`.
 from __future__ import annotations
 
 import os
+from datetime import UTC, datetime
 from typing import Any
 
 from mlops_common.errors import UserError
@@ -23,6 +28,12 @@ from mlops_common.settings import get_mlflow_settings
 
 # What MLflow answers for a model that is not registered, or an alias that names no version.
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
+
+
+# Registered-model tags: when the champion's live ROC AUC first fell below the gate (the start of
+# that monitoring window, ISO 8601 UTC) and which champion version it was.
+RELATION_CHANGED_AT = "relation_changed_at"
+RELATION_CHANGED_FOR_VERSION = "relation_changed_for_version"
 
 
 class NoChampionError(UserError):
@@ -140,3 +151,61 @@ def load_champion(tracking_uri: str | None = None, *, timeout: float = 10) -> Sc
     a task that scores with it keeps that version even if the alias moves meanwhile."""
     uri = tracking_uri or get_mlflow_settings().resolved_tracking_uri
     return load_model(resolve_champion(uri, timeout=timeout), tracking_uri=uri)
+
+
+def _model_tags_rest(uri: str, name: str, timeout: float) -> dict[str, str]:
+    import httpx
+
+    try:
+        response = httpx.get(
+            f"{uri.rstrip('/')}/api/2.0/mlflow/registered-models/get",
+            params={"name": name},
+            timeout=timeout,
+            **_auth(),
+        )
+    except httpx.HTTPError as exc:
+        raise RegistryError(
+            f"MLflow at {uri} did not answer ({type(exc).__name__}: {exc})"
+        ) from exc
+    if response.status_code in (400, 404):
+        return {}  # not registered yet: no tags
+    if response.status_code != 200:
+        raise RegistryError(
+            f"MLflow at {uri} answered {response.status_code} to the model lookup: "
+            f"{response.text[:300]}"
+        )
+    tags = response.json().get("registered_model", {}).get("tags", [])
+    return {str(tag["key"]): str(tag.get("value", "")) for tag in tags}
+
+
+def _model_tags_client(uri: str, name: str) -> dict[str, str]:
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return dict(
+            MlflowClient(tracking_uri=uri, registry_uri=uri).get_registered_model(name).tags
+        )
+    except MlflowException as exc:
+        if exc.error_code in _NOT_FOUND:
+            return {}
+        raise
+
+
+def relation_changed_at(
+    tracking_uri: str | None = None, *, name: str | None = None, timeout: float = 10
+) -> datetime | None:
+    """When monitoring last saw the champion's live ROC AUC fall below its gate (the start of
+    that window), or None: outcomes from before it follow a relation that no longer holds."""
+    settings = get_mlflow_settings()
+    uri = tracking_uri or settings.resolved_tracking_uri
+    name = name or settings.model_name
+    if uri.startswith(("http://", "https://")):
+        tags = _model_tags_rest(uri, name, timeout)
+    else:
+        tags = _model_tags_client(uri, name)
+    value = tags.get(RELATION_CHANGED_AT)
+    if not value:
+        return None
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

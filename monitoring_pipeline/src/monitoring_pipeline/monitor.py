@@ -179,10 +179,13 @@ def monitor(
         report=str(report),
         quality_report=None if quality is None else str(quality),
     )
-    from monitoring_pipeline.tracking import log_to_mlflow
+    from monitoring_pipeline.tracking import log_to_mlflow, mark_relation_change
 
     summary = summary.model_copy(
-        update={"mlflow_run_id": log_to_mlflow(summary, [report, *([quality] if quality else [])])}
+        update={
+            "mlflow_run_id": log_to_mlflow(summary, [report, *([quality] if quality else [])]),
+            "relation_changed_at": mark_relation_change(summary),
+        }
     )
     summary.write(summary_path(run_id))
     push_summary(summary)

@@ -63,6 +63,8 @@ class MonitoringSummary(BaseModel):
     report: str
     quality_report: str | None = None  # the live classification quality (with outcomes)
     mlflow_run_id: str | None = None
+    # when the relation changed, as recorded on the registered model (live AUC below the gate)
+    relation_changed_at: datetime | None = None
 
     @classmethod
     def read(cls, path: Path) -> Self:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
+from mlops_common.champion import RELATION_CHANGED_AT, RELATION_CHANGED_FOR_VERSION
 from mlops_common.mlflow_plugins import skip_feast_request_headers
 from mlops_common.settings import get_mlflow_settings
 
@@ -67,3 +69,28 @@ def log_to_mlflow(summary: MonitoringSummary, reports: list[Path]) -> str:
         for report in reports:
             mlflow.log_artifact(str(report))
         return str(run.info.run_id)
+
+
+def mark_relation_change(summary: MonitoringSummary) -> datetime | None:
+    """When the champion's live ROC AUC is below the gate, record on the registered model when
+    the relation between features and outcomes changed (the start of the first such window of
+    this champion: later windows of the same champion keep it). Training starts its window
+    there (`mlops_common.champion.relation_changed_at`). The recorded time, or None."""
+    if not summary.live_below_gate:
+        return None
+    import mlflow
+
+    skip_feast_request_headers()
+    uri = get_mlflow_settings().resolved_tracking_uri
+    client = mlflow.MlflowClient(uri, registry_uri=uri)
+    tags = client.get_registered_model(summary.model_name).tags
+    if tags.get(RELATION_CHANGED_FOR_VERSION) == summary.model_version and tags.get(
+        RELATION_CHANGED_AT
+    ):
+        return datetime.fromisoformat(tags[RELATION_CHANGED_AT])
+    moment = summary.window_start.astimezone(UTC)
+    client.set_registered_model_tag(summary.model_name, RELATION_CHANGED_AT, moment.isoformat())
+    client.set_registered_model_tag(
+        summary.model_name, RELATION_CHANGED_FOR_VERSION, summary.model_version
+    )
+    return moment

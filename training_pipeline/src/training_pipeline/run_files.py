@@ -55,6 +55,8 @@ class Preparation(HandOff):
     train_rows: int
     test_rows: int
     window_days: float
+    window_start: str = ""  # the oldest event time kept
+    window: str = ""  # why the window starts there
     test_size: float
     train_end: str  # the newest train row's event time
     test_start: str  # the oldest test row's event time (never before train_end)

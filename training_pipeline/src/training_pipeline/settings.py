@@ -42,6 +42,14 @@ class TrainSettings(BaseSettings):
         description="Training window: only orders from the last N days before the newest "
         "order's event time are used, so a model learns the present relation.",
     )
+    window_from_relation_change: bool = Field(
+        True,
+        description="Start the training window where monitoring recorded that the relation "
+        "between features and outcomes changed (the champion's live ROC AUC fell below its "
+        "gate; a registered-model tag), when that is later than TRAIN_WINDOW_DAYS and at least "
+        "TRAIN_MIN_ROWS rows follow it: rows from before a concept change teach the old "
+        "relation.",
+    )
     test_size: float = Field(
         0.2, gt=0, lt=1, description="Share of the window's latest rows held out for tests."
     )

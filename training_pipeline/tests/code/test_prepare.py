@@ -76,3 +76,36 @@ def test_the_split_depends_on_the_times_not_the_row_order() -> None:
     first, again = split(data), split(shuffled)
     assert set(first[1].driver_id) == set(again[1].driver_id)
     pd.testing.assert_frame_equal(split(data)[1], first[1])  # and re-runs are identical
+
+
+def test_the_window_starts_where_the_relation_changed() -> None:
+    data = frame(rows=600, days=10)
+    change = pd.Timestamp(END) - pd.Timedelta(days=3)
+    train, test, outside, _ = split_training_set(
+        data, FEATURES, window_days=30, test_size=0.2, since=change.to_pydatetime(), min_rows=50
+    )
+    kept = pd.concat([train, test])
+    assert kept.event_timestamp.min() >= change
+    assert outside == int((data.event_timestamp < change).sum())
+    assert test.event_timestamp.min() >= train.event_timestamp.max()
+
+
+def test_a_change_with_too_few_rows_after_it_keeps_the_window() -> None:
+    data = frame(rows=600, days=10)
+    change = data.event_timestamp.max() - pd.Timedelta(minutes=30)  # a handful of rows after
+    train, test, outside, _ = split_training_set(
+        data, FEATURES, window_days=30, test_size=0.2, since=change.to_pydatetime(), min_rows=100
+    )
+    assert outside == 0
+    assert len(train) + len(test) == len(data.dropna(subset=FEATURES))
+
+
+def test_a_change_before_the_window_changes_nothing() -> None:
+    data = frame(rows=600, days=10)
+    change = pd.Timestamp(END) - pd.Timedelta(days=20)
+    with_change = split_training_set(
+        data, FEATURES, window_days=2, test_size=0.2, since=change.to_pydatetime(), min_rows=10
+    )
+    without = split(data, window_days=2)
+    assert with_change[2] == without[2]
+    pd.testing.assert_frame_equal(with_change[0], without[0])

@@ -24,7 +24,7 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 def test_extract_and_prepare_are_byte_identical_on_rerun(
-    applied_repo: Path, run_steps: RunSteps
+    applied_repo: Path, run_steps: RunSteps, model_name: str
 ) -> None:
     first, second = RunFiles.of("run-a"), RunFiles.of("run-b")
     run_steps("run-a", "extract", "validate", "prepare")
@@ -42,6 +42,27 @@ def test_extract_and_prepare_are_byte_identical_on_rerun(
     run_steps("run-a", "prepare")
     assert first.train_split.read_bytes() == before
     assert read_json(first.features)["features"] == ["conv_rate", "acc_rate", "avg_daily_trips"]
+
+
+def test_prepare_starts_the_window_where_monitoring_recorded_a_change(
+    applied_repo: Path, run_steps: RunSteps, model_name: str
+) -> None:
+    from mlops_common.champion import RELATION_CHANGED_AT
+
+    files = RunFiles.of("run-change")
+    run_steps("run-change", "extract", "validate")
+    times = pd.to_datetime(pd.read_parquet(files.training_set)["event_timestamp"], utc=True)
+    change = times.quantile(0.5)  # half the rows follow the change
+    client = mlflow.MlflowClient()
+    client.create_registered_model(model_name)
+    client.set_registered_model_tag(model_name, RELATION_CHANGED_AT, change.isoformat())
+    run_steps("run-change", "prepare")
+
+    preparation = read_json(files.preparation)
+    assert preparation["window"].startswith("since the relation changed")
+    train = pd.read_parquet(files.train_split)
+    assert pd.to_datetime(train["event_timestamp"], utc=True).min() >= change
+    assert preparation["rows_outside_window"] == int((times < change).sum())
 
 
 def test_training_registers_a_gated_champion(

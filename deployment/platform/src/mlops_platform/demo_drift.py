@@ -7,7 +7,15 @@
    `training_pipeline` started by it, which learns nothing new (the same data as the champion
    or no better on the recent test split): it registers nothing, its `publish` step is skipped,
    no `champion` event, and the online service keeps answering with the same version;
-3. the Prometheus alert `FeatureDrift` firing.
+3. concept drift (the statistics as they are, but how a trip ends given them changed:
+   `data-pipeline simulate --scenario concept`) -> `label_dispatches` turns the served
+   dispatches with outcomes into training rows -> a `monitoring` run: the champion's live ROC
+   AUC falls below its gate, monitoring records on the registered model when the relation
+   changed, the `drift` event starts `training_pipeline`, whose window starts at that change
+   (the served dispatches since, features as served) -> the candidate beats the champion on the
+   recent test split, becomes `champion`, the online service swaps to it -> the next window of
+   the same changed world: the live ROC AUC is back near its level before the change;
+4. the Prometheus alert `FeatureDrift` firing.
 
 Every step prints its Airflow run, the MLflow monitoring run and where to look.
 """
@@ -38,20 +46,31 @@ from mlops_platform.processes import wait_for
 
 TRAFFIC_SECONDS = 40
 RATE = 15
+# Concept windows: 55 s at 22 req/s, about 1,200 outcomes each (the AUC of a 1,200-outcome
+# window varies by about 0.015), inside the 1-minute monitoring window.
+CONCEPT_SECONDS = 55
+CONCEPT_RATE = 22
 WINDOW_MINUTES = 1  # each monitoring run judges the traffic just sent
 OUTCOME_DELAY = 3
 
 
-def _simulate(service_url: str, scenario: str, seed: int) -> None:
+def _simulate(
+    service_url: str,
+    scenario: str,
+    seed: int,
+    *,
+    seconds: float = TRAFFIC_SECONDS,
+    rate: float = RATE,
+) -> None:
     command = [
         str(Path(sys.executable).parent / "data-pipeline"),
         "simulate",
         "--service-url",
         service_url,
         "--duration",
-        str(TRAFFIC_SECONDS),
+        str(seconds),
         "--rate",
-        str(RATE),
+        str(rate),
         "--scenario",
         scenario,
         "--outcome-delay",
@@ -59,7 +78,7 @@ def _simulate(service_url: str, scenario: str, seed: int) -> None:
         "--seed",
         str(seed),
     ]
-    typer.echo(f"  {scenario} traffic: {RATE} req/s for {TRAFFIC_SECONDS} s ...")
+    typer.echo(f"  {scenario} traffic: {rate} req/s for {seconds} s ...")
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise UserError(f"the simulator failed: {(result.stderr or result.stdout)[-500:]}")
@@ -76,8 +95,10 @@ def _wait(client: AirflowClient, dag_id: str, run_id: str, timeout: float) -> Da
     return result
 
 
-def _monitor(client: AirflowClient) -> tuple[DagRunResult, dict[str, object]]:
-    run_id = client.trigger("monitoring", conf={"window_minutes": WINDOW_MINUTES})
+def _monitor(
+    client: AirflowClient, window_minutes: int = WINDOW_MINUTES
+) -> tuple[DagRunResult, dict[str, object]]:
+    run_id = client.trigger("monitoring", conf={"window_minutes": window_minutes})
     result = _wait(client, "monitoring", run_id, 600)
     summary = read_json(run_dir("monitoring_pipeline", run_id) / "summary.json")
     mlflow = get_mlflow_settings().resolved_tracking_uri
@@ -115,6 +136,82 @@ def _firing_alert(name: str) -> dict[str, object] | None:
     return None
 
 
+def _live_auc(summary: dict[str, object]) -> float:
+    live = summary.get("live")
+    if not isinstance(live, dict):
+        raise UserError(f"no live ROC AUC in this window (too few outcomes): {summary['message']}")
+    return float(live["roc_auc"])
+
+
+def _collect_labels(client: AirflowClient) -> None:
+    """The hourly `label_dispatches`, run now: the window's served dispatches with outcomes
+    become training rows before monitoring's alarm starts training."""
+    run_id = client.trigger("label_dispatches")
+    _wait(client, "label_dispatches", run_id, 300)
+
+
+def _concept_drift(
+    client: AirflowClient, service_url: str, first_auc: float, drifted_auc: float
+) -> None:
+    """Step 3: the drop, the retraining on the recent window, the new champion, the recovery."""
+    before = champion_version()
+    known_training = client.run_ids("training_pipeline")
+    changed = time.monotonic()
+    _simulate(service_url, "concept", seed=3, seconds=CONCEPT_SECONDS, rate=CONCEPT_RATE)
+    _collect_labels(client)
+    _, concept = _monitor(client, window_minutes=2)  # the traffic, then the label run
+    fallen_auc = _live_auc(concept)
+    if "live_roc_auc_below_gate" not in concept["alarm_reasons"]:  # type: ignore[operator]
+        raise UserError(f"the concept change raised no live ROC AUC alarm: {concept['message']}")
+    spread = abs(first_auc - drifted_auc)
+    typer.echo(
+        f"   live ROC AUC fell {first_auc:.3f} -> {fallen_auc:.3f} "
+        f"(drop {first_auc - fallen_auc:.3f}; two windows of the same champion before the change "
+        f"differ by {spread:.3f}); the relation changed at {concept['relation_changed_at']}"
+    )
+    training_run = client.new_run("training_pipeline", known_training, 120)
+    if training_run is None:
+        raise UserError("the live ROC AUC alarm started no training_pipeline run")
+    typer.echo(f"   training_pipeline run {training_run} started by the drift event")
+    _wait(client, "training_pipeline", training_run, 1200)
+    files = run_dir("training_pipeline", training_run)
+    preparation = read_json(files / "preparation.json")
+    decision = read_json(files / "gates.json")
+    typer.echo(
+        f"   window {preparation.get('window')}: {preparation['train_rows']} train / "
+        f"{preparation['test_rows']} test rows"
+    )
+    beats = {g["name"]: g for g in decision.get("promotion", [])}.get("beats_champion")
+    champion_before = decision.get("champion_before") or {}
+    if beats is not None and champion_before:
+        typer.echo(
+            f"   recent test ROC AUC: candidate {float(beats['value']):.3f} vs champion "
+            f"v{champion_before.get('version')} {float(champion_before['roc_auc']):.3f}"
+        )
+    after = champion_version()
+    if not decision.get("promoted") or after == before:
+        raise UserError(f"the retrained model was not promoted: {decision.get('decision')}")
+    typer.echo(f"   {decision.get('decision')}")
+    wait_for(
+        lambda: _served_version(service_url) == after or None,
+        timeout=180,
+        interval=2,
+        timeout_error=lambda: UserError(f"the online service never answered with v{after}"),
+    )
+    typer.echo(
+        f"   the online service answers v{after}, {time.monotonic() - changed:.0f} s after the "
+        "change began"
+    )
+    _simulate(service_url, "concept", seed=4, seconds=CONCEPT_SECONDS, rate=CONCEPT_RATE)
+    _, recovered = _monitor(client)
+    recovered_auc = _live_auc(recovered)
+    typer.echo(
+        f"   recovered: live ROC AUC {recovered_auc:.3f} with v{after} (before the change "
+        f"{first_auc:.3f}, difference {recovered_auc - first_auc:+.3f}; after it, with "
+        f"v{before}, {fallen_auc:.3f})"
+    )
+
+
 def run_demo_drift() -> None:
     started = time.monotonic()
     lifecycle.up()
@@ -124,13 +221,19 @@ def run_demo_drift() -> None:
     client = AirflowClient(airflow.url, airflow.admin_user, wait_for_admin_password())
     try:
         service_url = lifecycle.start_online_service()
-        for dag_id in ("monitoring", "training_pipeline", "batch_serving_pipeline"):
+        for dag_id in (
+            "monitoring",
+            "training_pipeline",
+            "batch_serving_pipeline",
+            "label_dispatches",
+        ):
             client.wait_for_dag(dag_id)
             client.unpause(dag_id)  # asset events start only unpaused DAGs
         before = champion_version()
         typer.echo(f"1. stable traffic, champion v{before}")
         _simulate(service_url, "stable", seed=1)
         _, quiet = _monitor(client)
+        first_auc = _live_auc(quiet)
         if quiet["alarm"]:
             raise UserError(f"stable traffic raised an alarm: {quiet['alarm_reasons']}")
         typer.echo("   quiet: signal_drift skipped, no drift event")
@@ -139,6 +242,7 @@ def run_demo_drift() -> None:
         known_training = client.run_ids("training_pipeline")
         _simulate(service_url, "drift", seed=2)
         _, drifted = _monitor(client)
+        drifted_auc = _live_auc(drifted)
         if "drift" not in drifted["alarm_reasons"]:  # type: ignore[operator]
             raise UserError(f"the drift scenario was not detected: {drifted['message']}")
         typer.echo("   drift detected: signal_drift emitted the drift asset event")
@@ -162,7 +266,10 @@ def run_demo_drift() -> None:
             raise UserError(f"the online service answers v{served}, not the champion v{before}")
         typer.echo(f"   the online service still answers with v{served}")
 
-        typer.echo("3. Prometheus")
+        typer.echo("3. concept drift")
+        _concept_drift(client, service_url, first_auc, drifted_auc)
+
+        typer.echo("4. Prometheus")
         alert = wait_for(
             lambda: _firing_alert("FeatureDrift"),
             timeout=120,
