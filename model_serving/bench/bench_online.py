@@ -315,6 +315,13 @@ def main() -> None:
     load_arguments(parser)
     parser.add_argument("--services", default="ours,lean,empty,baseline")
     parser.add_argument(
+        "--model",
+        choices=("logistic", "regression"),
+        default="logistic",
+        help="The champion: the training pipeline's logistic regression (probabilities, one "
+        "sigmoid per request) or a linear regression (the model before the classifier).",
+    )
+    parser.add_argument(
         "--soak", type=int, default=0, metavar="SECONDS", help="Soak our service at c=16."
     )
     parser.add_argument(
@@ -392,8 +399,12 @@ def main() -> None:
             )
             from mlops_testing import register_tiny_champion
 
-            champion = register_tiny_champion(env["MLFLOW_TRACKING_URI"], env["MLFLOW_MODEL_NAME"])
-            print(f"registered {champion.name} v{champion.version}", flush=True)
+            champion = register_tiny_champion(
+                env["MLFLOW_TRACKING_URI"],
+                env["MLFLOW_MODEL_NAME"],
+                classifier=args.model == "logistic",
+            )
+            print(f"registered {champion.name} v{champion.version} ({args.model})", flush=True)
             script = tmp / "bench.lua"
             script.write_text(
                 WRK_SCRIPT

@@ -17,6 +17,7 @@ from mlops_testing import free_port
 
 PLATFORM = project_root() / ".venv" / "bin" / "mlops-platform"
 SCREENSHOTS = project_root() / "test-artifacts" / "screenshots"
+LOGS = project_root() / "test-artifacts" / "e2e"
 
 
 @dataclass
@@ -65,6 +66,13 @@ class Demo:
         )
 
 
+def _keep_log(name: str, output: str, root: Path) -> None:
+    """NAME in the session's folder and in test-artifacts/e2e/ (kept after the run, for CI)."""
+    (root / name).write_text(output)
+    LOGS.mkdir(parents=True, exist_ok=True)
+    (LOGS / name).write_text(output)
+
+
 @pytest.fixture(scope="session")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     root = tmp_path_factory.mktemp("demo")
@@ -80,7 +88,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "PROMETHEUS_PORT": str(free_port()),
         "PROMETHEUS_PUSHGATEWAY_PORT": str(free_port()),
         # Small data: the flow is the same, the minutes are fewer.
-        "DATA_N_DRIVERS": "60",
+        "DATA_N_DRIVERS": "200",
         "DATA_DAYS": "3",
         "DATA_N_ORDERS": "6000",
         "DATA_N_BATCH_REQUESTS": "800",
@@ -99,7 +107,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         check=False,
     )
     output = result.stdout + result.stderr
-    (root / "demo.log").write_text(output)
+    _keep_log("demo.log", output, root)
     try:
         yield Demo(env, output, result.returncode)
     finally:
@@ -140,7 +148,7 @@ def demo_drift(demo: Demo) -> DemoDrift:
         check=False,
     )
     output = result.stdout + result.stderr
-    (demo.state_dir.parent / "demo_drift.log").write_text(output)
+    _keep_log("demo_drift.log", output, demo.state_dir.parent)
     return DemoDrift(output, result.returncode)
 
 

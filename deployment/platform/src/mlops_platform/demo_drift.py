@@ -29,6 +29,7 @@ from pathlib import Path
 
 import httpx
 import typer
+from mlops_common.champion import relation_changed_at
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
 from mlops_common.paths import run_dir
@@ -44,12 +45,10 @@ from mlops_platform.airflow_env import wait_for_admin_password
 from mlops_platform.demo import EXAMPLE_REQUEST, champion_version
 from mlops_platform.processes import wait_for
 
-TRAFFIC_SECONDS = 40
-RATE = 15
-# Concept windows: 55 s at 22 req/s, about 1,200 outcomes each (the AUC of a 1,200-outcome
-# window varies by about 0.015), inside the 1-minute monitoring window.
-CONCEPT_SECONDS = 55
-CONCEPT_RATE = 22
+# Every traffic step: 55 s at 22 req/s, about 1,200 outcomes (the ROC AUC of a 1,200-outcome
+# window varies by about 0.015 around its level), inside the 1-minute monitoring window.
+TRAFFIC_SECONDS = 55
+RATE = 22
 WINDOW_MINUTES = 1  # each monitoring run judges the traffic just sent
 OUTCOME_DELAY = 3
 
@@ -157,7 +156,7 @@ def _concept_drift(
     before = champion_version()
     known_training = client.run_ids("training_pipeline")
     changed = time.monotonic()
-    _simulate(service_url, "concept", seed=3, seconds=CONCEPT_SECONDS, rate=CONCEPT_RATE)
+    _simulate(service_url, "concept", seed=3)
     _collect_labels(client)
     _, concept = _monitor(client, window_minutes=2)  # the traffic, then the label run
     fallen_auc = _live_auc(concept)
@@ -202,7 +201,7 @@ def _concept_drift(
         f"   the online service answers v{after}, {time.monotonic() - changed:.0f} s after the "
         "change began"
     )
-    _simulate(service_url, "concept", seed=4, seconds=CONCEPT_SECONDS, rate=CONCEPT_RATE)
+    _simulate(service_url, "concept", seed=4)
     _, recovered = _monitor(client)
     recovered_auc = _live_auc(recovered)
     typer.echo(
@@ -217,6 +216,14 @@ def run_demo_drift() -> None:
     lifecycle.up()
     if champion_version() is None:
         raise UserError("no champion model yet: run `make demo` first")
+    changed_at = relation_changed_at()
+    if changed_at is not None:
+        raise UserError(
+            f"demo_drift already ran on this platform: its concept change (recorded at "
+            f"{changed_at.isoformat()}) is part of this world now, so 'stable' traffic would not "
+            "be stable; start again from a fresh platform: `make down`, remove .platform/ and "
+            "data/ (MLOPS_STATE_DIR, MLOPS_DATA_DIR), then `make demo`"
+        )
     airflow = get_airflow_settings()
     client = AirflowClient(airflow.url, airflow.admin_user, wait_for_admin_password())
     try:

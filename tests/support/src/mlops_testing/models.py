@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 FEATURES = ("conv_rate", "acc_rate", "avg_daily_trips")
 
@@ -24,10 +25,13 @@ def register_tiny_champion(
     alias: str = "champion",
     seed: int = 0,
     reference: bool = False,
+    classifier: bool = False,
 ) -> ChampionModel:
     """Fit a small ElasticNet pipeline on synthetic feature rows, register it under NAME and
     point ALIAS at it: the same contract the training pipeline fulfils (scikit-learn flavor,
     float signature over the feature service's columns, prediction = completion score).
+    CLASSIFIER: the training pipeline's own model instead, an elastic-net logistic regression
+    whose prediction is the probability (`mlops_common.classifier.PositiveProbability`).
     REFERENCE: also log the monitoring reference and a test ROC AUC, as training does."""
     import mlflow
     import numpy as np
@@ -51,13 +55,26 @@ def register_tiny_champion(
         + 0.005 * frame.avg_daily_trips
         + rng.normal(0, 0.05, 500)
     )
-    model = make_pipeline(StandardScaler(), ElasticNet(alpha=0.001, l1_ratio=0.5)).fit(frame, label)
+    options: dict[str, object] = {}
+    model: Any
+    if classifier:
+        from mlops_common.classifier import SKOPS_TRUSTED_TYPES, PositiveProbability
+        from sklearn.linear_model import LogisticRegression
+
+        logistic = LogisticRegression(l1_ratio=0.5, solver="saga", max_iter=10_000)
+        model = PositiveProbability(make_pipeline(StandardScaler(), logistic))
+        model.fit(frame, (label > label.median()).astype("int64"))
+        options["skops_trusted_types"] = SKOPS_TRUSTED_TYPES
+    else:
+        model = make_pipeline(StandardScaler(), ElasticNet(alpha=0.001, l1_ratio=0.5))
+        model.fit(frame, label)
     client = mlflow.MlflowClient(tracking_uri)
     mlflow.set_tracking_uri(tracking_uri)
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
             model,
             name="model",
+            **options,
             signature=infer_signature(frame, model.predict(frame)),
             registered_model_name=name,
         )
