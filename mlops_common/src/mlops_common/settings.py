@@ -309,7 +309,11 @@ class TaskSettings(BaseSettings):
         None, description="MLFLOW_TRACKING_PASSWORD of task containers."
     )
     retries: int = Field(2, ge=0, description="Retries for transient task failures.")
-    retry_delay_seconds: int = Field(30, ge=0)
+    retry_delay_seconds: int = Field(30, ge=0, description="Delay before the first retry.")
+    retry_backoff: float = Field(
+        2.0, ge=0, description="Each further retry waits this many times longer (0: constant)."
+    )
+    max_retry_delay_seconds: int = Field(600, ge=0, description="The longest wait between tries.")
 
     def model_post_init(self, _context: object) -> None:
         self.venv = _under_root(self.venv)
