@@ -5,6 +5,7 @@ kills what was left of the old one's process group, and the run completes."""
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -16,8 +17,7 @@ from mlops_common.settings import project_root
 from mlops_platform.processes import wait_for
 from mlops_testing import free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
-
+logger = logging.getLogger(__name__)
 PLATFORM = project_root() / ".venv" / "bin" / "mlops-platform"
 SCHEDULER = "airflow-scheduler"
 
@@ -88,6 +88,8 @@ def _client(env: dict[str, str]):
     return AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", password)
 
 
+@pytest.mark.slow
+@pytest.mark.integration
 def test_a_killed_scheduler_is_restarted_and_the_run_completes(
     platform_env: dict[str, str],
 ) -> None:
@@ -120,6 +122,9 @@ def test_a_killed_scheduler_is_restarted_and_the_run_completes(
         )
         result = client.wait_for_run("data_pipeline", run_id, timeout=900)
         assert result.state == "success", (running, result.tasks)
+        payload = client._request("GET", f"/dags/data_pipeline/dagRuns/{run_id}/taskInstances")
+        tries = {ti["task_id"]: ti["try_number"] for ti in payload["task_instances"]}
+        logger.info("running at the kill: %s; tries per task: %s", running, tries)
     finally:
         client.close()
     assert scheduler_pid(platform_env) == restarted, "one restart, no crash loop"
@@ -131,3 +136,30 @@ def test_a_killed_scheduler_is_restarted_and_the_run_completes(
     status = run(platform_env, "status")
     assert status.returncode == 0, status.stdout
     assert "UNHEALTHY" not in status.stdout
+
+
+def test_the_reaper_kills_what_a_dead_leader_left_in_its_group() -> None:
+    """What supervisord's event listener does on PROCESS_STATE_EXITED, on a real process group:
+    the leader SIGKILLed, its children (orphaned, still running) are killed too."""
+    from mlops_platform.reaper import group_alive, reap_group
+
+    leader = subprocess.Popen(
+        ["bash", "-c", "sleep 300 & sleep 300 & echo started; wait"],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as supervisord starts a program
+    )
+    assert leader.stdout is not None
+    assert leader.stdout.readline() == "started\n"
+    leader.kill()
+    leader.wait(timeout=30)
+    assert group_alive(leader.pid), "the children outlive their leader"
+
+    assert reap_group(leader.pid)
+    wait_for(
+        lambda: not group_alive(leader.pid),
+        timeout=10,
+        interval=0.1,
+        timeout_error=lambda: AssertionError("the group survived"),
+    )
+    assert not reap_group(leader.pid), "nothing left to kill"
