@@ -1,7 +1,9 @@
 """The local platform survives its Airflow scheduler being killed mid-DAG: `mlops-platform up`
 (LocalExecutor), a data_pipeline run triggered, the scheduler SIGKILLed while a task of the run
 is running; supervisord starts a new scheduler, its event listener (`mlops_platform.reaper`)
-kills what was left of the old one's process group, and the run completes."""
+kills what was left of the old one's process group (its LocalExecutor workers, with the running
+task), the new scheduler resets that task as an orphan of a dead scheduler
+(AIRFLOW_ORPHANED_TASKS_CHECK_SECONDS) and runs it again, and the run completes."""
 
 from __future__ import annotations
 
@@ -101,11 +103,14 @@ def test_a_killed_scheduler_is_restarted_and_the_run_completes(
         client.unpause("data_pipeline")
         run_id = client.trigger("data_pipeline")
         running = wait_for(
-            lambda: [
-                task
-                for task, state in client.task_states("data_pipeline", run_id).items()
-                if state == "running"
-            ],
+            lambda: (
+                [
+                    task
+                    for task, state in client.task_states("data_pipeline", run_id).items()
+                    if state == "running"
+                ]
+                or None
+            ),
             timeout=300,
             interval=0.5,
             timeout_error=lambda: AssertionError("no task of the run started"),

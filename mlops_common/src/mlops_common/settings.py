@@ -225,6 +225,12 @@ class AirflowSettings(BaseSettings):
     admin_user: str = "admin"
     parallelism: int = Field(4, ge=1, description="Task slots; 4 suits 2 cores.")
     dag_refresh_seconds: int = Field(20, ge=5, description="How soon new DAG files appear.")
+    orphaned_tasks_check_seconds: int = Field(
+        30,
+        ge=10,
+        description="How often the scheduler looks for tasks of a scheduler that died (killed "
+        "mid-run) and schedules them again (Airflow's default: 300).",
+    )
     executor: Literal["local", "celery"] = Field(
         "local", description="local: LocalExecutor; celery: CeleryExecutor with CELERY_WORKERS."
     )

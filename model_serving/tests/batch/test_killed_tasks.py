@@ -1,5 +1,5 @@
 """`model-serving predict` and `log-predictions` killed (SIGKILL) in the middle of their writes,
-then run again as Airflow's retry would (real Redis-free Feast registry, real MLflow champion):
+then run again as Airflow's retry would (a real Feast registry, a champion in a real MLflow):
 no partial file is visible at the instant of the kill, and the retry leaves exactly what an
 undisturbed run leaves: the same bytes, no temporary file, no row logged twice."""
 

@@ -6,7 +6,9 @@ group on `stop` (`stopasgroup`/`killasgroup`), but when the leader dies by itsel
 the program and leaves the children behind: a SIGKILLed Airflow scheduler left its
 LocalExecutor workers and its log server running, orphaned, idle for ever, and `down` never
 stopped them (`tests/test_platform_scheduler_killed.py`). A task such a worker was running is
-killed with them; Airflow retries it (the tasks are safe to retry, see the DAG docstrings).
+killed with them; the new scheduler resets it as an orphan of a dead scheduler (every
+AIRFLOW_ORPHANED_TASKS_CHECK_SECONDS) and runs it again (every task is safe to repeat, see
+`mlops_airflow.orchestration.pipeline_task`).
 
 Written on supervisor's own event listener protocol (`supervisor.childutils.listener`);
 `[eventlistener:reaper]` in `mlops_platform.supervisor` runs it.
