@@ -46,6 +46,11 @@ def inventory() -> dict[str, object]:
                     "bash_command": getattr(task, "bash_command", None),
                     "upstream": sorted(task.upstream_task_ids),
                     "retries": task.retries,
+                    "retry_delay": task.retry_delay.total_seconds(),
+                    "retry_exponential_backoff": task.retry_exponential_backoff,
+                    "max_retry_delay": task.max_retry_delay.total_seconds()
+                    if task.max_retry_delay
+                    else None,
                     "mounts": [str(m) for m in getattr(task, "mounts", []) or []],
                     "environment": getattr(task, "environment", None),
                     "outlets": sorted(getattr(o, "name", str(o)) for o in task.outlets),

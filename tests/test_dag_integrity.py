@@ -103,6 +103,26 @@ def test_containers_mode_runs_the_same_commands_in_the_pipeline_image(dag_id: st
         assert task["environment"]["MLOPS_ARTIFACT_ROOT"].startswith("/artifacts"), task_id
 
 
+# Tasks that must not be retried, with the reason (their DAG docstring says it too). None
+# today: every task is safe to retry, also after a SIGKILL mid-write (the test_killed_* tests
+# of each pipeline); a task failing on bad input exits 2 and fails without retrying instead.
+NOT_RETRIED: dict[str, str] = {}
+
+
+@pytest.mark.parametrize("mode", ["local", "containers"])
+def test_tasks_retry_with_exponential_backoff_unless_unsafe(mode: str) -> None:
+    for dag_id, dag in load(mode)["dags"].items():
+        for task_id, task in dag["tasks"].items():
+            name = f"{dag_id}.{task_id}"
+            if name in NOT_RETRIED:
+                assert task["retries"] == 0, name
+                continue
+            assert task["retries"] >= 1, name
+            assert task["retry_exponential_backoff"] >= 2, f"{name}: no exponential backoff"
+            assert task["max_retry_delay"], f"{name}: unbounded backoff"
+            assert task["max_retry_delay"] >= task["retry_delay"], name
+
+
 def _quote(arg: str) -> str:
     import shlex
 

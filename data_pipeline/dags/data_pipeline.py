@@ -33,6 +33,12 @@ def data_pipeline() -> None:
       the run's time into Redis, incrementally from the last recorded interval (engine `fast` by
       default, `feast` for Feast's own path; trigger param `engine`).
 
+    Retries: every task retries with exponential backoff (MLOPS_TASK_RETRY_*), also after a
+    kill mid-write: ingest and validate write and publish by rename, feast_apply rewrites the
+    registry by rename, materialize writes each Redis row whole, skips rows not newer than the
+    stored ones and records its interval only after the rows
+    (tests/test_killed_materialize.py). Bad input exits 2 and fails without a retry.
+
     Daily (catchup off) and triggerable by hand. `validate` emits the `driver_stats` and
     `orders` asset events when it published: `orders` schedules training_pipeline.
     """

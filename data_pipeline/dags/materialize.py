@@ -22,6 +22,9 @@ def materialize() -> None:
     recorded materialization end up to the run's time (RUN_TIME, never "now"), so a delayed run
     still loads exactly its interval. No catchup: a missed hour is covered by the next run's
     interval. Trigger param `engine`: `fast` (default) or `feast` (Feast's own path).
+
+    Both tasks retry with exponential backoff: a materialize killed mid-write leaves whole rows
+    and an unrecorded interval, which its retry loads again (tests/test_killed_materialize.py).
     """
     feast_apply = feast_apply_task("data_pipeline")
     load = materialize_task()

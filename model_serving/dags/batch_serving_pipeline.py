@@ -50,6 +50,11 @@ def batch_serving_pipeline() -> None:
     `duckdb`, the reference `feast` or `spark`; empty = BATCH_ENGINE). With `spark` (and
     FEAST_OFFLINE_STORE=spark) the join, the scoring (`mlflow.pyfunc.spark_udf`) and the writes
     run in Spark, and predictions.parquet is a dataset partitioned by request_date.
+
+    Retries: every task retries with exponential backoff (MLOPS_TASK_RETRY_*). predict writes by
+    rename (a killed try's temporary file is removed by the retry) and log_predictions names
+    its files after the run, so a retry replaces them instead of logging rows twice
+    (tests/batch/test_killed_tasks.py).
     """
     feast_apply = feast_apply_task(PIPELINE)
     extract = pipeline_task(

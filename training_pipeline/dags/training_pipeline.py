@@ -20,6 +20,13 @@ Each task runs one `training-pipeline` command under this run's artifact directo
 8. `publish`: emits the `champion` event when register moved the alias; otherwise it ends
    skipped (exit code 99), so no event and a green run.
 
+Retries: every task retries with exponential backoff (MLOPS_TASK_RETRY_*). All are safe to
+repeat, also after a kill mid-write: the run directory's files are written by rename; `train`
+marks the MLflow run of a killed try KILLED and reuses a finished run of this pipeline run
+(found by its tags); `register` finds the version already made from the training run and only
+moves the alias (tests/integration/test_killed_tasks.py). A release gate that fails exits 2
+and fails without a retry.
+
 Scheduled on Airflow Assets: fresh labelled orders (the `orders` event of data_pipeline) or
 drift (the `drift` event of monitoring, emitted when a window's drift or live ROC AUC crossed
 its threshold); triggerable by hand. `publish` emits the `champion` event only when the alias

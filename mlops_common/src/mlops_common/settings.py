@@ -225,6 +225,12 @@ class AirflowSettings(BaseSettings):
     admin_user: str = "admin"
     parallelism: int = Field(4, ge=1, description="Task slots; 4 suits 2 cores.")
     dag_refresh_seconds: int = Field(20, ge=5, description="How soon new DAG files appear.")
+    orphaned_tasks_check_seconds: int = Field(
+        30,
+        ge=10,
+        description="How often the scheduler looks for tasks of a scheduler that died (killed "
+        "mid-run) and schedules them again (Airflow's default: 300).",
+    )
     executor: Literal["local", "celery"] = Field(
         "local", description="local: LocalExecutor; celery: CeleryExecutor with CELERY_WORKERS."
     )
@@ -309,7 +315,11 @@ class TaskSettings(BaseSettings):
         None, description="MLFLOW_TRACKING_PASSWORD of task containers."
     )
     retries: int = Field(2, ge=0, description="Retries for transient task failures.")
-    retry_delay_seconds: int = Field(30, ge=0)
+    retry_delay_seconds: int = Field(30, ge=0, description="Delay before the first retry.")
+    retry_backoff: float = Field(
+        2.0, ge=0, description="Each further retry waits this many times longer (0: constant)."
+    )
+    max_retry_delay_seconds: int = Field(600, ge=0, description="The longest wait between tries.")
 
     def model_post_init(self, _context: object) -> None:
         self.venv = _under_root(self.venv)

@@ -88,26 +88,69 @@ def _model_requirements() -> list[str]:
     return [f"{dist}=={version(dist)}" for dist in ("mlflow", "scikit-learn", "numpy", "pandas")]
 
 
+MODEL_URI_TAG = "model_uri"  # on the training run: the logged model (set inside the run)
+
+
 def _reusable(files: RunFiles, fingerprint: str, params: Params) -> TrainingResult | None:
-    """The run's earlier training, when it used the same data and parameters and finished."""
-    if not files.training.is_file():
-        return None
-    previous = TrainingResult.read(files.training)
-    if previous.data_fingerprint != fingerprint or previous.params != params:
-        return None
+    """The run's earlier training, when it used the same data and parameters and finished:
+    recorded in `training.json`, or found in MLflow by its tags when the task was killed after
+    MLflow finished the run but before that file was written."""
     client = connect_mlflow()
-    try:
-        status = client.get_run(previous.mlflow_run_id).info.status
-    except Exception:
+    if files.training.is_file():
+        previous = TrainingResult.read(files.training)
+        if previous.data_fingerprint == fingerprint and previous.params == params:
+            try:
+                status = client.get_run(previous.mlflow_run_id).info.status
+            except Exception:
+                return None
+            return previous if status == "FINISHED" else None
         return None
-    return previous if status == "FINISHED" else None
+    experiment = client.get_experiment_by_name(get_mlflow_settings().experiment_name)
+    if experiment is None:
+        return None
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=(
+            f"tags.pipeline_run_id = '{files.run_id}' and "
+            f"tags.data_fingerprint = '{fingerprint}' and attributes.status = 'FINISHED'"
+        ),
+        order_by=["attributes.start_time ASC"],
+    )
+    expected = {key: str(value) for key, value in params.items()}
+    for run in runs:
+        model_uri = run.data.tags.get(MODEL_URI_TAG)
+        if model_uri and run.data.params == expected:
+            return TrainingResult(
+                mlflow_run_id=run.info.run_id,
+                model_uri=model_uri,
+                data_fingerprint=fingerprint,
+                params=params,
+                features=files.feature_names(),
+            )
+    return None
+
+
+def _end_abandoned_runs(run_id: str) -> None:
+    """Mark KILLED the MLflow runs of pipeline run RUN_ID still RUNNING: a killed task cannot
+    end its MLflow run, and a retry must not leave it looking alive for ever."""
+    client = connect_mlflow()
+    experiment = client.get_experiment_by_name(get_mlflow_settings().experiment_name)
+    if experiment is None:
+        return
+    for run in client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"tags.pipeline_run_id = '{run_id}' and attributes.status = 'RUNNING'",
+    ):
+        client.set_terminated(run.info.run_id, status="KILLED")
+        logger.warning("MLflow run %s of a killed try marked KILLED", run.info.run_id)
 
 
 def train_model(run_id: str) -> TrainingResult:
     """Fit the model on the run's train split and log it, with its evidence, to MLflow.
 
-    Idempotent: a re-run on the same data and settings returns the finished MLflow run that
-    is already recorded in the run directory instead of logging a duplicate.
+    Idempotent: a re-run on the same data and settings returns the finished MLflow run of
+    this pipeline run instead of logging a duplicate; the MLflow run of a try that was killed
+    mid-logging is marked KILLED and a new one is logged.
     """
     import mlflow
     from mlflow.models import infer_signature
@@ -124,7 +167,9 @@ def train_model(run_id: str) -> TrainingResult:
     previous = _reusable(files, fingerprint, params)
     if previous is not None:
         logger.info("run %s already trained as MLflow run %s", run_id, previous.mlflow_run_id)
+        previous.write(files.training)  # the same bytes, or the file a killed try never wrote
         return previous
+    _end_abandoned_runs(run_id)
 
     connect_mlflow()
     mlflow.set_experiment(get_mlflow_settings().experiment_name)
@@ -152,6 +197,7 @@ def train_model(run_id: str) -> TrainingResult:
             # more than loading this model needs).
             pip_requirements=_model_requirements(),
         )
+        mlflow.set_tag(MODEL_URI_TAG, info.model_uri)
         with tempfile.TemporaryDirectory() as tmp:
             plot_dir = Path(tmp)
             plots.calibration_plot(label.to_numpy(), predicted, plot_dir / "calibration.png")

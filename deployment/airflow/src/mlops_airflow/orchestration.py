@@ -53,6 +53,13 @@ def pipeline_task(
     Local mode: a BashOperator running the same command from the pipelines' virtualenv; a
     user error (exit code 2: bad input, a gate that refused the model) fails without retries.
     Arguments may hold Jinja templates (`RUN_ID`, `RUN_TIME`); both operators render them.
+
+    Retries (MLOPS_TASK_RETRIES) with exponential backoff (MLOPS_TASK_RETRY_DELAY_SECONDS,
+    doubling by MLOPS_TASK_RETRY_BACKOFF up to MLOPS_TASK_MAX_RETRY_DELAY_SECONDS): every task
+    of the project is safe to retry, including after a SIGKILL mid-write (atomic files, Redis
+    rows written whole and only newer ones, MLflow runs and registry versions found again by
+    their tags; each pipeline's `test_killed_*` tests kill them and retry). A task that is not
+    safe to retry must pass `retries=0` and say why in its DAG's docstring.
     """
     # Local mode shell-quotes the command before Airflow renders its templates, so a single
     # quote inside a template would be mangled; refused in both modes so DAG files stay portable.
@@ -62,6 +69,10 @@ def pipeline_task(
     settings = get_task_settings()
     operator_kwargs.setdefault("retries", settings.retries)
     operator_kwargs.setdefault("retry_delay", timedelta(seconds=settings.retry_delay_seconds))
+    operator_kwargs.setdefault("retry_exponential_backoff", settings.retry_backoff)
+    operator_kwargs.setdefault(
+        "max_retry_delay", timedelta(seconds=settings.max_retry_delay_seconds)
+    )
     if settings.mode == "containers":
         return _docker_task(settings, pipeline, task_id, arguments, env or {}, operator_kwargs)
     command = [pipeline_cli(pipeline), *arguments]

@@ -109,6 +109,11 @@ def airflow_environment(home: Path | None = None) -> dict[str, str]:
         "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(dag_bundles()),
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(settings.dag_refresh_seconds),
         "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": "1",
+        # A task of a killed scheduler is reset by the next check after that scheduler's
+        # heartbeat is 30 s old (scheduler_health_check_threshold); Airflow checks every 300 s.
+        "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": str(
+            settings.orphaned_tasks_check_seconds
+        ),
         "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(home / "logs"),
     }
 

@@ -1,7 +1,9 @@
 """supervisord for the local platform: its configuration, its start, its XML-RPC interface.
 
-supervisord owns the processes (start, stop by process group, restart bookkeeping, log files);
-its socket, pid file and configuration live in the state directory.
+supervisord owns the processes (start, stop by process group, restart of a program that exits
+unexpectedly, e.g. a SIGKILLed scheduler, log files); its socket, pid file and configuration
+live in the state directory. Its event listener `mlops_platform.reaper` kills what is left of
+a program's process group when the program died on its own, before the restart.
 """
 
 from __future__ import annotations
@@ -46,6 +48,16 @@ def supervisord_config(programs: list[Service]) -> str:
         "",
         "[supervisorctl]",
         f"serverurl=unix://{socket_path()}",
+        "",
+    ]
+    lines += [
+        "[eventlistener:reaper]",
+        f"command={_supervisor_quote(sys.executable)} -m mlops_platform.reaper",
+        "events=PROCESS_STATE_EXITED",
+        "autorestart=true",
+        f"stderr_logfile={log_file('reaper')}",
+        "stderr_logfile_maxbytes=1MB",
+        "stderr_logfile_backups=1",
         "",
     ]
     for program in programs:
