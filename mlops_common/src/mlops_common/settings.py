@@ -186,8 +186,9 @@ class PromotionSettings(BaseSettings):
         0.05,
         gt=0,
         lt=0.5,
-        description="Error rate of the live judgement, valid however often it looks (each "
-        "direction: a false promotion, a false retirement).",
+        description="Error rate of the live judgement's confidence sequence: the chance that "
+        "it ever excludes the true difference (a false promotion or retirement), however "
+        "often it looks.",
     )
     max_hours: float = Field(
         72.0,

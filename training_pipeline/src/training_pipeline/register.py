@@ -27,7 +27,7 @@ from typing import Any
 
 import mlflow
 import pandas as pd
-from mlops_common.champion import champion_or_none
+from mlops_common.champion import CHALLENGER_SINCE_TAG, champion_or_none
 from mlops_common.errors import UserError
 from mlops_common.models import load_model
 from mlops_common.settings import get_mlflow_settings, get_promotion_settings
@@ -41,7 +41,6 @@ from training_pipeline.tracking import connect_mlflow, git_commit
 logger = logging.getLogger(__name__)
 
 REGISTRATION_TAG = "registration"  # on the candidate's MLflow run: the one-line decision
-CHALLENGER_SINCE_TAG = "challenger_since"  # on a version made challenger: when (UTC, ISO 8601)
 
 
 @dataclass(frozen=True)
