@@ -137,3 +137,8 @@ def test_the_loop_is_wired_by_assets() -> None:
     assert signal["outlets"] == ["drift"]
     assert signal["upstream"] == ["monitor"]
     assert 99 in (signal["skip_on_exit_code"] or [])
+    # The live judgement's promotion emits the champion event too (batch scoring follows).
+    promoted = dags["monitoring"]["tasks"]["signal_champion"]
+    assert promoted["outlets"] == ["champion"]
+    assert promoted["upstream"] == ["judge_challenger"]
+    assert 99 in (promoted["skip_on_exit_code"] or [])
