@@ -34,13 +34,14 @@ DeLong's placements a few numpy lines over midranks (a test checks the AUCs agai
 scikit-learn's).
 
 Decision at each look, in this order:
-- `retire` (max duration): the challenger has run PROMOTION_MAX_HOURS without a decision;
-- `continue`: fewer than PROMOTION_MIN_SAMPLES outcomes, or one class only;
-- `promote`: the sequence's lower bound of the AUC difference is above PROMOTION_MARGIN and
-  the challenger's log loss is not shown worse (the upper bound of the champion-minus-challenger
-  log-loss gain is not below zero): better ranking, and probabilities not shown worse;
-- `retire` (not better): the upper bound of the AUC difference is below the margin, or the
-  log loss is shown worse;
+- with at least PROMOTION_MIN_SAMPLES outcomes of both classes:
+  - `promote`: the sequence's lower bound of the AUC difference is above PROMOTION_MARGIN and
+    the challenger's log loss is not shown worse (the upper bound of the champion-minus-
+    challenger log-loss gain is not below zero): better ranking, probabilities not worse;
+  - `retire` (not better): the upper bound of the AUC difference is below the margin, or the
+    log loss is shown worse;
+- `retire` (max duration): the challenger has run PROMOTION_MAX_HOURS without a decision (the
+  last look may still promote: the sequence is valid at every look, that one included);
 - `continue` otherwise.
 
 Outcomes exist only for the drivers the champion chose: both models are judged on the
@@ -190,29 +191,32 @@ def judge(
         if len(outcome)
         else None
     )
+    c = comparison
+    if c is not None and c.samples >= settings.min_samples:
+        if c.auc_lower > settings.margin and c.log_loss_upper >= 0:
+            return Judgement("promote", f"better by the margin{_evidence(c)}", c, hours)
+        if c.auc_upper < settings.margin:
+            return Judgement("retire", f"not better by the margin{_evidence(c)}", c, hours)
+        if c.log_loss_upper < 0:
+            return Judgement(
+                "retire", f"log loss worse than the champion's{_evidence(c)}", c, hours
+            )
     if hours >= settings.max_hours:
         return Judgement(
             "retire",
             f"no decision within PROMOTION_MAX_HOURS {settings.max_hours:g} "
-            f"({len(outcome)} outcomes{_evidence(comparison)})",
-            comparison,
+            f"({len(outcome)} outcomes{_evidence(c)})",
+            c,
             hours,
         )
-    if comparison is None or comparison.samples < settings.min_samples:
+    if c is None or c.samples < settings.min_samples:
         return Judgement(
             "continue",
             f"{len(outcome)} outcomes of both classes needed {settings.min_samples} "
             "(PROMOTION_MIN_SAMPLES)",
-            comparison,
+            c,
             hours,
         )
-    c = comparison
-    if c.auc_lower > settings.margin and c.log_loss_upper >= 0:
-        return Judgement("promote", f"better by the margin{_evidence(c)}", c, hours)
-    if c.auc_upper < settings.margin:
-        return Judgement("retire", f"not better by the margin{_evidence(c)}", c, hours)
-    if c.log_loss_upper < 0:
-        return Judgement("retire", f"log loss worse than the champion's{_evidence(c)}", c, hours)
     return Judgement("continue", f"undecided{_evidence(c)}", c, hours)
 
 
