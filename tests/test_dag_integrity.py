@@ -139,18 +139,26 @@ def test_the_loop_is_wired_by_assets() -> None:
     )
     assert dags["data_pipeline"]["tasks"]["validate"]["outlets"] == ["driver_stats", "orders"]
     assert dags["training_pipeline"]["asset_condition"] == ["AssetAny", "drift", "orders"]
-    # publish emits the champion event only when register moved the alias (else it is skipped).
-    publish = dags["training_pipeline"]["tasks"]["publish"]
-    assert publish["outlets"] == ["champion"]
-    assert publish["upstream"] == ["register"]
-    assert 99 in (publish["skip_on_exit_code"] or [])
+    # publish emits the champion event only when register moved that alias (else it is
+    # skipped); publish_challenger likewise for the challenger (PROMOTION_MODE=shadow).
+    publishers = {"publish": "champion", "publish_challenger": "challenger"}
+    for task_id, asset in publishers.items():
+        publish = dags["training_pipeline"]["tasks"][task_id]
+        assert publish["outlets"] == [asset]
+        assert publish["upstream"] == ["register"]
+        assert 99 in (publish["skip_on_exit_code"] or [])
     assert all(
         not task["outlets"]
         for task_id, task in dags["training_pipeline"]["tasks"].items()
-        if task_id != "publish"
+        if task_id not in publishers
     )
     assert dags["batch_serving_pipeline"]["asset_condition"] == ["AssetAll", "champion"]
     signal = dags["monitoring"]["tasks"]["signal_drift"]
     assert signal["outlets"] == ["drift"]
     assert signal["upstream"] == ["monitor"]
     assert 99 in (signal["skip_on_exit_code"] or [])
+    # The live judgement's promotion emits the champion event too (batch scoring follows).
+    promoted = dags["monitoring"]["tasks"]["signal_champion"]
+    assert promoted["outlets"] == ["champion"]
+    assert promoted["upstream"] == ["judge_challenger"]
+    assert 99 in (promoted["skip_on_exit_code"] or [])

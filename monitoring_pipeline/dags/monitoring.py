@@ -1,9 +1,10 @@
-"""DAG `monitoring`: hourly monitor -> signal_drift (see its docstring)."""
+"""DAG `monitoring`: hourly monitor -> signal_drift, judge_challenger -> signal_champion (see
+its docstring)."""
 
 from datetime import UTC, datetime
 
 from airflow.sdk import Param, dag
-from mlops_airflow.assets import DRIFT
+from mlops_airflow.assets import CHAMPION, DRIFT
 from mlops_airflow.orchestration import RUN_ID, RUN_TIME, pipeline_task
 
 PIPELINE = "monitoring_pipeline"
@@ -39,6 +40,14 @@ def monitoring() -> None:
       Re-running a window gives the same files and reuses its MLflow run.
     - `signal_drift` emits the `drift` asset event (which schedules training_pipeline) only
       when the window raised an alarm; otherwise it ends skipped and emits nothing.
+    - `judge_challenger` (PROMOTION_MODE=shadow; nothing to do without a `challenger`) compares
+      champion and challenger on the outcomes of the requests the challenger shadowed since
+      its start: live ROC AUC and log loss of each, the difference with an anytime-valid
+      interval, valid at every hourly look. It promotes (moves `champion`, drops `challenger`),
+      retires (drops `challenger`, tags the version with the reason and the evidence) or keeps
+      watching; writes challenger.json and pushes the figures to Prometheus.
+    - `signal_champion` emits the `champion` event (batch scoring follows) only when the
+      judgement promoted; otherwise it ends skipped.
     """
     monitor = pipeline_task(
         PIPELINE,
@@ -61,6 +70,19 @@ def monitoring() -> None:
         skip_on_exit_code=QUIET_EXIT_CODE,
     )
     monitor >> signal_drift
+    judge = pipeline_task(
+        PIPELINE,
+        "judge_challenger",
+        ["judge-challenger", "--run-id", RUN_ID, "--now", RUN_TIME],
+    )
+    signal_champion = pipeline_task(
+        PIPELINE,
+        "signal_champion",
+        ["promoted", "--run-id", RUN_ID],
+        outlets=[CHAMPION],
+        skip_on_exit_code=QUIET_EXIT_CODE,
+    )
+    judge >> signal_champion
 
 
 monitoring()

@@ -16,9 +16,11 @@ Each task runs one `training-pipeline` command under this run's artifact directo
 7. `register`: release gates (thresholds, beat the baseline); a failure fails this task with
    the reason. Then promotion: a candidate with new data that beats the champion on the same
    test split by `TRAIN_MIN_CHAMPION_IMPROVEMENT` becomes a new registry version and
-   `champion`; otherwise it stays logged only and the run says why (the task succeeds).
-8. `publish`: emits the `champion` event when register moved the alias; otherwise it ends
-   skipped (exit code 99), so no event and a green run.
+   `champion` (`PROMOTION_MODE=direct`) or `challenger` (`shadow`: scored on live traffic
+   beside the champion until monitoring's live judgement decides); otherwise it stays logged
+   only and the run says why (the task succeeds).
+8. `publish` / `publish_challenger`: emit the `champion` / `challenger` event when register
+   moved that alias; otherwise they end skipped (exit code 99), so no event and a green run.
 
 Retries: every task retries with exponential backoff (MLOPS_TASK_RETRY_*). All are safe to
 repeat, also after a kill mid-write: the run directory's files are written by rename; `train`
@@ -38,7 +40,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from airflow.sdk import chain, dag
-from mlops_airflow.assets import CHAMPION, DRIFT, ORDERS
+from mlops_airflow.assets import CHALLENGER, CHAMPION, DRIFT, ORDERS
 from mlops_airflow.orchestration import RUN_ID, pipeline_task
 from mlops_airflow.tasks import feast_apply_task
 
@@ -58,13 +60,16 @@ QUIET_EXIT_CODE = 99  # `training-pipeline publish` when the alias did not move
 )
 def training_pipeline() -> None:
     """Train, evaluate, gate and register the driver ranking model."""
-    publish = pipeline_task(
-        PIPELINE,
-        "publish",
-        ["publish", "--run-id", RUN_ID],
-        outlets=[CHAMPION],
-        skip_on_exit_code=QUIET_EXIT_CODE,
-    )
+    publish = [
+        pipeline_task(
+            PIPELINE,
+            task_id,
+            ["publish", "--run-id", RUN_ID, "--role", asset.name],
+            outlets=[asset],
+            skip_on_exit_code=QUIET_EXIT_CODE,
+        )
+        for task_id, asset in (("publish", CHAMPION), ("publish_challenger", CHALLENGER))
+    ]
     chain(
         feast_apply_task(PIPELINE),
         *(pipeline_task(PIPELINE, step, [step, "--run-id", RUN_ID]) for step in STEPS),

@@ -26,6 +26,10 @@ from mlops_common.errors import UserError
 from mlops_common.models import ScoringModel, load_model
 from mlops_common.settings import get_mlflow_settings
 
+# On a version made challenger (PROMOTION_MODE=shadow): when, UTC ISO 8601. Its live judgement
+# counts from then (PROMOTION_MAX_HOURS).
+CHALLENGER_SINCE_TAG = "challenger_since"
+
 # What MLflow answers for a model that is not registered, or an alias that names no version.
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}
 
@@ -95,7 +99,12 @@ def _lookup_client(uri: str, name: str, alias: str) -> dict[str, Any]:
         if exc.error_code in _NOT_FOUND:
             raise _no_champion(uri, name, alias, exc.message) from exc
         raise
-    return {"version": found.version, "run_id": found.run_id, "source": found.source}
+    return {
+        "version": found.version,
+        "run_id": found.run_id,
+        "source": found.source,
+        "tags": [{"key": k, "value": v} for k, v in (found.tags or {}).items()],
+    }
 
 
 def _no_champion(uri: str, name: str, alias: str, detail: str) -> NoChampionError:
@@ -133,15 +142,20 @@ def resolve_champion(
         # the logged model the version was made from (`models:/m-<id>`)
         model_id=str(found.get("source") or f"models:/{name}/{found['version']}"),
         run_id=found.get("run_id") or None,
+        tags={str(t["key"]): str(t.get("value", "")) for t in found.get("tags") or []},
     )
 
 
 def champion_or_none(
-    tracking_uri: str | None = None, *, name: str | None = None, alias: str | None = None
+    tracking_uri: str | None = None,
+    *,
+    name: str | None = None,
+    alias: str | None = None,
+    timeout: float = 10,
 ) -> ScoringModel | None:
     """Like `resolve_champion`, but None when there is no champion yet."""
     try:
-        return resolve_champion(tracking_uri, name=name, alias=alias)
+        return resolve_champion(tracking_uri, name=name, alias=alias, timeout=timeout)
     except NoChampionError:
         return None
 

@@ -67,6 +67,8 @@ class ScoringModel:
     features: tuple[str, ...] = ()
     predict_array: Predictor | None = field(default=None, repr=False, compare=False)
     kind: str | None = None  # once loaded: "linear" (cached arrays), "sklearn" or "pyfunc"
+    # The registered version's tags when resolved from an alias (e.g. `challenger_since`).
+    tags: dict[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def label(self) -> str:

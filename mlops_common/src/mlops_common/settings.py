@@ -137,6 +137,11 @@ class MlflowSettings(BaseSettings):
     experiment_name: str = "driver_ranking"
     model_name: str = "driver_ranking"
     champion_alias: str = "champion"
+    challenger_alias: str = Field(
+        "challenger",
+        description="Alias of a candidate in shadow (PROMOTION_MODE=shadow): scored on live "
+        "traffic beside the champion, never answering.",
+    )
 
     @property
     def resolved_tracking_uri(self) -> str:
@@ -145,6 +150,52 @@ class MlflowSettings(BaseSettings):
     @property
     def champion_uri(self) -> str:
         return f"models:/{self.model_name}@{self.champion_alias}"
+
+    @property
+    def challenger_uri(self) -> str:
+        return f"models:/{self.model_name}@{self.challenger_alias}"
+
+
+class PromotionSettings(BaseSettings):
+    """How a candidate that passed training's gates reaches production, and how a challenger in
+    shadow is judged on live outcomes (training, the online service, monitoring and the
+    platform's status all follow these)."""
+
+    model_config = settings_config("PROMOTION_")
+
+    mode: Literal["direct", "shadow"] = Field(
+        "direct",
+        description="direct: the candidate becomes `champion` at once; shadow: it becomes "
+        "`challenger`, is scored on live traffic beside the champion and promoted or retired "
+        "on the outcomes (the first model of a registry always becomes champion).",
+    )
+    min_samples: int = Field(
+        300,
+        ge=10,
+        description="Fewest joined outcomes (requests with an outcome, both models scored) "
+        "before the live judgement may promote a challenger.",
+    )
+    margin: float = Field(
+        0.0,
+        ge=0,
+        lt=1,
+        description="Live ROC AUC the challenger must gain over the champion: promoted when "
+        "the confidence sequence of the difference lies above it, retired when it lies below.",
+    )
+    alpha: float = Field(
+        0.05,
+        gt=0,
+        lt=0.5,
+        description="Error rate of the live judgement's confidence sequence: the chance that "
+        "it ever excludes the true difference (a false promotion or retirement), however "
+        "often it looks.",
+    )
+    max_hours: float = Field(
+        72.0,
+        gt=0,
+        description="A challenger still undecided after this many hours is retired; past it, "
+        "the DriverRankingChallengerOverdue alert fires.",
+    )
 
 
 class FeastSettings(BaseSettings):
@@ -331,6 +382,11 @@ class TaskSettings(BaseSettings):
 @cached_settings
 def get_path_settings() -> PathSettings:
     return PathSettings()
+
+
+@cached_settings
+def get_promotion_settings() -> PromotionSettings:
+    return PromotionSettings()
 
 
 @cached_settings

@@ -1,4 +1,5 @@
-"""The champion model in memory: loaded once, re-checked periodically, swapped atomically.
+"""The champion (and the challenger) in memory: loaded once, re-checked periodically, swapped
+atomically.
 
 The registry alias (`models:/<name>@champion`) is the hand-off from training. The service
 resolves it to a concrete version (`mlops_common.champion`), loads that version once through
@@ -7,6 +8,12 @@ operations on a float64 array, the same numbers as the pyfunc model, which a tes
 taking the feature reader's rows as they come, without a DataFrame per request. A background
 thread re-reads the alias; a new version is loaded off the request path and published by one
 reference assignment, so a request sees either the old model or the new one, never a mix.
+
+The challenger (`models:/<name>@challenger`, PROMOTION_MODE=shadow) is held the same way by a
+second holder, with two differences: no version at its alias is the normal state (nothing in
+shadow; a retired or promoted challenger is dropped when the alias goes), and it never blocks
+start-up or readiness: a challenger that cannot be loaded is reported in `/readyz` and the
+metrics, and the champion serves alone.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from mlops_common.champion import resolve_champion
+from mlops_common.champion import NoChampionError, resolve_champion
 from mlops_common.models import ModelLoadError, ScoringModel, load_model
 from mlops_common.settings import get_mlflow_settings
 from tenacity import Retrying, stop_after_delay, wait_exponential
@@ -83,9 +90,13 @@ class ModelStatus:
         }
 
 
+OnChange = Callable[[ScoringModel | None, ScoringModel | None], None]  # (previous, now)
+
+
 @dataclass
 class ChampionHolder:
-    """Holds the current champion and keeps it in step with the registry alias."""
+    """Holds the version a registry alias names (the champion, or with OPTIONAL the
+    challenger) and keeps it in step with the alias."""
 
     tracking_uri: str
     name: str
@@ -93,7 +104,9 @@ class ChampionHolder:
     source_features: tuple[str, ...]
     refresh_seconds: float
     request_timeout_seconds: int = 10
-    on_change: Callable[[ScoringModel | None, ScoringModel], None] | None = None
+    on_change: OnChange | None = None
+    optional: bool = False  # no version at the alias is normal: `current` becomes None
+    on_check: Callable[[str | None], None] | None = None  # each check's error, or None
     current: ScoringModel | None = None
     status: ModelStatus = field(default_factory=ModelStatus)
     _stop: threading.Event = field(default_factory=threading.Event)
@@ -124,15 +137,24 @@ class ChampionHolder:
             self.status.checking_since = datetime.now(UTC)
             try:
                 champion = self.resolve()
+            except NoChampionError:
+                if not self.optional:
+                    raise
+                self._drop()
+                champion = None
             finally:
                 self.status.checking_since = None
+            if champion is None:
+                self._checked(None)
+                return False
             version = champion.version
             changed = self.current is None or self.current.version != version
             if changed:
                 loaded = load_version(self.tracking_uri, champion, self.source_features)
                 previous, self.current = self.current, loaded
                 logger.info(
-                    "serving %s v%s (was %s)",
+                    "%s %s v%s (was %s)",
+                    "serving" if not self.optional else f"holding {self.alias}",
                     self.name,
                     version,
                     f"v{previous.version}" if previous else "none",
@@ -142,17 +164,33 @@ class ChampionHolder:
         except Exception as exc:
             self.status.last_check_error = f"{type(exc).__name__}: {exc}"
             self.status.last_check_at = datetime.now(UTC)
+            if self.on_check is not None:
+                self.on_check(self.status.last_check_error)
             if self.current is not None:
                 logger.warning(
-                    "champion re-check failed, still serving %s v%s: %s",
+                    "%s re-check failed, still holding %s v%s: %s",
+                    self.alias,
                     self.name,
                     self.current.version,
                     exc,
                 )
             raise
-        self.status.last_check_error = None
-        self.status.last_check_at = self.status.last_success_at = datetime.now(UTC)
+        self._checked(None)
         return changed
+
+    def _checked(self, error: str | None) -> None:
+        self.status.last_check_error = error
+        self.status.last_check_at = self.status.last_success_at = datetime.now(UTC)
+        if self.on_check is not None:
+            self.on_check(error)
+
+    def _drop(self) -> None:
+        """No version at the alias any more (optional holder): stop holding the last one."""
+        previous, self.current = self.current, None
+        if previous is not None:
+            logger.info("%s@%s: no version now (was v%s)", self.name, self.alias, previous.version)
+            if self.on_change is not None:
+                self.on_change(previous, None)
 
     def load_with_retries(self, timeout_seconds: float) -> ScoringModel:
         """Load the champion at start-up, retrying with backoff for up to TIMEOUT_SECONDS."""
@@ -188,7 +226,7 @@ class ChampionHolder:
                 with contextlib.suppress(Exception):
                     self.refresh()
 
-        self._thread = threading.Thread(target=loop, name="champion-refresh", daemon=True)
+        self._thread = threading.Thread(target=loop, name=f"{self.alias}-refresh", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
@@ -201,7 +239,7 @@ class ChampionHolder:
 def open_champion(
     settings: OnlineSettings,
     source_features: tuple[str, ...],
-    on_change: Callable[[ScoringModel | None, ScoringModel], None] | None = None,
+    on_change: OnChange | None = None,
 ) -> ChampionHolder:
     """The service's champion from settings: loaded (retrying up to
     SERVING_MODEL_START_TIMEOUT_SECONDS) and re-checked every SERVING_MODEL_REFRESH_SECONDS."""
@@ -216,5 +254,37 @@ def open_champion(
         on_change=on_change,
     )
     holder.load_with_retries(settings.model_start_timeout_seconds)
+    holder.start_refreshing()
+    return holder
+
+
+def open_challenger(
+    settings: OnlineSettings,
+    source_features: tuple[str, ...],
+    on_change: OnChange | None = None,
+    on_check: Callable[[str | None], None] | None = None,
+) -> ChampionHolder | None:
+    """The service's challenger holder (None when SERVING_SHADOW_SHARE is 0): one load attempt
+    now, whose failure is only recorded (readiness reports it, the champion serves alone),
+    then re-checked every SERVING_MODEL_REFRESH_SECONDS like the champion."""
+    if settings.shadow_share <= 0:
+        logger.info("shadow scoring off (SERVING_SHADOW_SHARE=0)")
+        return None
+    mlflow_settings = get_mlflow_settings()
+    holder = ChampionHolder(
+        tracking_uri=mlflow_settings.resolved_tracking_uri,
+        name=mlflow_settings.model_name,
+        alias=mlflow_settings.challenger_alias,
+        source_features=source_features,
+        refresh_seconds=settings.model_refresh_seconds,
+        request_timeout_seconds=settings.mlflow_request_timeout_seconds,
+        on_change=on_change,
+        optional=True,
+        on_check=on_check,
+    )
+    try:
+        holder.refresh()
+    except Exception as exc:  # recorded in holder.status; the champion serves alone
+        logger.warning("challenger not loaded (%s); the champion serves alone", exc)
     holder.start_refreshing()
     return holder

@@ -16,11 +16,15 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from mlops_common.champion import CHALLENGER_SINCE_TAG
 
 if TYPE_CHECKING:
     from mlops_common.models import ScoringModel
@@ -82,6 +86,11 @@ class ServiceMetrics:
     feature_read_seconds: Any
     predict_seconds: Any
     model_info: Any
+    challenger_info: Any
+    challenger_started: Any
+    challenger_max_age: Any
+    challenger_check_failing: Any
+    shadow_requests: Any
     _children: dict[tuple[str, str, str], Any] = field(default_factory=dict)
 
     def count_request(self, endpoint: str, status: int, outcome: str) -> None:
@@ -92,11 +101,27 @@ class ServiceMetrics:
             child = self._children[key] = self.requests.labels(*key)
         child.inc()
 
-    def served_model(self, model: ScoringModel, previous: ScoringModel | None) -> None:
+    def served_model(self, model: ScoringModel | None, previous: ScoringModel | None) -> None:
         """Mark MODEL as served (1) and the PREVIOUS version as no longer served (0)."""
+        if model is None:  # the champion is never dropped, only replaced
+            return
         if previous is not None and previous.version != model.version:
             self.model_info.labels(model_name=model.name, model_version=previous.version).set(0)
         self.model_info.labels(model_name=model.name, model_version=model.version).set(1)
+
+    def held_challenger(self, model: ScoringModel | None, previous: ScoringModel | None) -> None:
+        """Mark MODEL as the challenger held (1; None: no challenger) and PREVIOUS as no longer
+        held (0); its start (the version's `challenger_since` tag, else now) as a timestamp,
+        0 when there is none, so an alert can tell how long it has been in shadow."""
+        if previous is not None and (model is None or previous.version != model.version):
+            self.challenger_info.labels(
+                model_name=previous.name, model_version=previous.version
+            ).set(0)
+        if model is None:
+            self.challenger_started.set(0)
+            return
+        self.challenger_info.labels(model_name=model.name, model_version=model.version).set(1)
+        self.challenger_started.set(_started_at(model.tags.get(CHALLENGER_SINCE_TAG)))
 
 
 @cache
@@ -111,6 +136,13 @@ def get_metrics() -> ServiceMetrics:
     )
     for status, outcome in INFERENCE_OUTCOMES:
         requests.labels("/inference", status, outcome)
+    shadow_requests = prom.Counter(
+        "driver_ranking_shadow_requests",
+        "Answered requests the challenger scored in shadow (scored) or failed to (failed).",
+        ["outcome"],
+    )
+    for outcome in ("scored", "failed"):
+        shadow_requests.labels(outcome=outcome)
     return ServiceMetrics(
         requests=requests,
         in_progress=prom.Gauge(
@@ -142,7 +174,42 @@ def get_metrics() -> ServiceMetrics:
             ["model_name", "model_version"],
             multiprocess_mode="livemax",
         ),
+        challenger_info=prom.Gauge(
+            "driver_ranking_challenger_info",
+            "1 for the challenger version this worker scores in shadow, 0 for earlier ones.",
+            ["model_name", "model_version"],
+            multiprocess_mode="livemax",
+        ),
+        challenger_started=prom.Gauge(
+            "driver_ranking_challenger_started_timestamp_seconds",
+            "When the challenger held now became challenger (Unix time); 0 without one.",
+            multiprocess_mode="livemax",
+        ),
+        challenger_max_age=prom.Gauge(
+            "driver_ranking_challenger_max_age_seconds",
+            "PROMOTION_MAX_HOURS in seconds: the live judgement retires a challenger by then.",
+            multiprocess_mode="livemax",
+        ),
+        challenger_check_failing=prom.Gauge(
+            "driver_ranking_challenger_check_failing",
+            "1 when the last check of the challenger alias failed (not loadable, registry "
+            "unreachable): the champion answers alone.",
+            multiprocess_mode="livemax",
+        ),
+        shadow_requests=shadow_requests,
     )
+
+
+def _started_at(tag: str | None) -> float:
+    """Unix time of a `challenger_since` tag (ISO 8601, UTC); now when missing or unreadable
+    (a challenger set by hand without the tag: its age counts from this worker's load)."""
+    if tag:
+        try:
+            moment = datetime.fromisoformat(tag)
+            return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+        except ValueError:
+            pass
+    return time.time()
 
 
 # prometheus_client names its multiprocess files `<kind>_<pid>.db`.

@@ -9,7 +9,10 @@ features, the scores and model version beside them). A full buffer drops the new
 counts it (`driver_ranking_prediction_log_dropped_total{reason="buffer_full"}`); a write that
 fails (unwritable folder, full disk) drops that batch, counts it (`reason="write_error"`) and
 logs one error line until a write succeeds again. `close` (the service's shutdown hook) writes
-what is left.
+what is left. With a challenger in shadow (`online_service.shadow`), each batch is scored by it
+before the write, into the predictions dataset's challenger columns
+(`prediction_log.schema.CHALLENGER_FIELDS`), which the online log's writer adds
+(`ShadowLogWriter`; batch scoring has no challenger and writes the shared columns only).
 
 Hand-written rather than a library's queue handler: the standard `QueueHandler`/`QueueListener`
 pair logs records one by one and has no batching by size and time or drop counting, and
@@ -29,10 +32,13 @@ from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
-from prediction_log.writer import LogBatch, PredictionLogWriter, open_writer
+import pyarrow as pa
+from prediction_log.schema import CHALLENGER_FIELDS, CHALLENGER_SCORE, CHALLENGER_VERSION
+from prediction_log.writer import LogBatch, PredictionLogWriter
 
 from online_service.features import FeatureRows
 from online_service.schemas import InferenceResponse
+from online_service.shadow import ShadowScorer
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +179,45 @@ def to_batch(requests: Sequence[tuple[Any, ...]], feature_names: tuple[str, ...]
     )
 
 
+@dataclass(frozen=True)
+class ShadowLogBatch(LogBatch):
+    """A batch with the challenger's columns: its version and score per row (None / NaN where
+    it did not score)."""
+
+    challenger_version: np.ndarray  # object (str or None)
+    challenger_score: np.ndarray  # float64
+
+
+def shadow_predictions_table(batch: LogBatch) -> pa.Table:
+    """The predictions every writer writes, plus the challenger's columns (null when BATCH has
+    none)."""
+    table = PredictionLogWriter.predictions_table(batch)
+    if isinstance(batch, ShadowLogBatch):
+        version = pa.array(batch.challenger_version, pa.string())
+        score = pa.array(batch.challenger_score, mask=np.isnan(batch.challenger_score))
+    else:
+        version, score = pa.nulls(len(batch), pa.string()), pa.nulls(len(batch), pa.float64())
+    return table.append_column(CHALLENGER_FIELDS.field(CHALLENGER_VERSION), version).append_column(
+        CHALLENGER_FIELDS.field(CHALLENGER_SCORE), score
+    )
+
+
+class ShadowLogWriter(PredictionLogWriter):
+    """The online log's writer: the shared datasets, the challenger's columns beside."""
+
+    predictions_table = staticmethod(shadow_predictions_table)
+
+
+def rows_per_request(requests: Sequence[tuple[Any, ...]]) -> np.ndarray:
+    """How many log rows each buffered request makes (`to_batch`): found plus missing drivers."""
+    return np.fromiter((len(r[7]) + len(r[9]) for r in requests), np.int64, len(requests))
+
+
+def with_challenger(batch: LogBatch, version: np.ndarray, score: np.ndarray) -> ShadowLogBatch:
+    fields = {name: getattr(batch, name) for name in LogBatch.__dataclass_fields__}
+    return ShadowLogBatch(**fields, challenger_version=version, challenger_score=score)
+
+
 class PredictionLog:
     """A bounded buffer of answered requests and the thread that writes it out."""
 
@@ -186,8 +231,10 @@ class PredictionLog:
         flush_seconds: float,
         destination: str = "the prediction log",
         on_start: Callable[[], None] | None = None,
+        shadow: ShadowScorer | None = None,
     ) -> None:
         self._write = write
+        self.shadow = shadow
         self._on_start = on_start
         self._feature_names = feature_names
         self._capacity = capacity
@@ -253,9 +300,16 @@ class PredictionLog:
         self._metrics.buffered.set(len(self._pending))
         return total
 
+    def _batch(self, requests: list[tuple[Any, ...]]) -> LogBatch:
+        batch = to_batch(requests, self._feature_names)
+        if self.shadow is None:
+            return batch
+        version, score = self.shadow.columns(batch, rows_per_request(requests))
+        return with_challenger(batch, version, score)
+
     def _write_batch(self, requests: list[tuple[Any, ...]]) -> int:
         try:
-            self._write(to_batch(requests, self._feature_names))
+            self._write(self._batch(requests))
         except Exception as exc:  # any failure of the sink: serving goes on, the loss is counted
             self.dropped += len(requests)
             self._metrics.dropped.labels(reason="write_error").inc(len(requests))
@@ -310,15 +364,33 @@ class FeastLogSink:
 
     def prepare(self) -> PredictionLogWriter:
         if self._writer is None:
-            self._writer = open_writer()
+            self._writer = open_shadow_writer()
         return self._writer
 
     def __call__(self, batch: LogBatch) -> int:
         return self.prepare().write(batch)
 
 
+def open_shadow_writer() -> ShadowLogWriter:
+    """The online log's writer from settings: `prediction_log.writer.open_writer`'s, with the
+    challenger's columns."""
+    from feature_store.store import get_store
+    from mlops_common.paths import scores_log_dir
+    from mlops_common.settings import get_feast_settings
+    from prediction_log.settings import get_prediction_log_settings
+
+    return ShadowLogWriter(
+        get_store(),
+        get_feast_settings().feature_service,
+        scores_log_dir(),
+        feast_write=get_prediction_log_settings().writer == "feast",
+    )
+
+
 def open_prediction_log(
-    feature_names: tuple[str, ...], on_ready: Callable[[], None] | None = None
+    feature_names: tuple[str, ...],
+    on_ready: Callable[[], None] | None = None,
+    shadow: ShadowScorer | None = None,
 ) -> PredictionLog | None:
     """The service's prediction log from settings, started; None when it is switched off.
     ON_READY runs in the log's thread once its sink is open (the service freezes its heap
@@ -328,7 +400,10 @@ def open_prediction_log(
 
     settings = get_prediction_log_settings()
     if not settings.enabled:
-        logger.info("prediction log off (PREDICTION_LOG_ENABLED=false)")
+        logger.info(
+            "prediction log off (PREDICTION_LOG_ENABLED=false)%s",
+            "; the challenger is not scored" if shadow is not None else "",
+        )
         return None
     sink = FeastLogSink()
 
@@ -345,6 +420,7 @@ def open_prediction_log(
         flush_seconds=settings.flush_seconds,
         destination=sink.destination,
         on_start=on_start,
+        shadow=shadow,
     )
     log.start()
     logger.info("prediction log: %s", sink.destination)

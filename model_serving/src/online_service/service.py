@@ -3,8 +3,10 @@
 Run it with `model-serving serve`, `bentoml serve online_service.service:DriverRanking`, or
 as a Bento (`make bento`). Start-up loads the version `models:/<name>@champion` names (retrying,
 then exiting with a clear message) and re-checks the alias in a thread; a request is one Redis
-read awaited on the event loop, one predict, one JSON answer. Answers of `POST /inference`
-(`/docs.json` lists them with their bodies):
+read awaited on the event loop, one predict, one JSON answer. When a version carries the
+`challenger` alias (PROMOTION_MODE=shadow) it is held too and scores the answered requests in
+the prediction log's thread (`online_service.shadow`), never in the answer. Answers of
+`POST /inference` (`/docs.json` lists them with their bodies):
 - 200 `InferenceResponse`: best driver, scores (completion probabilities) best first, ids
   without features, model version.
 - 400 `ValidationErrorBody`: invalid body (`detail[].loc` names the field) or X-Request-ID;
@@ -42,11 +44,15 @@ class DriverRanking:
     """Ranks candidate drivers with the champion model on their Feast online features."""
 
     def __init__(self) -> None:
+        from mlops_common.settings import get_promotion_settings
+        from prediction_log.settings import get_prediction_log_settings
+
         from online_service.features import open_feature_reader
-        from online_service.holder import open_champion
+        from online_service.holder import open_challenger, open_champion
         from online_service.metrics import get_metrics
         from online_service.ranking import Ranker
         from online_service.recorder import open_prediction_log
+        from online_service.shadow import ShadowScorer
 
         framework.ensure_log_output()
         self.settings = settings = get_online_settings()
@@ -56,8 +62,25 @@ class DriverRanking:
         self.champion = open_champion(
             settings, names, lambda old, new: metrics.served_model(new, old)
         )
+        # The challenger's scores live only in the prediction log: no log, no challenger.
+        metrics.challenger_max_age.set(get_promotion_settings().max_hours * 3600)
+        self.challenger = (
+            open_challenger(
+                settings,
+                names,
+                lambda old, new: metrics.held_challenger(new, old),
+                lambda error: metrics.challenger_check_failing.set(error is not None),
+            )
+            if get_prediction_log_settings().enabled
+            else None
+        )
+        self.shadow = (
+            ShadowScorer(self.challenger, settings.shadow_share, metrics)
+            if self.challenger is not None
+            else None
+        )
         self.prediction_log = open_prediction_log(
-            names, on_ready=lambda: framework.freeze_heap(settings)
+            names, on_ready=lambda: framework.freeze_heap(settings), shadow=self.shadow
         )
         self.ranker = Ranker(
             self.features, self.champion, metrics, self.prediction_log, settings.access_log
@@ -91,19 +114,19 @@ class DriverRanking:
         return json_answer(200, BulkRankingResponse(results=results))
 
     async def readiness(self) -> tuple[bool, dict[str, Any]]:
-        """Ready = a model is loaded and Redis answers; registry trouble is reported only."""
+        """Ready = a model is loaded and Redis answers; registry trouble and the challenger
+        (held, failing to load or to score) are reported only."""
         model = self.champion.current
         redis_ok = await self.features.ping()
-        registry = self.champion.status.report(
-            datetime.now(UTC),
-            self.champion.refresh_seconds,
-            # one MLflow call's timeout, plus a second of slack before calling it hung
-            self.settings.mlflow_request_timeout_seconds + 1.0,
-        )
+        now = datetime.now(UTC)
+        # one MLflow call's timeout, plus a second of slack before calling it hung
+        timeout = self.settings.mlflow_request_timeout_seconds + 1.0
+        registry = self.champion.status.report(now, self.champion.refresh_seconds, timeout)
         details = {
             "model": {"name": model.name, "version": model.version} if model else None,
             "redis": "ok" if redis_ok else "unreachable",
             "registry": registry,
+            "challenger": self.shadow.readiness(now, timeout) if self.shadow else None,
         }
         return model is not None and redis_ok, details
 
@@ -113,8 +136,10 @@ class DriverRanking:
 
     @bentoml.on_shutdown
     async def close(self) -> None:
-        """Stop the alias re-check thread, write the buffered prediction log, close Redis."""
+        """Stop the alias re-check threads, write the buffered prediction log, close Redis."""
         self.champion.stop()
+        if self.challenger is not None:
+            self.challenger.stop()
         if self.prediction_log is not None:
             self.prediction_log.close()
         await self.features.close()

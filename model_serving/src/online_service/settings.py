@@ -34,6 +34,14 @@ class OnlineSettings(ServingSettings):
         0.25, gt=0, description="Connect timeout of the feature reads' Redis client."
     )
     access_log: bool = Field(True, description="One log line per inference request.")
+    shadow_share: float = Field(
+        1.0,
+        ge=0.0,
+        le=1.0,
+        description="Share of answered requests the challenger (alias `challenger`, when one "
+        "exists) also scores, off the request path, into the prediction log; 0 = never load "
+        "a challenger.",
+    )
     tracing_sample_rate: float = Field(
         0.0,
         ge=0.0,

@@ -125,3 +125,56 @@ def test_refresh_records_the_last_success(mlflow_server: MlflowServer) -> None:
         holder.refresh()
     assert holder.status.last_success_at == succeeded  # a failure keeps the last success
     assert holder.status.checking_since is None
+
+
+def test_the_challenger_holder_follows_its_alias_and_reports_what_cannot_load(
+    mlflow_server: MlflowServer,
+) -> None:
+    import mlflow
+    from online_service.holder import ChampionHolder, ModelUnavailableError
+
+    name = f"m_{uuid.uuid4().hex[:8]}"
+    register_tiny_champion(mlflow_server.uri, name, seed=0)
+    changes: list[tuple[str | None, str | None]] = []
+    checks: list[str | None] = []
+
+    def holder(source: tuple[str, ...]) -> ChampionHolder:
+        return ChampionHolder(
+            tracking_uri=mlflow_server.uri,
+            name=name,
+            alias="challenger",
+            source_features=source,
+            refresh_seconds=60,
+            optional=True,
+            on_change=lambda old, new: changes.append(
+                (old.version if old else None, new.version if new else None)
+            ),
+            on_check=checks.append,
+        )
+
+    challenger = holder(SOURCE)
+    # No challenger: nothing held, and that is no error.
+    assert challenger.refresh() is False
+    assert challenger.current is None
+    assert challenger.status.last_check_error is None
+
+    second = register_tiny_champion(mlflow_server.uri, name, alias="challenger", seed=1)
+    assert challenger.refresh() is True
+    assert challenger.current is not None
+    assert challenger.current.version == second.version
+    assert challenger.current.tags == {}  # registered by hand: no challenger_since
+
+    # A challenger this service cannot score (a feature it does not serve) is reported.
+    narrow = holder(("conv_rate", "acc_rate"))
+    with pytest.raises(ModelUnavailableError, match="avg_daily_trips"):
+        narrow.refresh()
+    assert narrow.current is None
+    assert "avg_daily_trips" in str(narrow.status.last_check_error)
+    assert checks[-1] == narrow.status.last_check_error
+
+    # The alias goes (promoted or retired): the challenger is dropped.
+    mlflow.MlflowClient(mlflow_server.uri).delete_registered_model_alias(name, "challenger")
+    assert challenger.refresh() is False
+    assert challenger.current is None
+    assert changes == [(None, second.version), (second.version, None)]
+    assert checks[-1] is None

@@ -243,3 +243,110 @@ def test_a_failing_sink_is_counted_and_logged_once(caplog: pytest.LogCaptureFixt
     assert "writable again" in caplog.text
     assert log.dropped == 3
     assert sink.request_ids() == {"kept"}
+
+
+def holding(model: object) -> object:
+    """A challenger holder that holds MODEL (no registry: the holder's own tests cover that)."""
+    from online_service.holder import ChampionHolder
+
+    return ChampionHolder(
+        tracking_uri="http://unused",
+        name="driver_ranking",
+        alias="challenger",
+        source_features=FEATURES,
+        refresh_seconds=3600,
+        optional=True,
+        current=model,  # type: ignore[arg-type]
+    )
+
+
+def challenger(predict: object, version: str = "9") -> object:
+    from mlops_common.models import ScoringModel
+
+    return ScoringModel(
+        name="driver_ranking",
+        version=version,
+        model_id="models:/m-test",
+        features=FEATURES,
+        predict_array=predict,  # type: ignore[arg-type]
+    )
+
+
+def test_the_challenger_scores_each_found_driver_of_the_sampled_requests() -> None:
+    from online_service.recorder import ShadowLogBatch, shadow_predictions_table
+    from online_service.shadow import ShadowScorer
+    from prediction_log.schema import SHADOW_PREDICTIONS_SCHEMA
+
+    sink = Recorder()
+    scorer = ShadowScorer(holding(challenger(lambda rows: rows[:, 0] * 2)), share=1.0)  # type: ignore[arg-type]
+    log = PredictionLog(
+        sink, FEATURES, capacity=100, flush_rows=1000, flush_seconds=3600, shadow=scorer
+    )
+    for request_id in ("a", "b"):
+        log.record(*answered(request_id, {1001: 0.2, 1002: 0.9}, missing=[1003]))
+    log.flush()
+    (batch,) = sink.batches
+    assert isinstance(batch, ShadowLogBatch)
+    assert list(batch.challenger_version) == ["9", "9", None] * 2
+    np.testing.assert_allclose(
+        batch.challenger_score[[0, 1, 3, 4]], batch.values[[0, 1, 3, 4], 0] * 2
+    )
+    assert np.isnan(batch.challenger_score[[2, 5]]).all()
+    assert scorer.status.scored_requests == 2
+    table = shadow_predictions_table(batch)
+    assert table.schema == SHADOW_PREDICTIONS_SCHEMA
+    assert table["challenger_score"].null_count == 2
+
+    # No challenger, or a share of 0: the columns are there and null.
+    plain = shadow_predictions_table(to_batch([], FEATURES))
+    assert plain.schema == SHADOW_PREDICTIONS_SCHEMA
+    none_held = ShadowScorer(holding(None), share=1.0)  # type: ignore[arg-type]
+    version, score = none_held.columns(batch, np.array([3, 3]))
+    assert list(version) == [None] * 6
+    assert np.isnan(score).all()
+    never = ShadowScorer(holding(challenger(lambda rows: rows[:, 0])), share=0.0)  # type: ignore[arg-type]
+    assert list(never.columns(batch, np.array([3, 3]))[0]) == [None] * 6
+
+
+def test_a_sampled_share_of_requests_is_shadowed() -> None:
+    from online_service.shadow import ShadowScorer
+
+    scorer = ShadowScorer(holding(challenger(lambda rows: rows[:, 0])), share=0.3, seed=1)  # type: ignore[arg-type]
+    requests = [
+        LoggedRequest.of(1.0, *answered(f"r{i}", {1001: 0.2, 1002: 0.9}, missing=[]))
+        for i in range(2000)
+    ]
+    batch = to_batch(requests, FEATURES)
+    version, _ = scorer.columns(batch, np.full(2000, 2))
+    per_request = version.reshape(2000, 2)
+    assert ((per_request[:, 0] == None) == (per_request[:, 1] == None)).all()  # noqa: E711
+    assert 0.25 < np.mean(per_request[:, 0] != None) < 0.35  # noqa: E711
+    assert scorer.status.scored_requests == np.sum(per_request[:, 0] != None)  # noqa: E711
+
+
+def test_a_failing_challenger_leaves_the_log_whole(caplog: pytest.LogCaptureFixture) -> None:
+    from online_service.shadow import ShadowScorer
+
+    def raising(rows: np.ndarray) -> np.ndarray:
+        raise RuntimeError("broken challenger")
+
+    sink = Recorder()
+    scorer = ShadowScorer(holding(challenger(raising)), share=1.0)  # type: ignore[arg-type]
+    wrong_shape = ShadowScorer(holding(challenger(lambda rows: rows)), share=1.0)  # type: ignore[arg-type]
+    for shadow in (scorer, wrong_shape):
+        log = PredictionLog(
+            sink, FEATURES, capacity=100, flush_rows=1000, flush_seconds=3600, shadow=shadow
+        )
+        with caplog.at_level(logging.ERROR):
+            for i in range(3):
+                log.record(*answered(f"r{i}", {1001: 0.2, 1002: 0.9}, missing=[]))
+                log.flush()
+        assert log.written == 3
+        assert log.dropped == 0
+        assert shadow.status.failed_requests == 3
+        assert shadow.status.scored_requests == 0
+    assert all(np.isnan(b.challenger_score).all() for b in sink.batches)  # type: ignore[attr-defined]
+    assert "broken challenger" in scorer.status.last_error  # type: ignore[operator]
+    assert "scores for 2 rows" in wrong_shape.status.last_error  # type: ignore[operator]
+    # Logged once per failing stretch, not per batch.
+    assert sum("challenger v9" in r.getMessage() for r in caplog.records) == 2

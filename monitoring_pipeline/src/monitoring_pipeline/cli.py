@@ -60,3 +60,43 @@ def alarm(run_id: str = RunId) -> None:
         typer.echo(f"no alarm: {summary.message}")
         raise typer.Exit(QUIET_EXIT_CODE)
     typer.echo(f"alarm: {', '.join(summary.alarm_reasons)} ({summary.message})")
+
+
+@app.command("judge-challenger")
+def judge_challenger_command(
+    run_id: str = RunId,
+    now: str | None = typer.Option(None, help="Judge the outcomes up to this time (ISO)."),
+) -> None:
+    """Judge the challenger on its shadowed outcomes; promote, retire or keep it."""
+    from monitoring_pipeline.judge import judge_challenger
+
+    moment = datetime.now(UTC)
+    if now:
+        try:
+            moment = datetime.fromisoformat(now)
+        except ValueError:
+            raise UserError(
+                f"--now {now!r} is not an ISO-8601 time; use e.g. 2026-01-31T12:00:00+00:00"
+            ) from None
+    report = judge_challenger(run_id, moment)
+    typer.echo(f"{report.decision}: {report.reason}")
+
+
+@app.command()
+def promoted(run_id: str = RunId) -> None:
+    """Exit 0 when this run's judgement promoted the challenger (the DAG task then emits the
+    champion event), else 99 (skip)."""
+    from mlops_common.files import read_json
+    from mlops_common.paths import run_dir
+
+    from monitoring_pipeline.judge import REPORT
+    from monitoring_pipeline.settings import PIPELINE
+
+    path = run_dir(PIPELINE, run_id) / REPORT
+    if not path.is_file():
+        raise UserError(f"no judgement at {path}; run `monitoring-pipeline judge-challenger` first")
+    report = read_json(path)
+    if report["decision"] != "promote":
+        typer.echo(f"no promotion: {report['decision']}: {report['reason']}")
+        raise typer.Exit(QUIET_EXIT_CODE)
+    typer.echo(f"challenger v{report['challenger_version']} promoted to champion")

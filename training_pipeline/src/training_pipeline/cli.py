@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 from feature_store.apply import feast_apply_command
-from mlops_common.errors import cli_app
+from mlops_common.errors import UserError, cli_app
 from mlops_common.logs import configure_logging
 
 app = cli_app(
@@ -74,24 +74,32 @@ def evaluate(run_id: str = RunId) -> None:
 
 @app.command()
 def register(run_id: str = RunId) -> None:
-    """Apply the release gates; register the model and move `champion` when it beats it."""
+    """Apply the release gates; register the model and move `champion` (or `challenger` with
+    PROMOTION_MODE=shadow) when it beats the champion."""
     from training_pipeline.register import register_model
 
     typer.echo(register_model(run_id).decision)
 
 
 @app.command()
-def publish(run_id: str = RunId) -> None:
-    """Succeed when this run's register moved `champion` (the DAG task then emits the champion
-    event); otherwise exit 99, which ends the task skipped, with no event."""
+def publish(
+    run_id: str = RunId,
+    role: str = typer.Option(
+        "champion", help="The alias whose move is published: champion or challenger."
+    ),
+) -> None:
+    """Succeed when this run's register moved the ROLE alias (the DAG task then emits that
+    asset's event); otherwise exit 99, which ends the task skipped, with no event."""
     from training_pipeline.run_files import RunFiles
 
+    if role not in ("champion", "challenger"):
+        raise UserError(f"--role {role!r}: use champion or challenger")
     report = RunFiles.of(run_id).gate_report()
-    version = report.published_version()
+    version = report.published_version(role)
     if version is None:
-        typer.echo(f"nothing to publish: {report.decision}")
+        typer.echo(f"nothing to publish as {role}: {report.decision}")
         raise typer.Exit(QUIET_EXIT_CODE)
-    typer.echo(f"{report.model_name} version {version} is champion")
+    typer.echo(f"{report.model_name} version {version} is {role}")
 
 
 @app.command("backfill-reference")

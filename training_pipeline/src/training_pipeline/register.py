@@ -1,5 +1,6 @@
 """Model validation and registration: release gates, then the promotion decision, then a
-registry version and the `champion` alias (aliases, not deprecated stages).
+registry version and an alias (aliases, not deprecated stages): `champion`, or `challenger`
+in shadow mode.
 
 Two kinds of checks, with different outcomes:
 - release gates (quality thresholds, beat the constant baseline): a model that fails them is
@@ -9,20 +10,27 @@ Two kinds of checks, with different outcomes:
   normal outcome of a retraining, not an error: it stays logged in MLflow, is not registered,
   the run says why (tag `registration`, `gates.json`) and the task succeeds. The DAG's
   `publish` step then ends skipped, so no `champion` event is emitted.
+
+Which alias a registered candidate gets is `PROMOTION_MODE`: `direct` makes it `champion` at
+once; `shadow` makes it `challenger` (tagged `challenger_since`, the start of its live
+judgement), which the online service scores beside the champion without answering with it,
+until monitoring's live judgement promotes or retires it. A registry without a champion gets
+its first one directly in both modes: there is nothing to shadow.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import mlflow
 import pandas as pd
-from mlops_common.champion import champion_or_none
+from mlops_common.champion import CHALLENGER_SINCE_TAG, champion_or_none
 from mlops_common.errors import UserError
 from mlops_common.models import load_model
-from mlops_common.settings import get_mlflow_settings
+from mlops_common.settings import get_mlflow_settings, get_promotion_settings
 
 from training_pipeline.inputs import model_inputs
 from training_pipeline.metrics import scores
@@ -221,14 +229,38 @@ def register_model(run_id: str) -> GateReport:
         logger.info("registered %s version %s", settings.model_name, version.version)
     else:
         logger.info("run already registered as %s version %s", settings.model_name, version.version)
-    client.set_registered_model_alias(settings.model_name, settings.champion_alias, version.version)
-    decision = f"registered as v{version.version} and made champion" + (
-        "" if champion is None else f" (was v{champion.version})"
-    )
+    shadow = champion is not None and get_promotion_settings().mode == "shadow"
+    if shadow:
+        assert champion is not None
+        alias = settings.challenger_alias
+        if CHALLENGER_SINCE_TAG not in (version.tags or {}):  # a re-run keeps the start
+            client.set_model_version_tag(
+                settings.model_name,
+                version.version,
+                CHALLENGER_SINCE_TAG,
+                datetime.now(UTC).isoformat(timespec="seconds"),
+            )
+        decision = (
+            f"registered as v{version.version} and made challenger beside champion "
+            f"v{champion.version} (PROMOTION_MODE=shadow: live outcomes decide)"
+        )
+    else:
+        alias = settings.champion_alias
+        decision = f"registered as v{version.version} and made champion" + (
+            "" if champion is None else f" (was v{champion.version})"
+        )
+    client.set_registered_model_alias(settings.model_name, alias, version.version)
     client.set_tag(training.mlflow_run_id, REGISTRATION_TAG, decision)
     report = report.model_copy(
-        update={"registered_version": str(version.version), "promoted": True, "decision": decision}
+        update={
+            "registered_version": str(version.version),
+            "promoted": True,
+            "decision": decision,
+            "role": "challenger" if shadow else "champion",
+        }
     )
     report.write(files.gates)
-    logger.info("%s now points at version %s", settings.champion_uri, version.version)
+    logger.info(
+        "models:/%s@%s now points at version %s", settings.model_name, alias, version.version
+    )
     return report

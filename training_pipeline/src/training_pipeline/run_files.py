@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from mlops_common.errors import UserError
 from mlops_common.handoff import HandOff
@@ -105,13 +106,15 @@ class GateReport(HandOff):
     gates: list[Gate]
     champion_before: dict[str, float | str] | None
     promotion: list[Gate] = Field(default_factory=list)
-    promoted: bool = False  # the alias now points at this run's version
+    promoted: bool = False  # the alias (`role`) now points at this run's version
     decision: str = ""
     registered_version: str | None = None
+    role: Literal["champion", "challenger"] = "champion"  # the alias promotion moved
 
-    def published_version(self) -> str | None:
-        """The version this run made champion, or None when the alias did not move for it."""
-        return self.registered_version if self.promoted else None
+    def published_version(self, role: str = "champion") -> str | None:
+        """The version this run made ROLE (`champion` or `challenger`), or None when that
+        alias did not move for it."""
+        return self.registered_version if self.promoted and self.role == role else None
 
 
 @dataclass(frozen=True)

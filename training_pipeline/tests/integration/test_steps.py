@@ -256,3 +256,74 @@ def test_a_candidate_that_is_not_better_is_logged_but_not_registered(
     assert read_json(RunFiles.of("not-better").preparation)["rows_outside_window"] > 0
     assert len(client.search_model_versions(f"name = '{model_name}'")) == 1
     assert client.get_model_version_by_alias(model_name, "champion").version == "1"
+
+
+def register_inverted_champion(model_name: str, run_id: str) -> str:
+    """A model fitted on RUN_ID's train split with the labels inverted (it ranks worst first),
+    registered and made champion by hand, as an operator rolling back would: any candidate
+    beats it. Its version."""
+    from mlflow.models import infer_signature
+    from mlops_common.classifier import SKOPS_TRUSTED_TYPES
+    from training_pipeline.inputs import model_inputs
+    from training_pipeline.run_files import LABEL
+    from training_pipeline.settings import get_train_settings
+    from training_pipeline.train import fit_model
+
+    files = RunFiles.of(run_id)
+    train = pd.read_parquet(files.train_split)
+    inputs = model_inputs(train, files.feature_names())
+    model = fit_model(inputs, 1 - train[LABEL], get_train_settings())
+    with mlflow.start_run(run_name="inverted"):
+        info = mlflow.sklearn.log_model(
+            model,
+            name="model",
+            skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            signature=infer_signature(inputs, model.predict(inputs)),
+            registered_model_name=model_name,
+        )
+    version = str(info.registered_model_version)
+    mlflow.MlflowClient().set_registered_model_alias(model_name, "champion", version)
+    return version
+
+
+def test_shadow_mode_makes_a_better_candidate_challenger_not_champion(
+    applied_repo: Path, model_name: str, run_steps: RunSteps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from training_pipeline.cli import QUIET_EXIT_CODE, app
+    from typer.testing import CliRunner
+
+    client = mlflow.MlflowClient()
+    steps = ("extract", "validate", "prepare", "train", "evaluate", "register")
+    monkeypatch.setenv("PROMOTION_MODE", "shadow")
+    reset_settings_cache()
+    run_steps("first", *steps)
+    # No champion yet: nothing to shadow, the first model becomes champion in both modes.
+    assert client.get_model_version_by_alias(model_name, "champion").version == "1"
+    assert read_json(RunFiles.of("first").gates)["role"] == "champion"
+    assert register_inverted_champion(model_name, "first") == "2"
+
+    run_steps("second", *steps)
+    report = read_json(RunFiles.of("second").gates)
+    assert report["promoted"] is True, report["decision"]
+    assert report["role"] == "challenger"
+    assert "made challenger beside champion v2" in report["decision"]
+    assert client.get_model_version_by_alias(model_name, "champion").version == "2"
+    challenger = client.get_model_version_by_alias(model_name, "challenger")
+    assert challenger.version == "3"
+    since = challenger.tags["challenger_since"]
+
+    # publish: the challenger event, not the champion's.
+    runner = CliRunner()
+    champion_publish = runner.invoke(app, ["publish", "--run-id", "second"])
+    assert champion_publish.exit_code == QUIET_EXIT_CODE, champion_publish.output
+    challenger_publish = runner.invoke(
+        app, ["publish", "--run-id", "second", "--role", "challenger"]
+    )
+    assert challenger_publish.exit_code == 0, challenger_publish.output
+    assert "version 3 is challenger" in challenger_publish.output
+
+    # A re-run registers nothing new and keeps the challenger's start.
+    run_steps("second", "register")
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 3
+    again = client.get_model_version_by_alias(model_name, "challenger")
+    assert (again.version, again.tags["challenger_since"]) == ("3", since)

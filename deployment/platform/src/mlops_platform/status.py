@@ -28,6 +28,31 @@ def _tree_rss_mib(pid: int) -> float:
     return total / 2**20
 
 
+def registry_line() -> str:
+    """Which versions carry the champion and the challenger alias, in one line (or why the
+    registry could not say)."""
+    from mlops_common.champion import CHALLENGER_SINCE_TAG, RegistryError, champion_or_none
+
+    settings = get_mlflow_settings()
+    try:
+        champion = champion_or_none(timeout=3)
+        challenger = champion_or_none(alias=settings.challenger_alias, timeout=3)
+    except RegistryError as exc:
+        return f"registry unavailable ({exc})"
+    parts = [
+        f"{settings.model_name} champion "
+        + (f"v{champion.version}" if champion else "none (run training_pipeline)")
+    ]
+    if challenger is not None:
+        since = challenger.tags.get(CHALLENGER_SINCE_TAG)
+        parts.append(
+            f"challenger v{challenger.version}" + (f" (in shadow since {since})" if since else "")
+        )
+    else:
+        parts.append("no challenger")
+    return ", ".join(parts)
+
+
 def status(exit_on_unhealthy: bool = True) -> None:
     """Print each service's state, health, URL and memory, and the Airflow login."""
     states = process_states()
@@ -56,6 +81,7 @@ def status(exit_on_unhealthy: bool = True) -> None:
     settings = get_airflow_settings()
     typer.echo(f"Airflow UI: {settings.url}  user: {settings.admin_user}  password: {password}")
     typer.echo(f"MLflow UI:  {get_mlflow_settings().resolved_tracking_uri}")
+    typer.echo(f"models:     {registry_line()}")
     typer.echo(f"logs:       {logs_dir()}")
     if exit_on_unhealthy and not all_healthy:
         raise typer.Exit(1)

@@ -10,6 +10,11 @@ One row per request and candidate driver, in two datasets under `DATA_DIR/predic
 * `predictions/`: what Feast's log has no place for (`PREDICTIONS_SCHEMA`): request id, driver
   id, log time, model name and version, score, rank (1 = best), whether the driver was chosen,
   and the source (`online` or `batch`). Joined to the features by (request id, driver id).
+  The online service adds the challenger's columns (`CHALLENGER_FIELDS`): the version of the
+  model in shadow and its score of the same driver on the same served features, null where
+  no challenger scored the request (none in shadow, not in the sampled share, or it failed).
+  Files without them (batch scoring, older files) read as null under
+  `SHADOW_PREDICTIONS_SCHEMA`.
 """
 
 from __future__ import annotations
@@ -48,6 +53,17 @@ PREDICTIONS_SCHEMA = pa.schema(
         (SOURCE, pa.string()),
     ]
 )
+
+# Shadow scoring (PROMOTION_MODE=shadow): the challenger beside the answering champion.
+CHALLENGER_VERSION = "challenger_version"
+CHALLENGER_SCORE = "challenger_score"
+CHALLENGER_FIELDS = pa.schema(
+    [
+        pa.field(CHALLENGER_VERSION, pa.string(), nullable=True),
+        pa.field(CHALLENGER_SCORE, pa.float64(), nullable=True),
+    ]
+)
+SHADOW_PREDICTIONS_SCHEMA = pa.unify_schemas([PREDICTIONS_SCHEMA, CHALLENGER_FIELDS])
 
 # Files in flight: writers stage them here and rename them into place once complete; pyarrow
 # datasets, DuckDB globs of `*.parquet` and Feast's file source skip hidden folders.

@@ -9,7 +9,7 @@ from mlops_platform.processes import free_port
 
 from mlops_testing.dags import DagsTest, airflow_dags_test, airflow_home
 from mlops_testing.imports import command_imports, prefer_installed_package
-from mlops_testing.models import ChampionModel, register_tiny_champion
+from mlops_testing.models import ChampionModel, register_raising_model, register_tiny_champion
 from mlops_testing.services import (
     MlflowServer,
     Pushgateway,
@@ -48,6 +48,7 @@ __all__ = [
     "redis_cluster_env",
     "redis_env",
     "redis_server",
+    "register_raising_model",
     "register_tiny_champion",
     "spark_env",
     "spark_session",

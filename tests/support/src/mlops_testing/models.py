@@ -92,3 +92,31 @@ def register_tiny_champion(
     version = str(info.registered_model_version)
     client.set_registered_model_alias(name, alias, version)
     return ChampionModel(name, version, FEATURES, model)
+
+
+def register_raising_model(tracking_uri: str, name: str, *, alias: str) -> str:
+    """Register a model that loads but raises on every prediction
+    (`mlops_testing.raising_model`), over the feature service's columns, under NAME; point
+    ALIAS at it; its version."""
+    import mlflow
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    from mlops_testing.raising_model import RaisingModel
+
+    signature = ModelSignature(
+        inputs=Schema([ColSpec("double", feature) for feature in FEATURES]),
+        outputs=Schema([ColSpec("double")]),
+    )
+    mlflow.set_tracking_uri(tracking_uri)
+    with mlflow.start_run():
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=RaisingModel(),
+            signature=signature,
+            registered_model_name=name,
+            pip_requirements=["mlflow"],
+        )
+    version = str(info.registered_model_version)
+    mlflow.MlflowClient(tracking_uri).set_registered_model_alias(name, alias, version)
+    return version

@@ -1,0 +1,237 @@
+"""The monitoring DAG's live judgement of the challenger: the shadowed requests with an
+outcome since the challenger's start, the rule of `monitoring_pipeline.challenger`, and the
+registry moved accordingly.
+
+- No version at the `challenger` alias: nothing to judge (figures say so).
+- The pairs: the prediction log's online rows of the drivers the current champion chose
+  (its score) that the challenger scored in shadow (`challenger_score`, `challenger_version`
+  equal to the challenger's version), logged from its start (`challenger_since` tag, else its
+  registration time) until the run's time, joined to their outcomes as monitoring joins them.
+- `promote`: `champion` moves to the challenger's version, `challenger` is deleted, the version
+  is tagged `promotion` (the reason) and `live_evidence` (the figures, JSON); the DAG's next
+  task emits the `champion` event, so batch scoring follows and the online service swaps it in.
+- `retire`: `challenger` is deleted, the version tagged `retirement` and `live_evidence`.
+- `continue`: nothing moves.
+Writes `challenger.json` in the run directory and pushes the figures (job `challenger`) either
+way. A re-run after a decision finds no challenger and does nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.dataset as ds
+from mlops_common.champion import CHALLENGER_SINCE_TAG, champion_or_none, resolve_champion
+from mlops_common.files import write_json
+from mlops_common.paths import outcomes_dir, run_dir, scores_log_dir
+from mlops_common.pushgateway import push_figures
+from mlops_common.settings import get_mlflow_settings, get_promotion_settings
+from prediction_log import schema as log
+from prediction_log.outcomes import TRIP_COMPLETED, join_outcomes, read_outcomes
+from prediction_log.reader import parquet_files
+
+from monitoring_pipeline.challenger import Judgement, judge
+from monitoring_pipeline.served import known_request_ids
+from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
+
+logger = logging.getLogger(__name__)
+
+REPORT = "challenger.json"
+PROMOTION_TAG, RETIREMENT_TAG, EVIDENCE_TAG = "promotion", "retirement", "live_evidence"
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
+
+
+@dataclass(frozen=True)
+class ChallengerReport:
+    """What one run decided about the challenger (None: there was none)."""
+
+    decision: str  # promote, retire, continue, or none
+    reason: str
+    champion_version: str | None = None
+    challenger_version: str | None = None
+    started_at: str | None = None
+    hours: float | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def promoted(self) -> bool:
+        return self.decision == "promote"
+
+
+def shadow_pairs(
+    start: datetime, end: datetime, champion_version: str, challenger_version: str
+) -> pd.DataFrame:
+    """The chosen online rows logged in [START, END) that the champion answered and the
+    challenger scored: request_id, driver_id, score, challenger_score."""
+    columns = [log.REQUEST_ID, log.DRIVER_ID, log.SCORE, log.CHALLENGER_SCORE]
+    folder = scores_log_dir()
+    if not parquet_files(folder):
+        return pd.DataFrame(columns=columns)
+    dataset = ds.dataset(str(folder), format="parquet", schema=log.SHADOW_PREDICTIONS_SCHEMA)
+    stamp = ds.field(log.LOGGED_AT)
+    table = dataset.to_table(
+        columns=columns,
+        filter=(stamp >= pa.scalar(start, _UTC_MICROS))
+        & (stamp < pa.scalar(end, _UTC_MICROS))
+        & (ds.field(log.SOURCE) == log.ONLINE)
+        & ds.field(log.CHOSEN)
+        & (ds.field(log.MODEL_VERSION) == champion_version)
+        & (ds.field(log.CHALLENGER_VERSION) == challenger_version)
+        & ds.field(log.SCORE).is_valid()
+        & ds.field(log.CHALLENGER_SCORE).is_valid(),
+    )
+    return table.to_pandas().drop_duplicates(log.REQUEST_ID)
+
+
+def _started_at(name: str, version: str, tags: dict[str, str], tracking_uri: str) -> datetime:
+    """The challenger's start: its `challenger_since` tag, else its registration time."""
+    since = tags.get(CHALLENGER_SINCE_TAG)
+    if since:
+        moment = datetime.fromisoformat(since)
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    from mlflow import MlflowClient
+
+    created = MlflowClient(tracking_uri).get_model_version(name, version).creation_timestamp
+    return datetime.fromtimestamp(created / 1000, UTC)
+
+
+def judge_challenger(run_id: str, now: datetime) -> ChallengerReport:
+    """Judge the challenger on its shadowed outcomes up to NOW and move the aliases as decided."""
+    settings = get_mlflow_settings()
+    uri = settings.resolved_tracking_uri
+    challenger = champion_or_none(alias=settings.challenger_alias)
+    if challenger is None:
+        report = ChallengerReport("none", "no version carries the challenger alias")
+        return _finish(run_id, report)
+    champion = resolve_champion()
+    assert challenger.version is not None
+    assert champion.version is not None
+    start = _started_at(settings.model_name, challenger.version, challenger.tags, uri)
+    pairs = shadow_pairs(start, now, champion.version, challenger.version)
+    joined = join_outcomes(
+        start,
+        now,
+        pairs,
+        read_outcomes(outcomes_dir()),
+        known_request_ids(),
+        get_monitoring_settings().outcome_grace_seconds,
+    ).frame
+    hours = max((now - start).total_seconds() / 3600, 0.0)
+    judgement = judge(
+        joined[TRIP_COMPLETED].to_numpy(dtype=np.int64),
+        joined[log.SCORE].to_numpy(dtype=np.float64),
+        joined[log.CHALLENGER_SCORE].to_numpy(dtype=np.float64),
+        hours,
+        get_promotion_settings(),
+    )
+    report = ChallengerReport(
+        decision=judgement.decision,
+        reason=judgement.reason,
+        champion_version=champion.version,
+        challenger_version=challenger.version,
+        started_at=start.isoformat(),
+        hours=round(hours, 3),
+        evidence=judgement.comparison.as_dict() if judgement.comparison else {},
+    )
+    _act(report, judgement, settings.model_name, uri)
+    return _finish(run_id, report)
+
+
+def _act(report: ChallengerReport, judgement: Judgement, name: str, tracking_uri: str) -> None:
+    if judgement.decision == "continue":
+        logger.info("challenger v%s: %s", report.challenger_version, report.reason)
+        return
+    from mlflow import MlflowClient
+
+    settings = get_mlflow_settings()
+    client = MlflowClient(tracking_uri)
+    version = str(report.challenger_version)
+    evidence = json.dumps({"hours": report.hours, **report.evidence}, sort_keys=True)
+    client.set_model_version_tag(name, version, EVIDENCE_TAG, evidence[:5000])
+    if judgement.decision == "promote":
+        client.set_model_version_tag(name, version, PROMOTION_TAG, report.reason[:5000])
+        client.set_registered_model_alias(name, settings.champion_alias, version)
+        logger.info("challenger v%s promoted to champion: %s", version, report.reason)
+    else:
+        client.set_model_version_tag(name, version, RETIREMENT_TAG, report.reason[:5000])
+        logger.info("challenger v%s retired: %s", version, report.reason)
+    client.delete_registered_model_alias(name, settings.challenger_alias)
+
+
+def _finish(run_id: str, report: ChallengerReport) -> ChallengerReport:
+    write_json(run_dir(PIPELINE, run_id) / REPORT, report.__dict__)
+    push_challenger(report)
+    return report
+
+
+def push_challenger(report: ChallengerReport) -> bool:
+    """The judgement's figures for Prometheus (job `challenger`)."""
+
+    def build(registry: CollectorRegistry) -> None:
+        from prometheus_client import Gauge
+
+        def gauge(name: str, doc: str, value: float | None) -> None:
+            if value is not None:
+                Gauge(name, doc, registry=registry).set(value)
+
+        present = report.challenger_version is not None
+        Gauge(
+            "driver_ranking_challenger_judged_info",
+            "1 for the challenger version the last live judgement looked at.",
+            ["model_version", "decision"],
+            registry=registry,
+        ).labels(model_version=report.challenger_version or "none", decision=report.decision).set(
+            1 if present else 0
+        )
+        e = report.evidence
+        gauge("driver_ranking_challenger_samples", "Joined outcomes judged.", e.get("samples", 0))
+        gauge(
+            "driver_ranking_challenger_hours", "Hours since the challenger's start.", report.hours
+        )
+        gauge(
+            "driver_ranking_challenger_live_roc_auc",
+            "Challenger's live ROC AUC.",
+            e.get("challenger_auc"),
+        )
+        gauge(
+            "driver_ranking_champion_paired_live_roc_auc",
+            "Champion's live ROC AUC on the same outcomes.",
+            e.get("champion_auc"),
+        )
+        gauge(
+            "driver_ranking_challenger_roc_auc_difference",
+            "Challenger minus champion live ROC AUC.",
+            e.get("auc_difference"),
+        )
+        gauge(
+            "driver_ranking_challenger_roc_auc_difference_lower",
+            "Lower bound of the anytime-valid interval of the difference.",
+            e.get("auc_lower"),
+        )
+        gauge(
+            "driver_ranking_challenger_roc_auc_difference_upper",
+            "Upper bound of the anytime-valid interval of the difference.",
+            e.get("auc_upper"),
+        )
+        gauge(
+            "driver_ranking_challenger_log_loss",
+            "Challenger's live log loss.",
+            e.get("challenger_log_loss"),
+        )
+        gauge(
+            "driver_ranking_champion_paired_log_loss",
+            "Champion's live log loss on the same outcomes.",
+            e.get("champion_log_loss"),
+        )
+
+    return push_figures("challenger", build)
