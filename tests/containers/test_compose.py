@@ -285,12 +285,14 @@ def uses_celery(stack: Stack) -> bool:
 
 
 def restart_with_celery(stack: Stack) -> None:
-    """`down`, the env file switched to the CeleryExecutor (two workers by default), `up`."""
+    """`down`, the env file switched to the CeleryExecutor (two workers by default), `up`.
+    A task whose worker dies is failed and retried after 60 s without heartbeat (300 s by
+    default), so that the kill test does not wait five minutes."""
     down = stack.cli("down")
     assert down.returncode == 0, down.stderr
     assert stack.cli("status").returncode == 1  # really down
     with stack.env_file.open("a") as env:
-        env.write("AIRFLOW_EXECUTOR=CeleryExecutor\n")
+        env.write("AIRFLOW_EXECUTOR=CeleryExecutor\nAIRFLOW_TASK_HEARTBEAT_TIMEOUT_SECONDS=60\n")
     up = stack.cli("up")
     assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-3000:]
 
@@ -317,20 +319,32 @@ def test_state_survives_down_and_up(stack: Stack) -> None:
     assert after["best_driver_id"] == before["best_driver_id"]
 
 
+def celery_workers(engine: Any, stack: Stack) -> dict[str, str]:
+    """The running Celery worker containers, name -> hostname (the stack switched to the
+    CeleryExecutor first when the state test has not done it: a test run alone with -k)."""
+    if not uses_celery(stack):
+        restart_with_celery(stack)
+    names = engine.podman(
+        "ps", "--filter", "label=com.docker.compose.service=airflow-worker",
+        "--format", "{{.Names}}",
+    ).stdout.split()  # fmt: skip
+    return {
+        name: engine.podman("inspect", name, "--format", "{{.Config.Hostname}}").stdout.strip()
+        for name in names
+    }
+
+
+def host(hostname: str | None) -> str:
+    """A task instance's recorded hostname without a domain (the container's hostname)."""
+    return (hostname or "").split(".")[0]
+
+
 def test_a_dag_run_completes_on_a_compose_celery_worker(engine: Any, stack: Stack) -> None:
     """The `celery` profile: two worker containers; a run of `materialize` is executed by them
     (each task instance's hostname is a worker container's, its queue Celery's default)."""
     assert stack.demo.returncode == 0
-    if not uses_celery(stack):  # this test alone (-k): the state test did not switch
-        restart_with_celery(stack)
-    workers = engine.podman(
-        "ps", "--filter", "label=com.docker.compose.service=airflow-worker",
-        "--format", "{{.Names}}",
-    ).stdout.split()  # fmt: skip
-    hostnames = {
-        engine.podman("inspect", name, "--format", "{{.Config.Hostname}}").stdout.strip()
-        for name in workers
-    }
+    workers = celery_workers(engine, stack)
+    hostnames = set(workers.values())
     assert len(workers) == 2, workers
     assert len(hostnames) == 2, hostnames
 
@@ -348,8 +362,62 @@ def test_a_dag_run_completes_on_a_compose_celery_worker(engine: Any, stack: Stac
     assert result.state == "success", result.task_states
     assert {ti["task_id"] for ti in instances} == {"feast_apply", "materialize"}
     for ti in instances:
-        assert ti["hostname"].split(".")[0] in hostnames, (ti["hostname"], hostnames)
+        assert host(ti["hostname"]) in hostnames, (ti["hostname"], hostnames)
         assert ti["queue"] == "default"
+
+
+def test_a_celery_worker_killed_mid_task_has_the_task_retried_on_the_other(
+    engine: Any, stack: Stack
+) -> None:
+    """SIGKILL (`podman kill`) to the worker running a task of `materialize`: its runner stops
+    heartbeating, the scheduler fails that try after the heartbeat timeout and retries it (the
+    DAG tasks' retries), the surviving worker runs the retry, and the run succeeds. podman does
+    not restart a killed container, so the retry cannot land on the killed worker; it is
+    started again at the end for the tests after this one."""
+    assert stack.demo.returncode == 0
+    workers = celery_workers(engine, stack)
+    assert len(workers) == 2, workers
+    by_host = {hostname: name for name, hostname in workers.items()}
+    a = stack.addresses
+    client = AirflowClient(a.airflow_url, a.airflow_user, a.airflow_password)
+    killed: str | None = None
+    try:
+        run_id = client.trigger("materialize")
+        path = f"/dags/materialize/dagRuns/{run_id}/taskInstances"
+
+        def running() -> dict[str, Any] | None:
+            instances = stack.airflow("GET", path, stack.airflow_token()).json()
+            for ti in instances["task_instances"]:
+                if ti["state"] == "running" and host(ti["hostname"]) in by_host:
+                    return dict(ti)
+            return None
+
+        first = wait_for(
+            running,
+            timeout=600,
+            interval=0.5,
+            timeout_error=lambda: AssertionError("no task of the run started on a worker"),
+        )
+        killed = by_host[host(first["hostname"])]
+        assert engine.podman("kill", "--signal", "KILL", killed).returncode == 0
+        result = client.wait_for_run("materialize", run_id, timeout=1200)
+        tries = stack.airflow(
+            "GET", f"{path}/{first['task_id']}/tries", stack.airflow_token()
+        ).json()["task_instances"]
+    finally:
+        client.close()
+        if killed is not None:
+            engine.podman("start", killed)
+
+    assert result.state == "success", result.task_states
+    survivor = next(hostname for name, hostname in workers.items() if name != killed)
+    by_try = {t["try_number"]: t for t in tries}
+    assert host(by_try[1]["hostname"]) == workers[killed]
+    assert by_try[1]["state"] != "success"
+    last = by_try[max(by_try)]
+    assert max(by_try) >= 2
+    assert last["state"] == "success"
+    assert host(last["hostname"]) == survivor
 
 
 def test_a_crashed_service_comes_back_by_its_restart_policy(engine: Any, stack: Stack) -> None:
