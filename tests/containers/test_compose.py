@@ -384,9 +384,10 @@ def test_a_celery_worker_killed_mid_task_has_the_task_retried_on_the_other(
     try:
         run_id = client.trigger("materialize")
         path = f"/dags/materialize/dagRuns/{run_id}/taskInstances"
+        token = stack.airflow_token()
 
         def running() -> dict[str, Any] | None:
-            instances = stack.airflow("GET", path, stack.airflow_token()).json()
+            instances = stack.airflow("GET", path, token).json()
             for ti in instances["task_instances"]:
                 if ti["state"] == "running" and host(ti["hostname"]) in by_host:
                     return dict(ti)
@@ -401,9 +402,8 @@ def test_a_celery_worker_killed_mid_task_has_the_task_retried_on_the_other(
         killed = by_host[host(first["hostname"])]
         assert engine.podman("kill", "--signal", "KILL", killed).returncode == 0
         result = client.wait_for_run("materialize", run_id, timeout=1200)
-        tries = stack.airflow(
-            "GET", f"{path}/{first['task_id']}/tries", stack.airflow_token()
-        ).json()["task_instances"]
+        tries = stack.airflow("GET", f"{path}/{first['task_id']}/tries", token).json()
+
     finally:
         client.close()
         if killed is not None:
@@ -411,7 +411,7 @@ def test_a_celery_worker_killed_mid_task_has_the_task_retried_on_the_other(
 
     assert result.state == "success", result.task_states
     survivor = next(hostname for name, hostname in workers.items() if name != killed)
-    by_try = {t["try_number"]: t for t in tries}
+    by_try = {t["try_number"]: t for t in tries["task_instances"]}
     assert host(by_try[1]["hostname"]) == workers[killed]
     assert by_try[1]["state"] != "success"
     last = by_try[max(by_try)]
