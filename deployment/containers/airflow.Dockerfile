@@ -2,7 +2,8 @@
 # `airflow` group (Airflow, the docker provider, mlops-airflow with the operator factory, and
 # mlops-common under it) and the four pipelines' DAG folders. Task code is not installed here:
 # DockerOperator runs it in the pipeline images.
-# The group includes the PostgreSQL drivers of the metadata database (psycopg2, asyncpg).
+# The group includes the PostgreSQL drivers of the metadata database (psycopg2, asyncpg) and
+# the FAB auth manager the compose deployment uses.
 ARG BASE_IMAGE=python:3.11-slim-bookworm
 
 # Only the lock and every workspace member's pyproject.toml (uv reads the whole workspace), so
@@ -40,6 +41,8 @@ COPY --chown=airflow:airflow data_pipeline/dags /opt/airflow/dags/data_pipeline
 COPY --chown=airflow:airflow training_pipeline/dags /opt/airflow/dags/training_pipeline
 COPY --chown=airflow:airflow model_serving/dags /opt/airflow/dags/model_serving
 COPY --chown=airflow:airflow monitoring_pipeline/dags /opt/airflow/dags/monitoring_pipeline
+# The compose service airflow-init runs it: the admin and viewer accounts (FAB) from .env.
+COPY deployment/containers/airflow_users.py /opt/airflow/airflow_users.py
 ENV PATH=/opt/airflow-venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \

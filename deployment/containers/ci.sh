@@ -8,9 +8,11 @@
 #      project's base image (bento.sh containerize)
 #   4. tests/containers: image checks (each pipeline's Dockerfile built by the plain command);
 #      the compose deployment (podman-compose config with and without the local override,
-#      `compose demo` from an empty stack, credentials refused, state across down/up, a crashed
-#      service restarted); the data -> training -> batch DAGs with DockerOperator through
-#      podman, the online service from the serving image and from the Bento's image
+#      `compose demo` from an empty stack, credentials refused, Airflow's FAB roles (viewer
+#      reads, admin triggers), state across down/up (back with the Celery workers), a DAG run on
+#      a Celery worker and a worker killed mid-task, a crashed service restarted); the data ->
+#      training -> batch DAGs with DockerOperator through podman, the online service from the
+#      serving image and from the Bento's image
 # Measured on a loaded 2-core development machine (deployment/README.md). Prints each step's
 # duration.
 set -euo pipefail

@@ -46,7 +46,8 @@ class DagRunResult:
 
 
 class AirflowClient:
-    """Talks to the api-server at URL as USER (simple auth manager token)."""
+    """Talks to the api-server at URL as USER (a token from `POST /auth/token`, which the
+    simple auth manager of the local platform and the FAB one of compose both serve)."""
 
     def __init__(
         self,

@@ -122,12 +122,12 @@ def compose_status_command(
     every service is healthy (one-shot ones: exited 0)."""
     from mlops_common.errors import UserError
 
-    from mlops_platform.compose import SERVICES, render_status
+    from mlops_platform.compose import render_status
 
     stack = _stack()
     if wait:
         try:
-            stack.wait_ready(SERVICES, stack.settings.timeout_seconds)
+            stack.wait_ready(stack.services(), stack.settings.timeout_seconds)
         except UserError as exc:
             typer.echo(str(exc), err=True)
     table, ready = render_status(stack)

@@ -40,7 +40,10 @@ STAGES: tuple[tuple[str, ...], ...] = (
     ("airflow-api-server", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer"),
     ("serving",),
 )
-SERVICES = tuple(service for stage in STAGES for service in stage)
+# The CeleryExecutor's workers: the `celery` profile, started beside the scheduler when the env
+# file sets AIRFLOW_EXECUTOR=CeleryExecutor (one container per replica).
+CELERY_PROFILE = "celery"
+CELERY_WORKER = "airflow-worker"
 # Healthy only once a champion is registered: `up` starts it, the demo waits for it.
 NEEDS_CHAMPION = ("serving",)
 # The images `up` needs, by the names build_images.sh knows them.
@@ -67,6 +70,20 @@ class ServiceState:
     health: str  # healthy, unhealthy, exited-0, none (no check), absent
 
 
+def uses_celery(values: dict[str, str]) -> bool:
+    """True when the env file's VALUES pick the CeleryExecutor (and so the `celery` profile)."""
+    return values.get("AIRFLOW_EXECUTOR") == "CeleryExecutor"
+
+
+def stack_stages(values: dict[str, str]) -> tuple[tuple[str, ...], ...]:
+    """STAGES, with the Celery workers in the scheduler's stage when VALUES use Celery."""
+    if not uses_celery(values):
+        return STAGES
+    return tuple(
+        (*stage, CELERY_WORKER) if "airflow-scheduler" in stage else stage for stage in STAGES
+    )
+
+
 class ComposeStack:
     """The compose files and env file of the deployment, and podman to look at containers."""
 
@@ -86,10 +103,16 @@ class ComposeStack:
             return shlex.split(self.settings.command)
         return [str(Path(sys.executable).parent / "podman-compose")]
 
-    def compose(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        """Run compose with the stack's files and env file; raise UserError when it fails."""
+    def compose(
+        self, *args: str, profiles: Sequence[str] = (), timeout: float = 900
+    ) -> subprocess.CompletedProcess[str]:
+        """Run compose with the stack's files, env file and PROFILES; raise UserError when it
+        fails."""
         files = [arg for path in self.files for arg in ("-f", str(path))]
-        command = [*self._compose_command(), *files, "--env-file", str(self.env_file), *args]
+        selected = [arg for profile in profiles for arg in ("--profile", profile)]
+        command = [
+            *self._compose_command(), *files, "--env-file", str(self.env_file), *selected, *args
+        ]  # fmt: skip
         logger.debug("running %s", shlex.join(command))
         result = subprocess.run(
             command, capture_output=True, text=True, timeout=timeout, check=False, env=self.env()
@@ -120,19 +143,26 @@ class ComposeStack:
         if result.returncode != 0:
             raise UserError(f"deployment/containers/{name} {' '.join(args)} failed")
 
+    def services(self) -> tuple[str, ...]:
+        """The services of the env file's configuration (STAGES', and the Celery workers when
+        it picks that executor); STAGES' while there is no env file yet."""
+        values = read_env_file(self.env_file) if self.env_file.is_file() else {}
+        return tuple(service for stage in stack_stages(values) for service in stage)
+
     # --- containers -----------------------------------------------------------------------
-    def container_names(self) -> dict[str, str]:
-        """Service -> container name, for the stack's containers that exist."""
+    def container_names(self) -> dict[str, list[str]]:
+        """Service -> its containers' names (several for a service with replicas), for the
+        stack's containers that exist."""
         result = self.podman(
             "ps", "-a", "--filter", f"label=com.docker.compose.project={PROJECT}",
             "--format", "json",
         )  # fmt: skip
-        names: dict[str, str] = {}
+        names: dict[str, list[str]] = {}
         for entry in json.loads(result.stdout or "[]"):
             service = entry.get("Labels", {}).get("com.docker.compose.service")
             if service:
-                names[service] = entry["Names"][0]
-        return names
+                names.setdefault(service, []).append(entry["Names"][0])
+        return {service: sorted(containers) for service, containers in names.items()}
 
     def state(self, service: str, container: str | None) -> ServiceState:
         """SERVICE's container state; runs its health check (podman has no scheduler here)."""
@@ -154,9 +184,15 @@ class ComposeStack:
             health = "healthy" if check.returncode == 0 else "unhealthy"
         return ServiceState(service, container, status, exit_code, restarts, health)
 
-    def states(self, services: Sequence[str] = SERVICES) -> list[ServiceState]:
+    def states(self, services: Sequence[str] | None = None) -> list[ServiceState]:
+        """One state per container of SERVICES (default: the configured services); an absent
+        one for a service without a container."""
         names = self.container_names()
-        return [self.state(service, names.get(service)) for service in services]
+        states: list[ServiceState] = []
+        for service in self.services() if services is None else services:
+            containers: list[str | None] = [*names.get(service, [])] or [None]
+            states.extend(self.state(service, container) for container in containers)
+        return states
 
     def wait_ready(self, services: Sequence[str], timeout: float) -> None:
         """Wait until every long-running service of SERVICES is healthy and every one-shot
@@ -206,9 +242,10 @@ class ComposeStack:
         if missing:
             logger.info("building images: %s", " ".join(missing))
             self.script("build_images.sh", *missing)
-        for stage in STAGES:
+        profiles = [CELERY_PROFILE] if uses_celery(values) else []
+        for stage in stack_stages(values):
             stage_started = time.monotonic()
-            self.compose("up", "-d", "--no-deps", *stage)
+            self.compose("up", "-d", "--no-deps", *stage, profiles=profiles)
             waited = [s for s in stage if s not in NEEDS_CHAMPION]
             if waited:
                 self.wait_ready(waited, self.settings.timeout_seconds)
@@ -222,7 +259,9 @@ class ComposeStack:
             leftovers = self.podman("ps", "-a", "-q", "--filter", f"network={PROJECT}")
             for container in leftovers.stdout.split():
                 self.podman("rm", "-f", container)
-        self.compose("down", *(["-v"] if volumes else []))
+        # With the profile, so that Celery workers go too even after a switch back to the
+        # LocalExecutor (compose leaves services of an unselected profile alone).
+        self.compose("down", *(["-v"] if volumes else []), profiles=[CELERY_PROFILE])
 
 
 def memory_by_container(stack: ComposeStack) -> dict[str, str]:

@@ -101,6 +101,8 @@ class StackAddresses:
     serving_url: str
     airflow_user: str
     airflow_password: str
+    airflow_viewer: str
+    airflow_viewer_password: str
     mlflow_admin: str
     mlflow_admin_password: str
     mlflow_user: str
@@ -139,6 +141,8 @@ def stack_addresses(values: dict[str, str]) -> StackAddresses:
         serving_url=_url(values.get("SERVING_PUBLISH") or "127.0.0.1:13000"),
         airflow_user=values.get("AIRFLOW_ADMIN_USER") or "admin",
         airflow_password=values["AIRFLOW_ADMIN_PASSWORD"],
+        airflow_viewer=values.get("AIRFLOW_VIEWER_USER") or "viewer",
+        airflow_viewer_password=values["AIRFLOW_VIEWER_PASSWORD"],
         mlflow_admin=values.get("MLFLOW_ADMIN_USERNAME") or "admin",
         mlflow_admin_password=values["MLFLOW_ADMIN_PASSWORD"],
         mlflow_user=values.get("MLFLOW_PIPELINE_USERNAME") or "pipelines",
