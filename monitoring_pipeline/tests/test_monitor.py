@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from mlops_common.files import write_parquet
 from mlops_common.settings import reset_settings_cache
 from mlops_testing import ChampionModel, MlflowServer, Pushgateway, register_tiny_champion
 
@@ -78,6 +77,7 @@ def serve(
     from online_service.features import FeatureRows
     from online_service.recorder import LoggedRequest, to_batch
     from online_service.schemas import DriverScore, InferenceResponse
+    from prediction_log.outcomes import write_outcomes
     from prediction_log.writer import PredictionLogWriter
 
     rng = np.random.default_rng(seed)
@@ -114,7 +114,7 @@ def serve(
         outcomes, columns=["request_id", "driver_id", "outcome_timestamp", "trip_completed"]
     )
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    write_parquet(table, outcomes_dir() / f"{seed}.parquet")
+    write_outcomes(table, outcomes_dir(), str(seed))
     return ids
 
 

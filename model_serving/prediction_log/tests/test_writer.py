@@ -89,7 +89,11 @@ def test_written_through_feast_feature_logging_and_joinable(writer: PredictionLo
     assert set(joined["source"]) == {"online"}
     # Nothing but complete files where readers look.
     assert not list(writer.features_dir.glob(".staging/*"))
-    assert [p.suffix for p in writer.features_dir.iterdir() if p.is_file()] == [".parquet"]
+    files = [
+        p.relative_to(writer.features_dir) for p in writer.features_dir.rglob("*") if p.is_file()
+    ]
+    assert [str(p.parent) for p in files] == ["date=2027-01-15/hour=08"]  # the log time's hour
+    assert [p.suffix for p in files] == [".parquet"]
 
 
 @pytest.mark.integration

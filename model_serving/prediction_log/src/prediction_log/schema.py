@@ -49,10 +49,6 @@ PREDICTIONS_SCHEMA = pa.schema(
     ]
 )
 
-# Files in flight: writers stage them here and rename them into place once complete; pyarrow
-# datasets, DuckDB globs of `*.parquet` and Feast's file source skip hidden folders.
-STAGING = ".staging"
-
 
 def feature_column(view: str, feature: str) -> str:
     """Feast's log column of FEATURE served from VIEW."""
