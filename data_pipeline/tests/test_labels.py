@@ -12,8 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from mlops_common.errors import UserError
-from mlops_common.partitions import dataset_files, partition_path
+from mlops_common.partitions import dataset_files, partition_hour, partition_path
 from mlops_common.paths import labelled_dispatches_dir, outcomes_dir, scores_log_dir
+from mlops_testing.files import opened_parquet_files, plant_unreadable_history
 
 pytestmark = pytest.mark.integration
 
@@ -148,3 +149,30 @@ def test_the_command_names_the_bad_file_in_one_line(project_env: Path) -> None:
     assert done.returncode == 2
     assert "broken.parquet is not readable parquet" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.usefixtures("served")
+def test_a_run_opens_only_the_partitions_of_its_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A week of history before the window and a day after it: the run opens none of it. Those
+    files are not even parquet, so a reader that opened one would fail."""
+    from data_pipeline.labels import collect_labels
+    from mlops_common.paths import feature_log_dir
+
+    write_outcomes("a", [("r1", 1001, SERVED_AT + timedelta(minutes=5), 1)])
+    folders = [scores_log_dir(), feature_log_dir(), outcomes_dir(), labelled_dispatches_dir()]
+    elsewhere = [END - timedelta(hours=50 + h) for h in range(7 * 24)]
+    elsewhere += [END + timedelta(hours=3 + h) for h in range(24)]
+    plant_unreadable_history(folders, elsewhere)
+
+    opened = opened_parquet_files(monkeypatch)
+    report = collect_labels("run-1", END)
+    assert report.written == 1
+    assert opened
+    # Label window [END - 24 h, END); outcomes up to END + grace (1 h) + 1 h; known request ids
+    # from one window plus the grace period before the window.
+    earliest = END - timedelta(hours=24 + 24 + 1)
+    for path in opened:
+        hour = partition_hour(path.parent)
+        assert hour is not None, path
+        assert earliest <= hour < END + timedelta(hours=2), path
+        assert path.name != "elsewhere.parquet"
