@@ -177,10 +177,12 @@ def split_by_hour(table: pa.Table, column: str) -> list[tuple[datetime, pa.Table
     if table.num_rows == 0:
         return []
     times = table.column(column)
+    bounds = pc.min_max(times).as_py()
+    first = hour_floor(bounds["min"])
+    if hour_floor(bounds["max"]) == first:  # the common case, on the service's write path
+        return [(first, table)]
     hours = pc.floor_temporal(times, unit="hour")
     starts = pc.unique(hours).to_pylist()
-    if len(starts) == 1:
-        return [(hour_floor(starts[0]), table)]
     return [
         (hour_floor(start), table.filter(pc.equal(hours, pa.scalar(start, hours.type))))
         for start in sorted(starts)
