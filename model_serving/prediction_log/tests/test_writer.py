@@ -164,3 +164,37 @@ def test_readers_take_only_the_window_asked_for(writer: PredictionLogWriter) -> 
     assert sorted(served["driver_id"]) == [1001, 1002]
     assert served.set_index("driver_id").loc[1002, "conv_rate"] == pytest.approx(0.2)
     assert served.set_index("driver_id").loc[1002, "chosen"]
+
+
+@pytest.mark.integration
+def test_feast_reads_the_partitioned_feature_log(writer: PredictionLogWriter) -> None:
+    """Feast's offline store pulls the log from a FileSource over the destination's partitions
+    (a glob: Feast's DuckDB store reads a file or a pattern, not a folder)."""
+    from datetime import UTC, datetime
+
+    from feast import FileSource
+    from feast.infra.offline_stores.duckdb import DuckDBOfflineStore
+    from feature_store.store import get_store
+
+    writer.write(_two_requests())
+    source = FileSource(
+        name="driver_ranking_log",
+        path=f"{writer.features_dir}/**/*.parquet",
+        timestamp_field="__log_timestamp",
+    )
+    pulled = DuckDBOfflineStore.pull_all_from_table_or_query(
+        config=get_store().config,
+        data_source=source,
+        join_key_columns=["driver_id"],
+        feature_name_columns=["__request_id", "driver_stats__conv_rate"],
+        timestamp_field="__log_timestamp",
+        start_date=datetime(2027, 1, 1, tzinfo=UTC),
+        end_date=datetime(2027, 2, 1, tzinfo=UTC),
+    ).to_arrow()
+    pairs = zip(pulled["__request_id"].to_pylist(), pulled["driver_id"].to_pylist(), strict=True)
+    assert sorted(pairs) == [
+        ("req-a", 1001),
+        ("req-a", 1002),
+        ("req-a", 1009),
+        ("req-b", 1003),
+    ]
