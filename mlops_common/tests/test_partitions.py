@@ -233,3 +233,14 @@ def test_pyarrow_and_duckdb_read_the_layout_as_it_is(tmp_path: Path) -> None:
         "hive_partitioning = true) group by h order by h"
     ).fetchall()
     assert rows == [(0, 30), (1, 60), (2, 30)]
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_reads_the_layout_as_it_is(spark_session: Any, tmp_path: Path) -> None:
+    table = _batch(0, 120, T0 + timedelta(minutes=30), timedelta(minutes=1))
+    partitions.append(table, tmp_path, TIME)
+    (tmp_path / partitions.STAGING / "in-flight.parquet").write_bytes(b"half a file")
+    frame = spark_session.read.parquet(str(tmp_path))
+    counts = {(row["hour"], row["count"]) for row in frame.groupBy("hour").count().collect()}
+    assert counts == {(0, 30), (1, 60), (2, 30)}
