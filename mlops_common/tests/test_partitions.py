@@ -57,6 +57,17 @@ def test_an_append_is_split_by_hour_and_a_rerun_replaces_its_files(tmp_path: Pat
     assert len(_ids(hour_one)) == 60
 
 
+def test_a_rerun_logged_in_another_hour_replaces_its_files_there(tmp_path: Path) -> None:
+    partitions.append(_batch(0, 10, T0), tmp_path, TIME, "batch-run")
+    partitions.append(_batch(100, 10, T0), tmp_path, TIME, "other-run")
+    partitions.append(_batch(0, 10, T0 + timedelta(hours=5)), tmp_path, TIME, "batch-run")
+    files = [p.relative_to(tmp_path).as_posix() for p in partitions.dataset_files(tmp_path)]
+    assert files == [
+        "date=2026-12-01/hour=00/other-run.parquet",
+        "date=2026-12-01/hour=05/batch-run.parquet",
+    ]
+
+
 def test_a_window_lists_only_its_partitions_and_opens_no_other_file(tmp_path: Path) -> None:
     """Files outside the window are not parquet at all: a reader that opened one would fail."""
     for hour in range(48):

@@ -232,11 +232,25 @@ def discard(staged: Iterable[tuple[Path, Path]]) -> None:
         path.unlink(missing_ok=True)
 
 
+def remove_other_hours(folder: Path, pattern: str, placed: list[Path]) -> None:
+    """Delete the files matching PATTERN (a file name glob) in FOLDER's partitions other than
+    PLACED: what a re-run that landed in other hours (a later log time) replaces. Run after the
+    new files are in place, so the rows are never missing (for an instant they may be twice)."""
+    keep = set(placed)
+    for path in folder.glob(f"date=*/hour=*/{pattern}"):
+        if path not in keep:
+            path.unlink(missing_ok=True)
+
+
 def append(table: pa.Table, folder: Path, column: str, name: str | None = None) -> list[Path]:
     """TABLE appended to the dataset FOLDER, partitioned by the hour of COLUMN: one file per hour
-    named NAME (a re-run with the same NAME replaces its files), else a fresh name."""
+    named NAME (a re-run with the same NAME replaces its files, in whichever hours they are),
+    else a fresh name."""
     staged = stage(table, folder, column, name or uuid.uuid4().hex)
     try:
-        return publish(staged)
+        placed = publish(staged)
     finally:
         discard(staged)
+    if name is not None:
+        remove_other_hours(folder, f"{name}.parquet", placed)
+    return placed

@@ -198,3 +198,19 @@ def test_feast_reads_the_partitioned_feature_log(writer: PredictionLogWriter) ->
         ("req-a", 1009),
         ("req-b", 1003),
     ]
+
+
+@pytest.mark.integration
+def test_a_named_rerun_in_a_later_hour_replaces_its_rows(writer: PredictionLogWriter) -> None:
+    """Batch scoring names its writes after the run: a re-run an hour later (a later log time,
+    another partition) replaces the first run's rows instead of adding them again."""
+    import dataclasses
+
+    first = _two_requests()
+    writer.write(first, name="batch-run-1")
+    later = dataclasses.replace(first, logged_at=first.logged_at + np.timedelta64(2, "h"))
+    writer.write(later, name="batch-run-1")
+    assert read_predictions(writer.predictions_dir).num_rows == 4
+    features = read_feature_log(writer.features_dir)
+    assert features is not None
+    assert features.num_rows == 4

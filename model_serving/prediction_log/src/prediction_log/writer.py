@@ -227,10 +227,11 @@ class PredictionLogWriter:
         Each dataset is partitioned by the hour of the log time (`mlops_common.partitions`):
         a batch spanning an hour's end gives a file in each hour. Files are named after the
         batch's first log time and a random suffix, or NAME: a re-run writing the same NAME
-        replaces its files instead of adding duplicates.
+        replaces its files instead of adding duplicates, also those it wrote in other hours.
         """
         if len(batch) == 0:
             return 0
+        replacing = name is not None
         if name is None:
             first = datetime.fromtimestamp(
                 batch.logged_at.min().astype("datetime64[us]").astype(np.int64) / 1e6, UTC
@@ -242,12 +243,16 @@ class PredictionLogWriter:
             staged += partitions.stage(
                 self.predictions_table(batch), self.predictions_dir, schema.LOGGED_AT, name
             )
-            partitions.publish(staged)
+            placed = partitions.publish(staged)
         finally:
             partitions.discard(staged)
             if self._feast_write:
                 for folder in self.features_dir.glob(f"{STAGING}/*-{name}"):
                     shutil.rmtree(folder, ignore_errors=True)
+        if replacing:  # a re-run logged at another hour: its earlier files go
+            for pattern in (f"{name}.parquet", f"{name}-[0-9]*.parquet"):  # arrow, feast
+                partitions.remove_other_hours(self.features_dir, pattern, placed)
+            partitions.remove_other_hours(self.predictions_dir, f"{name}.parquet", placed)
         return len(batch)
 
 
