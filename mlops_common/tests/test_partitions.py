@@ -217,6 +217,18 @@ def test_a_late_file_after_compaction_is_read_and_compacted_again(tmp_path: Path
     assert Counter(_read_ids(tmp_path)) == expected
 
 
+def test_compaction_keeps_a_column_added_after_the_first_files(tmp_path: Path) -> None:
+    partitions.append(_batch(0, 5, T0), tmp_path, TIME, "a-old")
+    newer = _batch(5, 5, T0 + timedelta(minutes=1)).append_column(
+        "challenger_score", pa.array([0.5] * 5)
+    )
+    partitions.append(newer, tmp_path, TIME, "b-new")
+    compaction.compact(tmp_path, T0 + timedelta(hours=1), TIME)
+    [merged] = partitions.dataset_files(tmp_path)
+    table = ds.dataset(str(merged), format="parquet").to_table()
+    assert table.column("challenger_score").to_pylist() == [None] * 5 + [0.5] * 5
+
+
 def test_retention_deletes_old_days_and_never_the_current_one(tmp_path: Path) -> None:
     for day in range(5):
         partitions.append(_batch(day * 10, 10, T0 + timedelta(days=day)), tmp_path, TIME)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
@@ -50,7 +51,10 @@ def compact_partition(partition: Path, sort_by: str | None = None) -> Compaction
         for path in leftovers:  # a compaction that stopped after its rename
             path.unlink(missing_ok=True)
         return None
-    table = ds.dataset([str(f) for f in files], format="parquet").to_table()
+    # Files written before a column was added lack it: the union of the schemas keeps every
+    # column (nulls where a file had none) instead of the first file's columns only.
+    schema = pa.unify_schemas([pq.read_schema(path) for path in files])
+    table = ds.dataset([str(f) for f in files], format="parquet", schema=schema).to_table()
     if sort_by is not None and sort_by in table.column_names:
         table = table.sort_by(sort_by)
     replaced = sorted(path.name for path in files) + sorted(path.name for path in leftovers)
