@@ -6,7 +6,7 @@ PLATFORM := $(VENV)/mlops-platform
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo demo_drift serve bentoml_serve test lint format \
 	typecheck bench bench_materialize bench_batch bench_online bench_online_cluster bench_tasks \
-	bench_prediction_log generate feast_apply materialize train batch bento \
+	bench_prediction_log bench_monitoring bench_table_format generate feast_apply materialize train batch bento \
 	dags_test airflow images build_image containers_up containers_down containers_dags_test \
 	test_containers compose_up compose_down compose_status compose_demo
 
@@ -76,7 +76,7 @@ dags_test: ## Run one DAG once with `airflow dags test` (DAG=<dag_id>)
 airflow: ## Run any Airflow command with the project configuration (ARGS="dags list")
 	@$(PLATFORM) airflow $(ARGS)
 
-bench: bench_materialize bench_batch bench_online bench_prediction_log bench_tasks ## All benchmarks, ours vs the naive design side by side
+bench: bench_materialize bench_batch bench_online bench_prediction_log bench_monitoring bench_tasks ## All benchmarks, ours vs the naive design side by side
 
 bench_materialize: setup_dev ## Materialization: fast path vs Feast's, 10,000 drivers, real Redis
 	@$(VENV)/python data_pipeline/bench/bench_materialize.py $(ARGS)
@@ -95,6 +95,12 @@ bench_tasks: setup_dev ## Fixed costs: each demo DAG task's time, imports and pe
 
 bench_prediction_log: setup_dev ## Online service with and without its prediction log; lost rows
 	@$(VENV)/python model_serving/bench/bench_prediction_log.py $(ARGS)
+
+bench_monitoring: setup_dev ## One monitoring run, label collection, compaction: 1 h vs 24 h vs 7 days of history
+	@$(VENV)/python monitoring_pipeline/bench/bench_monitoring.py $(ARGS)
+
+bench_table_format: setup_dev ## The datasets as Hive-partitioned parquet vs Delta Lake: appends, compaction, reads
+	@uv sync --frozen --all-packages --inexact --quiet --group delta && $(VENV)/python model_serving/bench/bench_table_format.py $(ARGS)
 
 images: ## Build the base image (if missing) and the four pipeline images with podman
 	@bash deployment/containers/podman.sh install

@@ -20,6 +20,7 @@ EXPECTED_DAGS = {
     "batch_serving_pipeline",
     "monitoring",
     "label_dispatches",
+    "maintain_datasets",
 }
 CLI_OF = {
     "data_pipeline": "data-pipeline",

@@ -25,7 +25,8 @@ def label_dispatches() -> None:
     the LABELS_WINDOW_HOURS before the run's time (the prediction log, with the features as
     served) with their outcomes (DATA_DIR/outcomes), counting late, duplicate, unknown and
     mismatched outcomes as monitoring does, checks the rows and writes the new ones to
-    DATA_DIR/labelled_dispatches (one file per run: a re-run adds nothing twice). It emits the
+    DATA_DIR/labelled_dispatches (hour partitions, one file per run and hour: a re-run adds
+    nothing twice; only the partitions of the window are read). It emits the
     `labels` asset event when it wrote rows, and ends skipped otherwise. A malformed outcome
     file fails the task with its name and problem; nothing is written then.
     """

@@ -12,8 +12,9 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 from mlops_common.errors import UserError
-from mlops_common.files import write_parquet
+from mlops_common.partitions import dataset_files, partition_hour, partition_path
 from mlops_common.paths import labelled_dispatches_dir, outcomes_dir, scores_log_dir
+from mlops_testing.files import opened_parquet_files, plant_unreadable_history
 
 pytestmark = pytest.mark.integration
 
@@ -52,15 +53,17 @@ def served(project_env: Path) -> None:
     PredictionLogWriter(get_store(), "driver_ranking", scores_log_dir()).write(batch)
 
 
-def write_outcomes(name: str, rows: list[tuple[str, int, datetime, int]]) -> Path:
+def write_outcomes(name: str, rows: list[tuple[str, int, datetime, int]]) -> list[Path]:
+    from prediction_log.outcomes import write_outcomes as write
+
     frame = pd.DataFrame(
         rows, columns=["request_id", "driver_id", "outcome_timestamp", "trip_completed"]
     )
-    return write_parquet(pa.Table.from_pandas(frame, preserve_index=False), outcomes_dir() / name)
+    return write(pa.Table.from_pandas(frame, preserve_index=False), outcomes_dir(), name)
 
 
 def labelled() -> pd.DataFrame:
-    files = sorted(labelled_dispatches_dir().glob("*.parquet"))
+    files = dataset_files(labelled_dispatches_dir())
     return pd.concat([pd.read_parquet(f) for f in files]) if files else pd.DataFrame()
 
 
@@ -70,12 +73,13 @@ def test_labels_once_each_and_counts_what_is_not_joined() -> None:
 
     soon = SERVED_AT + timedelta(minutes=5)
     write_outcomes(
-        "a.parquet",
+        "a",
         [
             ("r1", 1001, soon, 1),
             ("r1", 1001, soon + timedelta(minutes=1), 0),  # a duplicate: the first counts
             ("r2", 1999, soon, 1),  # names another driver than the chosen one
-            ("r3", 1003, END + timedelta(hours=2), 1),  # after the window's end + grace
+            # after the window's end + grace (1 h), within the hour after it that a run reads
+            ("r3", 1003, END + timedelta(hours=1, minutes=45), 1),
             ("r4", 1004, soon, 0),
             ("nobody-asked", 1005, soon, 1),  # a request the log never saw
         ],
@@ -100,7 +104,7 @@ def test_labels_once_each_and_counts_what_is_not_joined() -> None:
     assert again.written == 0
     assert again.already_labelled == 2
     assert len(labelled()) == 2
-    assert [p.name for p in labelled_dispatches_dir().iterdir()] == ["run-1.parquet"]
+    assert [p.name for p in dataset_files(labelled_dispatches_dir())] == ["run-1.parquet"]
 
     # A late outcome that now falls inside a later window's grace is labelled then, once.
     later = collect_labels("run-3", END + timedelta(hours=2))
@@ -119,8 +123,8 @@ def test_labels_once_each_and_counts_what_is_not_joined() -> None:
 def test_a_malformed_outcome_file_is_named_and_nothing_is_written(rows: list, problem: str) -> None:
     from data_pipeline.labels import collect_labels
 
-    write_outcomes("good.parquet", [("r4", 1004, SERVED_AT + timedelta(minutes=5), 1)])
-    bad = write_outcomes("bad.parquet", rows)
+    write_outcomes("good", [("r4", 1004, SERVED_AT + timedelta(minutes=5), 1)])
+    [bad] = write_outcomes("bad", rows)
     with pytest.raises(UserError, match=problem) as raised:
         collect_labels("run-1", END)
     assert str(bad) in str(raised.value)
@@ -131,8 +135,9 @@ def test_the_command_names_the_bad_file_in_one_line(project_env: Path) -> None:
     import subprocess
     import sys
 
-    outcomes_dir().mkdir(parents=True)
-    (outcomes_dir() / "broken.parquet").write_bytes(b"not parquet")
+    partition = partition_path(outcomes_dir(), SERVED_AT)
+    partition.mkdir(parents=True)
+    (partition / "broken.parquet").write_bytes(b"not parquet")
     cli = Path(sys.executable).parent / "data-pipeline"
     done = subprocess.run(
         [str(cli), "collect-labels", "--run-id", "x", "--end-time", END.isoformat()],
@@ -144,3 +149,30 @@ def test_the_command_names_the_bad_file_in_one_line(project_env: Path) -> None:
     assert done.returncode == 2
     assert "broken.parquet is not readable parquet" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.usefixtures("served")
+def test_a_run_opens_only_the_partitions_of_its_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A week of history before the window and a day after it: the run opens none of it. Those
+    files are not even parquet, so a reader that opened one would fail."""
+    from data_pipeline.labels import collect_labels
+    from mlops_common.paths import feature_log_dir
+
+    write_outcomes("a", [("r1", 1001, SERVED_AT + timedelta(minutes=5), 1)])
+    folders = [scores_log_dir(), feature_log_dir(), outcomes_dir(), labelled_dispatches_dir()]
+    elsewhere = [END - timedelta(hours=50 + h) for h in range(7 * 24)]
+    elsewhere += [END + timedelta(hours=3 + h) for h in range(24)]
+    plant_unreadable_history(folders, elsewhere)
+
+    opened = opened_parquet_files(monkeypatch)
+    report = collect_labels("run-1", END)
+    assert report.written == 1
+    assert opened
+    # Label window [END - 24 h, END); outcomes up to END + grace (1 h) + 1 h; known request ids
+    # from one window plus the grace period before the window.
+    earliest = END - timedelta(hours=24 + 24 + 1)
+    for path in opened:
+        hour = partition_hour(path.parent)
+        assert hour is not None, path
+        assert earliest <= hour < END + timedelta(hours=2), path
+        assert path.name != "elsewhere.parquet"

@@ -25,6 +25,7 @@ from data_pipeline.simulate import (
 from feature_store.apply import apply_repo
 from feature_store.store import get_store
 from mlops_common.errors import UserError
+from mlops_common.partitions import dataset_files
 from mlops_common.paths import outcomes_dir
 from prediction_log.outcomes import OUTCOME_SCHEMA
 
@@ -78,7 +79,7 @@ def test_outcomes_are_written_when_due(data_env) -> None:
     rest, part = _flush(pending, 15.0, "sim-test", 0, result)
     assert [row["request_id"] for _, row in rest] == ["b"]
     assert part == 1
-    [written] = sorted(outcomes_dir().glob("*.parquet"))
+    [written] = dataset_files(outcomes_dir())
     table = pq.read_table(written)
     assert table.schema == OUTCOME_SCHEMA
     assert table.column("request_id").to_pylist() == ["a"]
@@ -94,7 +95,7 @@ def _answer_first_candidate(request: httpx.Request) -> httpx.Response:
 
 
 def _simulate_concept(scenario: str, seed: int = 3) -> tuple[pd.DataFrame, SimulationResult]:
-    before = set(outcomes_dir().glob("*.parquet")) if outcomes_dir().is_dir() else set()
+    before = set(dataset_files(outcomes_dir()))
     result = simulate(
         "http://service",
         duration_seconds=2,
@@ -104,7 +105,7 @@ def _simulate_concept(scenario: str, seed: int = 3) -> tuple[pd.DataFrame, Simul
         seed=seed,
         transport=httpx.MockTransport(_answer_first_candidate),
     )
-    files = sorted(set(outcomes_dir().glob("*.parquet")) - before)
+    files = sorted(set(dataset_files(outcomes_dir())) - before)
     outcomes = pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
     return outcomes.sort_values(
         "request_id", key=lambda r: r.str.split("-").str[-1].astype(int)

@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pytest
-from mlops_common.files import write_parquet
 from mlops_common.settings import reset_settings_cache
 from mlops_testing import ChampionModel, MlflowServer, Pushgateway, register_tiny_champion
 
@@ -78,6 +77,7 @@ def serve(
     from online_service.features import FeatureRows
     from online_service.recorder import LoggedRequest, to_batch
     from online_service.schemas import DriverScore, InferenceResponse
+    from prediction_log.outcomes import write_outcomes
     from prediction_log.writer import PredictionLogWriter
 
     rng = np.random.default_rng(seed)
@@ -114,7 +114,7 @@ def serve(
         outcomes, columns=["request_id", "driver_id", "outcome_timestamp", "trip_completed"]
     )
     table = pa.Table.from_pandas(frame, preserve_index=False)
-    write_parquet(table, outcomes_dir() / f"{seed}.parquet")
+    write_outcomes(table, outcomes_dir(), str(seed))
     return ids
 
 
@@ -222,6 +222,41 @@ def test_a_live_auc_below_the_gate_records_when_the_relation_changed(
     assert later.live_below_gate
     assert later.relation_changed_at == changed.window_start
     assert relation_changed_at() == changed.window_start
+
+
+def test_a_run_opens_only_the_partitions_of_its_window(
+    monitoring_env: Path, mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A week of history before the window and a day after it, in files that are not even
+    parquet: the run judges its window and opens none of them."""
+    from mlops_common.partitions import partition_hour
+    from mlops_common.paths import feature_log_dir, outcomes_dir, scores_log_dir
+    from mlops_common.settings import get_mlflow_settings
+    from mlops_testing.files import opened_parquet_files, plant_unreadable_history
+    from monitoring_pipeline.monitor import monitor
+
+    champion = register_tiny_champion(
+        mlflow_env.uri, get_mlflow_settings().model_name, reference=True
+    )
+    serve(champion, drivers(1), 400, seed=1)
+    folders = [scores_log_dir(), feature_log_dir(), outcomes_dir()]
+    # Window [END - 1 h, END); outcomes read up to END + grace (1 h) + 1 h; request ids known
+    # from one window plus the grace period before it.
+    earliest, latest = END - timedelta(hours=3), END + timedelta(hours=2)
+    history = [earliest - timedelta(hours=1 + h) for h in range(7 * 24)]
+    history += [latest + timedelta(hours=h) for h in range(24)]
+    plant_unreadable_history(folders, history)
+
+    opened = opened_parquet_files(monkeypatch)
+    summary = monitor("bounded", END)
+    assert summary.status == "judged", summary.message
+    assert summary.outcomes.joined == 400
+    in_datasets = [p for p in opened if any(p.is_relative_to(f) for f in folders)]
+    assert {p.parent.parent.parent for p in in_datasets} == set(folders)
+    for path in in_datasets:
+        hour = partition_hour(path.parent)
+        assert hour is not None, path
+        assert earliest <= hour < latest, path
 
 
 def test_champion_without_reference_fails_in_one_line(

@@ -111,6 +111,25 @@ def collect_labels(
         raise typer.Exit(QUIET_EXIT_CODE)
 
 
+@app.command("maintain-datasets")
+def maintain_datasets(
+    run_id: str = RunId,
+    now: str | None = typer.Option(
+        None, help="The run's time (ISO); DAGs pass the run's time; default: now."
+    ),
+) -> None:
+    """Compact the closed hours of the prediction log, outcomes and labelled dispatches; delete
+    the days past their retention."""
+    from data_pipeline.maintain import maintain_datasets as run
+
+    for result in run(run_id, parse_time(now, "--now") or datetime.now(UTC)):
+        typer.echo(
+            f"{result.dataset}: {result.compacted_hours} hour(s) compacted "
+            f"({result.files_before} files, {result.rows} rows), "
+            f"{len(result.expired_days)} day(s) expired {result.expired_days or ''}".rstrip()
+        )
+
+
 @app.command()
 def materialize(
     end_time: str | None = typer.Option(

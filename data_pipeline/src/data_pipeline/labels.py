@@ -7,10 +7,13 @@ features as served, the score, the model version) is joined with the dispatch's 
 unknown and mismatched outcomes are counted the same way. Each labelled dispatch is one row:
 driver_id, event_timestamp (the request's time), trip_completed, request_id, model_version,
 source `served` and the served features, checked with the pandera schema
-(`labelled_dispatches_schema`) and written to `DATA_DIR/labelled_dispatches/` as one file per
-run, new request ids only: a re-run of the same window replaces its own file and adds nothing
-twice. Every outcome file is checked first; a malformed one stops the task with one line naming
-it, and nothing is written.
+(`labelled_dispatches_schema`) and written to `DATA_DIR/labelled_dispatches/`, partitioned by the
+hour of the request time (`mlops_common.partitions`), one file per run and hour, new request ids
+only: a re-run of the same window replaces its own files and adds nothing twice. The run reads
+only the partitions its window touches: the log's for the window, the outcomes' from the
+window's start to an hour past its grace period, the labels' for the window. Every outcome file
+read is checked first; a malformed one stops the task with one line naming it, and nothing is
+written.
 
 Only the chosen driver of a request has an outcome (the one the champion ranked first): the
 rows are what the champion selected, not a sample of all candidates (see the README on what
@@ -29,7 +32,7 @@ import pandas as pd
 import pandera.pandas as pa
 import pyarrow as pa_arrow
 import pyarrow.dataset as ds
-from mlops_common.files import atomic_path, write_parquet
+from mlops_common.files import atomic_path
 from mlops_common.paths import (
     feature_log_dir,
     labelled_dispatches_dir,
@@ -40,11 +43,19 @@ from mlops_common.paths import (
 )
 from prediction_log import reader
 from prediction_log import schema as log
-from prediction_log.outcomes import TRIP_COMPLETED, OutcomeCounts, join_outcomes, read_outcomes
+from prediction_log.outcomes import (
+    TRIP_COMPLETED,
+    OutcomeCounts,
+    join_outcomes,
+    outcome_range,
+    read_outcomes,
+    request_range,
+)
 
 from data_pipeline.generate import FEATURES
 from data_pipeline.settings import get_label_settings
 from data_pipeline.validate import UTC_NS
+from mlops_common import partitions
 
 logger = logging.getLogger(__name__)
 
@@ -93,13 +104,22 @@ class LabelReport:
     output: str | None
 
 
-def labelled_request_ids(folder: Path, exclude: Path | None = None) -> set[str]:
-    """The request ids already labelled under FOLDER (EXCLUDE: a file this run replaces)."""
-    files = [path for path in reader.parquet_files(folder) if path != exclude]
-    if not files:
-        return set()
-    table = ds.dataset([str(f) for f in files], format="parquet").to_table(columns=["request_id"])
-    return set(table.column("request_id").to_pylist())
+def labelled_request_ids(
+    folder: Path, start: datetime, end: datetime, exclude: str | None = None
+) -> set[str]:
+    """The request ids already labelled under FOLDER for requests of [START, END), read from
+    those partitions only (EXCLUDE: the file name this run writes, which it replaces)."""
+
+    def read(files: list[Path]) -> set[str]:
+        files = [path for path in files if path.name != exclude]
+        if not files:
+            return set()
+        table = ds.dataset([str(f) for f in files], format="parquet").to_table(
+            columns=["request_id"]
+        )
+        return set(table.column("request_id").to_pylist())
+
+    return partitions.read_window(folder, start, end, read)
 
 
 def collect_labels(run_id: str, end: datetime) -> LabelReport:
@@ -107,19 +127,19 @@ def collect_labels(run_id: str, end: datetime) -> LabelReport:
     settings = get_label_settings()
     end = end if end.tzinfo else end.replace(tzinfo=UTC)
     start = end - timedelta(hours=settings.window_hours)
-    outcomes = read_outcomes(outcomes_dir(), checked=True)  # refuses a malformed file first
+    # Only the partitions the window and its grace period touch, whatever the history; a
+    # malformed outcome file among them is refused before anything is used.
+    outcomes = read_outcomes(
+        outcomes_dir(), *outcome_range(start, end, settings.grace_seconds), checked=True
+    )
     served = reader.served_rows(scores_log_dir(), feature_log_dir(), start, end, FEATURES)
     chosen = served[served[log.CHOSEN].astype(bool)]
-    joined = join_outcomes(
-        start,
-        end,
-        chosen,
-        outcomes,
-        reader.known_request_ids(scores_log_dir()),
-        settings.grace_seconds,
+    known_ids = reader.known_request_ids(
+        scores_log_dir(), *request_range(start, end, settings.grace_seconds)
     )
-    target = labelled_dispatches_dir() / f"{safe_name(run_id)}.parquet"
-    known = labelled_request_ids(labelled_dispatches_dir(), exclude=target)
+    joined = join_outcomes(start, end, chosen, outcomes, known_ids, settings.grace_seconds)
+    name = safe_name(run_id)
+    known = labelled_request_ids(labelled_dispatches_dir(), start, end, exclude=f"{name}.parquet")
     frame = joined.frame
     fresh = frame[~frame[log.REQUEST_ID].isin(known)]
     rows = pd.DataFrame(
@@ -137,8 +157,9 @@ def collect_labels(run_id: str, end: datetime) -> LabelReport:
     labelled_dispatches_schema().validate(rows, lazy=True)
     output = None
     if len(rows):
-        write_parquet(pa_arrow.Table.from_pandas(rows, preserve_index=False), target)
-        output = str(target)
+        table = pa_arrow.Table.from_pandas(rows, preserve_index=False)
+        partitions.append(table, labelled_dispatches_dir(), "event_timestamp", name)
+        output = str(labelled_dispatches_dir())
     report = LabelReport(
         run_id=run_id,
         window_start=start.isoformat(),

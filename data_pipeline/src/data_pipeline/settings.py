@@ -54,8 +54,28 @@ class LabelSettings(BaseSettings):
     grace_seconds: int = Field(
         3600, ge=0, description="Outcomes later than the window's end plus this count as late."
     )
+    retention_days: float = Field(
+        90,
+        ge=1,
+        description="Labelled dispatches: days kept; never fewer than training's window needs.",
+    )
 
 
 @cached_settings
 def get_label_settings() -> LabelSettings:
     return LabelSettings()
+
+
+class TrainingWindowSettings(BaseSettings):
+    """Training's window as label retention must respect it: the key of training's own
+    settings (`TRAIN_WINDOW_DAYS`), read here because the data pipeline cannot import the
+    training pipeline; the default is training's."""
+
+    model_config = settings_config("TRAIN_")
+
+    window_days: float = Field(7.0, gt=0, description="Training window (days).")
+
+
+@cached_settings
+def get_training_window_settings() -> TrainingWindowSettings:
+    return TrainingWindowSettings()

@@ -33,7 +33,7 @@ import pyarrow as pa
 from mlops_common.errors import UserError
 from mlops_common.files import write_parquet
 from mlops_common.paths import outcomes_dir
-from prediction_log.outcomes import OUTCOME_SCHEMA
+from prediction_log.outcomes import OUTCOME_SCHEMA, write_outcomes
 
 from data_pipeline.generate import STATS_SCHEMA
 from data_pipeline.scenarios import Scenario, outcome_probability, shifted
@@ -115,13 +115,14 @@ def _flush(
     rest = [(at, row) for at, row in pending if not (everything or at <= now)]
     if due:
         frame = pd.DataFrame(due)
-        target = outcomes_dir() / f"{sim}-{part:05d}.parquet"
-        write_parquet(
-            pa.Table.from_pandas(frame, schema=OUTCOME_SCHEMA, preserve_index=False), target
+        written = write_outcomes(
+            pa.Table.from_pandas(frame, schema=OUTCOME_SCHEMA, preserve_index=False),
+            outcomes_dir(),
+            f"{sim}-{part:05d}",
         )
         result.outcomes += len(due)
         result.completed += int(frame["trip_completed"].sum())
-        result.outcome_files.append(str(target))
+        result.outcome_files.extend(str(path) for path in written)
         part += 1
     return rest, part
 

@@ -89,7 +89,11 @@ def test_written_through_feast_feature_logging_and_joinable(writer: PredictionLo
     assert set(joined["source"]) == {"online"}
     # Nothing but complete files where readers look.
     assert not list(writer.features_dir.glob(".staging/*"))
-    assert [p.suffix for p in writer.features_dir.iterdir() if p.is_file()] == [".parquet"]
+    files = [
+        p.relative_to(writer.features_dir) for p in writer.features_dir.rglob("*") if p.is_file()
+    ]
+    assert [str(p.parent) for p in files] == ["date=2027-01-15/hour=08"]  # the log time's hour
+    assert [p.suffix for p in files] == [".parquet"]
 
 
 @pytest.mark.integration
@@ -160,3 +164,53 @@ def test_readers_take_only_the_window_asked_for(writer: PredictionLogWriter) -> 
     assert sorted(served["driver_id"]) == [1001, 1002]
     assert served.set_index("driver_id").loc[1002, "conv_rate"] == pytest.approx(0.2)
     assert served.set_index("driver_id").loc[1002, "chosen"]
+
+
+@pytest.mark.integration
+def test_feast_reads_the_partitioned_feature_log(writer: PredictionLogWriter) -> None:
+    """Feast's offline store pulls the log from a FileSource over the destination's partitions
+    (a glob: Feast's DuckDB store reads a file or a pattern, not a folder)."""
+    from datetime import UTC, datetime
+
+    from feast import FileSource
+    from feast.infra.offline_stores.duckdb import DuckDBOfflineStore
+    from feature_store.store import get_store
+
+    writer.write(_two_requests())
+    source = FileSource(
+        name="driver_ranking_log",
+        path=f"{writer.features_dir}/**/*.parquet",
+        timestamp_field="__log_timestamp",
+    )
+    pulled = DuckDBOfflineStore.pull_all_from_table_or_query(
+        config=get_store().config,
+        data_source=source,
+        join_key_columns=["driver_id"],
+        feature_name_columns=["__request_id", "driver_stats__conv_rate"],
+        timestamp_field="__log_timestamp",
+        start_date=datetime(2027, 1, 1, tzinfo=UTC),
+        end_date=datetime(2027, 2, 1, tzinfo=UTC),
+    ).to_arrow()
+    pairs = zip(pulled["__request_id"].to_pylist(), pulled["driver_id"].to_pylist(), strict=True)
+    assert sorted(pairs) == [
+        ("req-a", 1001),
+        ("req-a", 1002),
+        ("req-a", 1009),
+        ("req-b", 1003),
+    ]
+
+
+@pytest.mark.integration
+def test_a_named_rerun_in_a_later_hour_replaces_its_rows(writer: PredictionLogWriter) -> None:
+    """Batch scoring names its writes after the run: a re-run an hour later (a later log time,
+    another partition) replaces the first run's rows instead of adding them again."""
+    import dataclasses
+
+    first = _two_requests()
+    writer.write(first, name="batch-run-1")
+    later = dataclasses.replace(first, logged_at=first.logged_at + np.timedelta64(2, "h"))
+    writer.write(later, name="batch-run-1")
+    assert read_predictions(writer.predictions_dir).num_rows == 4
+    features = read_feature_log(writer.features_dir)
+    assert features is not None
+    assert features.num_rows == 4

@@ -22,17 +22,17 @@ from pathlib import Path
 import pandas as pd
 from mlops_common.champion import NoChampionError, load_champion
 from mlops_common.files import atomic_path
-from mlops_common.paths import outcomes_dir, run_dir
+from mlops_common.paths import run_dir
 from mlops_common.reference import REFERENCE_SCORE
 from prediction_log import schema as log
-from prediction_log.outcomes import join_outcomes, read_outcomes
+from prediction_log.outcomes import join_outcomes
 
 from monitoring_pipeline.drift import distinct_rows, judge_drift, save_report
 from monitoring_pipeline.export import push_champion, push_summary
 from monitoring_pipeline.live import live_metrics
 from monitoring_pipeline.quality import save_quality_report
 from monitoring_pipeline.reference import champion_reference
-from monitoring_pipeline.served import Window, known_request_ids, served_rows
+from monitoring_pipeline.served import Window, known_request_ids, served_rows, window_outcomes
 from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
 from monitoring_pipeline.summary import (
     DriftFigures,
@@ -114,8 +114,8 @@ def monitor(
         window.start,
         window.end,
         chosen,
-        read_outcomes(outcomes_dir()),
-        known_request_ids(),
+        window_outcomes(window, settings.outcome_grace_seconds),
+        known_request_ids(window, settings.outcome_grace_seconds),
         settings.outcome_grace_seconds,
     )
     live = live_metrics(joined.frame, settings.min_outcomes)

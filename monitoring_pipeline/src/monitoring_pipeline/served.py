@@ -1,5 +1,7 @@
-"""The served traffic of one window, read from the prediction log through its own reader
-(`prediction_log.reader`), which knows the log's datasets and columns."""
+"""The served traffic of one window and its outcomes, read from the prediction log through its
+own reader (`prediction_log.reader`), which knows the log's datasets and columns. Every read
+opens only the partitions the window (plus the outcome grace period) touches, so a run costs
+the same whatever the history."""
 
 from __future__ import annotations
 
@@ -7,8 +9,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pandas as pd
-from mlops_common.paths import feature_log_dir, scores_log_dir
+from mlops_common.paths import feature_log_dir, outcomes_dir, scores_log_dir
 from prediction_log import reader
+from prediction_log.outcomes import outcome_range, read_outcomes, request_range
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,15 @@ def served_rows(window: Window, features: list[str]) -> pd.DataFrame:
     )
 
 
-def known_request_ids() -> set[str]:
-    """Every request id the prediction log holds (outcomes naming others are unknown)."""
-    return reader.known_request_ids(scores_log_dir())
+def known_request_ids(window: Window, grace_seconds: int) -> set[str]:
+    """The request ids an outcome arriving in WINDOW can name on time (`outcomes.request_range`),
+    read from those partitions only: outcomes naming others are unknown."""
+    start, end = request_range(window.start, window.end, grace_seconds)
+    return reader.known_request_ids(scores_log_dir(), start, end)
+
+
+def window_outcomes(window: Window, grace_seconds: int) -> pd.DataFrame:
+    """The outcomes a join of WINDOW's requests can use or count (`outcomes.outcome_range`),
+    read from those partitions only."""
+    start, end = outcome_range(window.start, window.end, grace_seconds)
+    return read_outcomes(outcomes_dir(), start, end)

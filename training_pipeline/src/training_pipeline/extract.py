@@ -21,12 +21,14 @@ from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.dataset as ds
 from feature_store.entity_rows import exact_ids, exact_times
 from mlops_common.errors import UserError
 from mlops_common.files import write_parquet
 from mlops_common.paths import labelled_dispatches_dir, orders_path
 from mlops_common.settings import get_feast_settings
 
+from mlops_common import partitions
 from training_pipeline.run_files import ENTITY, LABEL, TIMESTAMP, FeatureList, RunFiles
 from training_pipeline.settings import ExtractEngine, ServedFeatures, get_train_settings
 
@@ -55,11 +57,17 @@ def read_orders(path: Path) -> pd.DataFrame:
 
 def read_labelled_dispatches(folder: Path) -> pd.DataFrame:
     """Every labelled dispatch under FOLDER (empty when none): the order's columns and the
-    features as served."""
-    files = sorted(folder.glob("*.parquet")) if folder.is_dir() else []
-    if not files:
+    features as served. FOLDER is partitioned by request time (`mlops_common.partitions`):
+    the files a compaction replaced are left out, so no dispatch counts twice."""
+
+    def read(files: list[Path]) -> pd.DataFrame | None:
+        if not files:
+            return None
+        return ds.dataset([str(f) for f in files], format="parquet").to_table().to_pandas()
+
+    frame = partitions.read_window(folder, None, None, read)
+    if frame is None:
         return pd.DataFrame(columns=[ENTITY, TIMESTAMP, LABEL])
-    frame = pd.concat([pd.read_parquet(path) for path in files], ignore_index=True)
     frame[ENTITY] = exact_ids(frame[ENTITY], f"labelled dispatches in {folder}")
     frame[TIMESTAMP] = exact_times(frame[TIMESTAMP], f"labelled dispatches in {folder}")
     return frame.sort_values([TIMESTAMP, "request_id"], kind="stable").reset_index(drop=True)

@@ -79,7 +79,7 @@ def test_labelled_dispatches_join_with_the_features_served_or_re_joined(
     """Served dispatches with an outcome are training rows: with the values the model was
     served (default), or re-joined from the offline store as the orders are."""
     import pyarrow as pa
-    from mlops_common.files import write_parquet
+    from mlops_common.partitions import append
     from mlops_common.paths import labelled_dispatches_dir
     from mlops_common.settings import reset_settings_cache
 
@@ -97,9 +97,11 @@ def test_labelled_dispatches_join_with_the_features_served_or_re_joined(
             "avg_daily_trips": [3.0, 4.0],
         }
     )
-    write_parquet(
+    append(
         pa.Table.from_pandas(served, preserve_index=False),
-        labelled_dispatches_dir() / "run.parquet",
+        labelled_dispatches_dir(),
+        "event_timestamp",
+        "run",
     )
     extract_training_set("log", "sorted")
     frame = pd.read_parquet(RunFiles.of("log").training_set)

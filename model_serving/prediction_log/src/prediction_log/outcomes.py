@@ -4,8 +4,9 @@ requests, late arrivals and outcomes naming another driver are counted and repor
 joined twice. Monitoring judges the live model with it; label collection turns it into
 training rows.
 
-Files: `DATA_DIR/outcomes/*.parquet` (`OUTCOME_SCHEMA`), written by `data-pipeline simulate` or
-any upstream that knows how a trip ended.
+Files: `DATA_DIR/outcomes/date=YYYY-MM-DD/hour=HH/*.parquet` (`OUTCOME_SCHEMA`, partitioned by the
+hour of the outcome time: `mlops_common.partitions`), written by `write_outcomes` from
+`data-pipeline simulate` or any upstream that knows how a trip ended.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 from mlops_common.errors import UserError
 
+from mlops_common import partitions
 from prediction_log import schema
-from prediction_log.reader import parquet_files
 
 OUTCOME_TIMESTAMP = "outcome_timestamp"
 TRIP_COMPLETED = "trip_completed"
+_UTC_MICROS = pa.timestamp("us", tz="UTC")
 OUTCOME_SCHEMA = pa.schema(
     [
         (schema.REQUEST_ID, pa.string()),
@@ -78,17 +80,54 @@ def check_outcome_file(path: Path) -> None:
         )
 
 
-def read_outcomes(folder: Path, *, checked: bool = False) -> pd.DataFrame:
-    """Every outcome under FOLDER (empty when none); CHECKED: each file checked first
+def write_outcomes(table: pa.Table, folder: Path, name: str | None = None) -> list[Path]:
+    """Append TABLE (OUTCOME_SCHEMA) to the outcomes under FOLDER, partitioned by the hour of
+    the outcome time, each file atomically; where the files went. A re-run with the same NAME
+    replaces its files."""
+    return partitions.append(table.cast(OUTCOME_SCHEMA), folder, OUTCOME_TIMESTAMP, name)
+
+
+def read_outcomes(
+    folder: Path,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    *,
+    checked: bool = False,
+) -> pd.DataFrame:
+    """The outcomes under FOLDER that arrived in [START, END) (all when open; empty when none),
+    read from the partitions of that range only; CHECKED: each of those files checked first
     (`check_outcome_file`), so a malformed file stops the reader before anything is used."""
-    files = parquet_files(folder)
-    if not files:
-        return OUTCOME_SCHEMA.empty_table().to_pandas()
-    if checked:
-        for path in files:
-            check_outcome_file(path)
-    dataset = ds.dataset([str(f) for f in files], format="parquet", schema=OUTCOME_SCHEMA)
-    return dataset.to_table(columns=OUTCOME_SCHEMA.names).to_pandas()
+
+    def read(files: list[Path]) -> pd.DataFrame:
+        if not files:
+            return OUTCOME_SCHEMA.empty_table().to_pandas()
+        if checked:
+            for path in files:
+                check_outcome_file(path)
+        dataset = ds.dataset([str(f) for f in files], format="parquet", schema=OUTCOME_SCHEMA)
+        condition = None
+        if start is not None:
+            condition = ds.field(OUTCOME_TIMESTAMP) >= pa.scalar(start, _UTC_MICROS)
+        if end is not None:
+            before = ds.field(OUTCOME_TIMESTAMP) < pa.scalar(end, _UTC_MICROS)
+            condition = before if condition is None else condition & before
+        return dataset.to_table(columns=OUTCOME_SCHEMA.names, filter=condition).to_pandas()
+
+    return partitions.read_window(folder, start, end, read)
+
+
+def outcome_range(start: datetime, end: datetime, grace_seconds: int) -> tuple[datetime, datetime]:
+    """The outcome times a join of the requests logged in [START, END) reads: from START (no
+    outcome precedes its request) to one hour past the cut-off (END plus the grace period), so
+    outcomes up to an hour late are still counted as late."""
+    return start, end + timedelta(seconds=grace_seconds) + partitions.HOUR
+
+
+def request_range(start: datetime, end: datetime, grace_seconds: int) -> tuple[datetime, datetime]:
+    """The log times whose request ids tell known from unknown outcomes arriving in [START, END):
+    an outcome on time arrives within the grace period after its window's end, so its request
+    was logged at most one window plus the grace period before START."""
+    return start - (end - start) - timedelta(seconds=grace_seconds), end
 
 
 def join_outcomes(

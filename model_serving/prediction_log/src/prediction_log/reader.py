@@ -1,8 +1,9 @@
 """Reads the prediction log (`prediction_log.schema`) for a time range: the predictions, the
 served features, and the two joined as monitoring and training consume them.
 
-Readers filter on the log time with parquet statistics (pyarrow datasets skip the hidden
-staging folder, so a file is seen only once it is complete).
+Readers open only the hour partitions their time range touches (`mlops_common.partitions`),
+then filter on the log time with parquet statistics; staged files are never seen, and a file
+replaced by a compaction while a read was under way makes the read list its files again.
 """
 
 from __future__ import annotations
@@ -15,18 +16,39 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
+from mlops_common import partitions
 from prediction_log import schema
 
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
-def parquet_files(folder: Path) -> list[Path]:
-    """The complete data files of a dataset folder (staged files are in a hidden subfolder)."""
-    return sorted(folder.glob("*.parquet")) if folder.is_dir() else []
+def parquet_files(
+    folder: Path, start: datetime | None = None, end: datetime | None = None
+) -> list[Path]:
+    """The complete, visible data files of a dataset folder whose partitions [START, END)
+    touches (all when open): `partitions.dataset_files`."""
+    return partitions.dataset_files(folder, start, end)
 
 
-def _dataset(folder: Path, format_schema: pa.Schema | None = None) -> ds.Dataset:
-    return ds.dataset(str(folder), format="parquet", schema=format_schema)
+def _read(
+    folder: Path,
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    format_schema: pa.Schema | None = None,
+    columns: list[str] | None = None,
+    filter: ds.Expression | None = None,
+) -> pa.Table | None:
+    """The rows of FOLDER's files in the partitions of [START, END) matching FILTER; None when
+    there is no file."""
+
+    def read(files: list[Path]) -> pa.Table | None:
+        if not files:
+            return None
+        dataset = ds.dataset([str(f) for f in files], format="parquet", schema=format_schema)
+        return dataset.to_table(columns=columns, filter=filter)
+
+    return partitions.read_window(folder, start, end, read)
 
 
 def _time_filter(column: str, start: datetime | None, end: datetime | None) -> ds.Expression | None:
@@ -44,10 +66,14 @@ def read_predictions(
     predictions_dir: Path, start: datetime | None = None, end: datetime | None = None
 ) -> pa.Table:
     """The prediction rows logged in [START, END) (all when open); empty when none."""
-    if not parquet_files(predictions_dir):
-        return schema.PREDICTIONS_SCHEMA.empty_table()
-    dataset = _dataset(predictions_dir, schema.PREDICTIONS_SCHEMA)
-    return dataset.to_table(filter=_time_filter(schema.LOGGED_AT, start, end))
+    table = _read(
+        predictions_dir,
+        start,
+        end,
+        format_schema=schema.PREDICTIONS_SCHEMA,
+        filter=_time_filter(schema.LOGGED_AT, start, end),
+    )
+    return schema.PREDICTIONS_SCHEMA.empty_table() if table is None else table
 
 
 def read_feature_log(
@@ -55,9 +81,7 @@ def read_feature_log(
 ) -> pa.Table | None:
     """The feature log rows Feast's logging schema holds for [START, END); None when nothing
     was logged yet."""
-    if not parquet_files(features_dir):
-        return None
-    return _dataset(features_dir).to_table(filter=_time_filter(schema.LOG_TIMESTAMP, start, end))
+    return _read(features_dir, start, end, filter=_time_filter(schema.LOG_TIMESTAMP, start, end))
 
 
 def served_rows(
@@ -111,9 +135,18 @@ def served_rows(
     return frame.reset_index(drop=True)
 
 
-def known_request_ids(predictions_dir: Path) -> set[str]:
-    """Every request id the prediction log holds (outcomes naming others are unknown)."""
-    if not parquet_files(predictions_dir):
+def known_request_ids(
+    predictions_dir: Path, start: datetime | None = None, end: datetime | None = None
+) -> set[str]:
+    """The request ids logged in [START, END) (all when open): outcomes naming others are
+    unknown. Read from the partitions of that range only."""
+    table = _read(
+        predictions_dir,
+        start,
+        end,
+        columns=[schema.REQUEST_ID],
+        filter=_time_filter(schema.LOGGED_AT, start, end),
+    )
+    if table is None:
         return set()
-    table = _dataset(predictions_dir).to_table(columns=[schema.REQUEST_ID])
     return set(pc.unique(table[schema.REQUEST_ID]).to_pylist())

@@ -65,10 +65,6 @@ CHALLENGER_FIELDS = pa.schema(
 )
 SHADOW_PREDICTIONS_SCHEMA = pa.unify_schemas([PREDICTIONS_SCHEMA, CHALLENGER_FIELDS])
 
-# Files in flight: writers stage them here and rename them into place once complete; pyarrow
-# datasets, DuckDB globs of `*.parquet` and Feast's file source skip hidden folders.
-STAGING = ".staging"
-
 
 def feature_column(view: str, feature: str) -> str:
     """Feast's log column of FEATURE served from VIEW."""

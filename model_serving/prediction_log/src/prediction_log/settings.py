@@ -1,4 +1,5 @@
-"""Settings of the prediction log (prefix `PREDICTION_LOG_`), read by its writers."""
+"""Settings of the prediction log (prefix `PREDICTION_LOG_`): its writers, and the compaction and
+retention of the log and the outcomes."""
 
 from __future__ import annotations
 
@@ -26,6 +27,20 @@ class PredictionLogSettings(BaseSettings):
             "arrow: the feature log's parquet written with pyarrow into the LoggingConfig's "
             "folder (what Feast's file store writes); feast: FeatureStore.write_logged_features."
         ),
+    )
+    retention_days: float = Field(
+        30,
+        ge=1,
+        description="Prediction log (features and predictions): days kept; older days deleted.",
+    )
+    outcomes_retention_days: float = Field(
+        30, ge=1, description="Outcomes: days kept; older days deleted."
+    )
+    compact_after_minutes: int = Field(
+        10,
+        ge=0,
+        description="An hour's partitions are compacted this long after the hour ended "
+        "(late flushes of the service and late outcome files land first).",
     )
 
 

@@ -8,15 +8,15 @@ service about a fifth of its throughput under load (`make bench_prediction_log`;
 checks both writers give the same rows). Feast's Spark offline store does not implement that
 call: there the feast writer falls back to the pyarrow file.
 
-Both datasets are written atomically per batch: everything is first written under a hidden
-`.staging` folder on the same file system and only renamed into place once both files are
-complete, so a reader never takes a partial file, also when the disk fills up mid-write.
+Both datasets are partitioned by the hour of the log time (`mlops_common.partitions`) and
+written atomically per batch: everything is first written under a hidden `.staging` folder on
+the same file system and only renamed into its partition once every file is complete, so a
+reader never takes a partial file, also when the disk fills up mid-write.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import uuid
 from dataclasses import dataclass
@@ -27,7 +27,9 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+from mlops_common.partitions import STAGING
 
+from mlops_common import partitions
 from prediction_log import schema
 from prediction_log.schema import (
     LOG_DATE,
@@ -36,7 +38,6 @@ from prediction_log.schema import (
     NOT_FOUND,
     PREDICTIONS_SCHEMA,
     PRESENT,
-    STAGING,
 )
 
 if TYPE_CHECKING:
@@ -204,43 +205,54 @@ class PredictionLogWriter:
             raise PredictionLogError(f"Feast wrote no feature log file into {stage}")
         return written
 
+    def _stage_features(self, features: pa.Table, name: str) -> partitions.Staged:
+        """The feature log's files staged per hour partition (`partitions.stage`)."""
+        if not self._feast_write:
+            # What Feast's file offline store writes into the destination (a parquet file of
+            # the logging schema's table), without its ibis/DuckDB round trip.
+            return partitions.stage(
+                features.cast(self._file_schema), self.features_dir, LOG_TIMESTAMP, name
+            )
+        staged: partitions.Staged = []
+        for hour, part in partitions.split_by_hour(features, LOG_TIMESTAMP):
+            folder = self.features_dir / STAGING / f"{hour:%Y%m%d%H}-{name}"
+            target = partitions.partition_path(self.features_dir, hour)
+            for index, path in enumerate(self._write_through_feast(part, folder)):
+                staged.append((path, target / f"{name}-{index}.parquet"))
+        return staged
+
     def write(self, batch: LogBatch, name: str | None = None) -> int:
         """Write BATCH to both datasets, all or nothing; the number of rows written.
 
-        Files are named after the batch's first log time and a random suffix, or NAME: a
-        re-run writing the same NAME replaces its files instead of adding duplicates.
+        Each dataset is partitioned by the hour of the log time (`mlops_common.partitions`):
+        a batch spanning an hour's end gives a file in each hour. Files are named after the
+        batch's first log time and a random suffix, or NAME: a re-run writing the same NAME
+        replaces its files instead of adding duplicates, also those it wrote in other hours.
         """
         if len(batch) == 0:
             return 0
+        replacing = name is not None
         if name is None:
             first = datetime.fromtimestamp(
                 batch.logged_at.min().astype("datetime64[us]").astype(np.int64) / 1e6, UTC
             )
             name = f"{first:%Y%m%dT%H%M%S%f}-{uuid.uuid4().hex[:12]}"
-        feature_stage = self.features_dir / STAGING / name
-        prediction_stage = self.predictions_dir / STAGING / f"{name}.parquet"
-        staged: list[Path] = []
+        staged: partitions.Staged = []
         try:
-            prediction_stage.parent.mkdir(parents=True, exist_ok=True)
-            features = self.feature_table(batch)
-            if self._feast_write:
-                staged = self._write_through_feast(features, feature_stage)
-            else:
-                # What Feast's file offline store writes into the destination (a parquet file
-                # of the logging schema's table), without its ibis/DuckDB round trip.
-                staged = [feature_stage.with_name(f"{name}-0.parquet")]
-                staged[0].parent.mkdir(parents=True, exist_ok=True)
-                pq.write_table(features.cast(self._file_schema), staged[0])
-            pq.write_table(self.predictions_table(batch), prediction_stage)
-            for part, path in enumerate(staged):
-                os.replace(path, self.features_dir / f"{name}-{part}.parquet")
-            os.replace(prediction_stage, self.predictions_dir / f"{name}.parquet")
+            staged += self._stage_features(self.feature_table(batch), name)
+            staged += partitions.stage(
+                self.predictions_table(batch), self.predictions_dir, schema.LOGGED_AT, name
+            )
+            placed = partitions.publish(staged)
         finally:
+            partitions.discard(staged)
             if self._feast_write:
-                shutil.rmtree(feature_stage, ignore_errors=True)
-            for path in staged:
-                path.unlink(missing_ok=True)
-            prediction_stage.unlink(missing_ok=True)
+                for folder in self.features_dir.glob(f"{STAGING}/*-{name}"):
+                    shutil.rmtree(folder, ignore_errors=True)
+        if replacing:  # a re-run logged at another hour: its earlier files go
+            for pattern in (f"{name}.parquet", f"{name}-[0-9]*.parquet"):  # arrow, feast
+                partitions.remove_other_hours(self.features_dir, pattern, placed)
+            partitions.remove_other_hours(self.predictions_dir, f"{name}.parquet", placed)
         return len(batch)
 
 
