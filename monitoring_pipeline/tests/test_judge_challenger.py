@@ -12,7 +12,6 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 import pytest
 from mlops_common.paths import outcomes_dir, scores_log_dir
 from mlops_common.settings import reset_settings_cache
@@ -20,8 +19,10 @@ from mlops_testing import MlflowServer, register_tiny_champion
 from monitoring_pipeline.cli import QUIET_EXIT_CODE, app
 from monitoring_pipeline.judge import judge_challenger
 from prediction_log import schema as log
-from prediction_log.outcomes import OUTCOME_SCHEMA
+from prediction_log.outcomes import OUTCOME_SCHEMA, write_outcomes
 from typer.testing import CliRunner
+
+from mlops_common import partitions
 
 pytestmark = pytest.mark.integration
 
@@ -56,8 +57,7 @@ def write_shadow_log(n: int, challenger_noise: float, seed: int = 0) -> None:
         },
         schema=log.SHADOW_PREDICTIONS_SCHEMA,
     )
-    scores_log_dir().mkdir(parents=True, exist_ok=True)
-    pq.write_table(predictions, scores_log_dir() / "shadow.parquet")
+    partitions.append(predictions, scores_log_dir(), log.LOGGED_AT, "shadow")
     outcomes = pa.table(
         {
             log.REQUEST_ID: ids,
@@ -67,8 +67,7 @@ def write_shadow_log(n: int, challenger_noise: float, seed: int = 0) -> None:
         },
         schema=OUTCOME_SCHEMA,
     )
-    outcomes_dir().mkdir(parents=True, exist_ok=True)
-    pq.write_table(outcomes, outcomes_dir() / "outcomes.parquet")
+    write_outcomes(outcomes, outcomes_dir(), "outcomes")
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -30,15 +31,15 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 from mlops_common.champion import CHALLENGER_SINCE_TAG, champion_or_none, resolve_champion
 from mlops_common.files import write_json
-from mlops_common.paths import outcomes_dir, run_dir, scores_log_dir
+from mlops_common.paths import run_dir, scores_log_dir
 from mlops_common.pushgateway import push_figures
 from mlops_common.settings import get_mlflow_settings, get_promotion_settings
 from prediction_log import schema as log
-from prediction_log.outcomes import TRIP_COMPLETED, join_outcomes, read_outcomes
-from prediction_log.reader import parquet_files
+from prediction_log.outcomes import TRIP_COMPLETED, join_outcomes
 
+from mlops_common import partitions
 from monitoring_pipeline.challenger import Judgement, judge
-from monitoring_pipeline.served import known_request_ids
+from monitoring_pipeline.served import Window, known_request_ids, window_outcomes
 from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
 
 if TYPE_CHECKING:
@@ -74,22 +75,28 @@ def shadow_pairs(
     """The chosen online rows logged in [START, END) that the champion answered and the
     challenger scored: request_id, driver_id, score, challenger_score."""
     columns = [log.REQUEST_ID, log.DRIVER_ID, log.SCORE, log.CHALLENGER_SCORE]
-    folder = scores_log_dir()
-    if not parquet_files(folder):
-        return pd.DataFrame(columns=columns)
-    dataset = ds.dataset(str(folder), format="parquet", schema=log.SHADOW_PREDICTIONS_SCHEMA)
     stamp = ds.field(log.LOGGED_AT)
-    table = dataset.to_table(
-        columns=columns,
-        filter=(stamp >= pa.scalar(start, _UTC_MICROS))
+    condition = (
+        (stamp >= pa.scalar(start, _UTC_MICROS))
         & (stamp < pa.scalar(end, _UTC_MICROS))
         & (ds.field(log.SOURCE) == log.ONLINE)
         & ds.field(log.CHOSEN)
         & (ds.field(log.MODEL_VERSION) == champion_version)
         & (ds.field(log.CHALLENGER_VERSION) == challenger_version)
         & ds.field(log.SCORE).is_valid()
-        & ds.field(log.CHALLENGER_SCORE).is_valid(),
+        & ds.field(log.CHALLENGER_SCORE).is_valid()
     )
+
+    def read(files: list[Path]) -> pa.Table:
+        if not files:
+            return log.SHADOW_PREDICTIONS_SCHEMA.empty_table().select(columns)
+        dataset = ds.dataset(
+            [str(f) for f in files], format="parquet", schema=log.SHADOW_PREDICTIONS_SCHEMA
+        )
+        return dataset.to_table(columns=columns, filter=condition)
+
+    # Only the partitions of [START, END) are listed (`mlops_common.partitions`).
+    table = partitions.read_window(scores_log_dir(), start, end, read)
     return table.to_pandas().drop_duplicates(log.REQUEST_ID)
 
 
@@ -118,13 +125,15 @@ def judge_challenger(run_id: str, now: datetime) -> ChallengerReport:
     assert champion.version is not None
     start = _started_at(settings.model_name, challenger.version, challenger.tags, uri)
     pairs = shadow_pairs(start, now, champion.version, challenger.version)
+    grace = get_monitoring_settings().outcome_grace_seconds
+    since = Window(start, now)
     joined = join_outcomes(
         start,
         now,
         pairs,
-        read_outcomes(outcomes_dir()),
-        known_request_ids(),
-        get_monitoring_settings().outcome_grace_seconds,
+        window_outcomes(since, grace),
+        known_request_ids(since, grace),
+        grace,
     ).frame
     hours = max((now - start).total_seconds() / 3600, 0.0)
     judgement = judge(
