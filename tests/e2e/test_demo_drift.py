@@ -95,11 +95,11 @@ def test_concept_drift_is_learnt_and_the_live_auc_recovers(
     demo: Demo, demo_drift: DemoDrift
 ) -> None:
     monitored = demo_drift.followed_runs("monitoring")
-    assert [state for _, state in monitored] == ["success"] * 4, demo_drift.output
+    assert [state for _, state in monitored] == ["success"] * 5, demo_drift.output
     outcomes = [
         int(n) for n in re.findall(r"live ROC AUC \S+ on (\d+) outcomes", demo_drift.output)
     ]
-    assert len(outcomes) == 4, outcomes
+    assert len(outcomes) == 5, outcomes
     assert min(outcomes) >= 300, outcomes
 
     first, fallen = (
@@ -110,7 +110,8 @@ def test_concept_drift_is_learnt_and_the_live_auc_recovers(
     training = demo_drift.started_runs("training_pipeline", "drift")[1]
     assert "drift" in _triggering_assets(demo, "training_pipeline", training)
     states = _task_states(demo, "training_pipeline", training)
-    assert states["publish"] == "success", "the promoted candidate's champion event"
+    assert states["publish"] == "skipped", "shadow mode: no champion event from training"
+    assert states["publish_challenger"] == "success", "the candidate became challenger"
     assert "since the relation changed" in demo_drift.output
     candidate, old = (
         float(x)
@@ -134,6 +135,24 @@ def test_concept_drift_is_learnt_and_the_live_auc_recovers(
     scores = [s["score"] for s in answer.json()["scores"]]
     assert min(scores) >= 0.0, "scores are probabilities"
     assert max(scores) <= 1.0, "scores are probabilities"
+
+
+def test_the_challenger_is_promoted_on_live_evidence(demo: Demo, demo_drift: DemoDrift) -> None:
+    """PROMOTION_MODE=shadow: the retrained candidate shadowed a window of live traffic and the
+    monitoring DAG's judgement promoted it, emitting the `champion` event."""
+    samples, champion, challenger, lower = _figure(
+        r"shadow judgement on (\d+) outcomes: live ROC AUC champion (\S+), challenger (\S+), "
+        r"difference \S+ \(anytime-valid interval \[(\S+), ",
+        demo_drift.output,
+    )
+    assert int(samples) >= 300
+    assert float(challenger) > float(champion)
+    assert float(lower) > 0, "the interval excludes no difference"
+    assert "promoted on live evidence" in demo_drift.output
+    judged = demo_drift.followed_runs("monitoring")[3][0]
+    states = _task_states(demo, "monitoring", judged)
+    assert states["judge_challenger"] == "success"
+    assert states["signal_champion"] == "success", "the promotion's champion event"
 
 
 def test_prometheus_scrapes_the_service_and_fires_the_drift_alert(

@@ -13,7 +13,10 @@
    AUC falls below its gate, monitoring records on the registered model when the relation
    changed, the `drift` event starts `training_pipeline`, whose window starts at that change
    (the served dispatches since, features as served) -> the candidate beats the champion on the
-   recent test split, becomes `champion`, the online service swaps to it -> the next window of
+   recent test split and becomes `champion` (PROMOTION_MODE=direct), or `challenger`
+   (`shadow`): the online service scores it beside the champion on a window of live traffic
+   and the monitoring DAG's judgement promotes it on those outcomes; the online service swaps
+   to the new champion -> the next window of
    the same changed world: the live ROC AUC is back near its level before the change;
 4. the Prometheus alert `FeatureDrift` firing.
 
@@ -149,6 +152,41 @@ def _collect_labels(client: AirflowClient) -> None:
     _wait(client, "label_dispatches", run_id, 300)
 
 
+def _served_challenger(service_url: str) -> str | None:
+    """The challenger version the online service holds (its `/readyz`), or None."""
+    response = httpx.get(f"{service_url}/readyz", timeout=30)
+    challenger = response.json().get("challenger") or {}
+    model = challenger.get("model") or {}
+    return str(model["version"]) if model.get("version") else None
+
+
+def _shadow_judgement(client: AirflowClient, service_url: str, challenger: str) -> None:
+    """PROMOTION_MODE=shadow: the candidate is `challenger`; the service scores it beside the
+    champion on live traffic, and the monitoring DAG's `judge_challenger` decides on the
+    outcomes of the shadowed requests."""
+    wait_for(
+        lambda: _served_challenger(service_url) == challenger or None,
+        timeout=180,
+        interval=2,
+        timeout_error=lambda: UserError(f"the online service never held challenger v{challenger}"),
+    )
+    typer.echo(f"   the online service scores challenger v{challenger} in shadow")
+    _simulate(service_url, "concept", seed=4)
+    judged, _ = _monitor(client)
+    report = read_json(run_dir("monitoring_pipeline", judged.run_id) / "challenger.json")
+    evidence = report.get("evidence") or {}
+    if evidence:
+        typer.echo(
+            f"   shadow judgement on {evidence['samples']} outcomes: live ROC AUC champion "
+            f"{evidence['champion_auc']:.3f}, challenger {evidence['challenger_auc']:.3f}, "
+            f"difference {evidence['auc_difference']:+.3f} (anytime-valid interval "
+            f"[{evidence['auc_lower']:+.3f}, {evidence['auc_upper']:+.3f}])"
+        )
+    if report.get("decision") != "promote":
+        raise UserError(f"the challenger was not promoted: {report.get('reason')}")
+    typer.echo(f"   promoted on live evidence: {report.get('reason')}")
+
+
 def _concept_drift(
     client: AirflowClient, service_url: str, first_auc: float, drifted_auc: float
 ) -> None:
@@ -187,10 +225,14 @@ def _concept_drift(
             f"   recent test ROC AUC: candidate {float(beats['value']):.3f} vs champion "
             f"v{champion_before.get('version')} {float(champion_before['roc_auc']):.3f}"
         )
-    after = champion_version()
-    if not decision.get("promoted") or after == before:
-        raise UserError(f"the retrained model was not promoted: {decision.get('decision')}")
+    if not decision.get("promoted"):
+        raise UserError(f"the retrained model was not registered: {decision.get('decision')}")
     typer.echo(f"   {decision.get('decision')}")
+    if decision.get("role") == "challenger":
+        _shadow_judgement(client, service_url, str(decision["registered_version"]))
+    after = champion_version()
+    if after == before:
+        raise UserError(f"the champion is still v{before}: {decision.get('decision')}")
     wait_for(
         lambda: _served_version(service_url) == after or None,
         timeout=180,
@@ -201,7 +243,7 @@ def _concept_drift(
         f"   the online service answers v{after}, {time.monotonic() - changed:.0f} s after the "
         "change began"
     )
-    _simulate(service_url, "concept", seed=4)
+    _simulate(service_url, "concept", seed=5)
     _, recovered = _monitor(client)
     recovered_auc = _live_auc(recovered)
     typer.echo(
