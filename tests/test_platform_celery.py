@@ -7,51 +7,30 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import redis
-from mlops_common.settings import project_root
-from mlops_testing import free_port
+from mlops_testing.platform import local_platform
+from mlops_testing.platform import platform_command as run
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
 
-PLATFORM = project_root() / ".venv" / "bin" / "mlops-platform"
 WORKERS = {f"worker1@{socket.gethostname()}", f"worker2@{socket.gethostname()}"}
 
 
 @pytest.fixture(scope="module")
 def celery_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    state = tmp_path_factory.mktemp("platform-celery")
-    env = {
-        **os.environ,
-        "MLOPS_STATE_DIR": str(state),
-        "MLOPS_DATA_DIR": str(state / "data"),
-        "MLOPS_ARTIFACT_ROOT": str(state / "artifacts"),
-        "REDIS_PORT": str(free_port()),
-        "MLFLOW_PORT": str(free_port()),
-        "AIRFLOW_PORT": str(free_port()),
-        "AIRFLOW_EXECUTOR": "celery",
-        "AIRFLOW_CELERY_WORKERS": "2",
+    with local_platform(
+        tmp_path_factory.mktemp("platform-celery"),
         # One slot per worker: two tasks queued together must go to different workers.
-        "AIRFLOW_CELERY_WORKER_CONCURRENCY": "1",
-        "DATA_N_DRIVERS": "50",
-        "DATA_DAYS": "3",
-        "DATA_N_ORDERS": "300",
-        "DATA_N_BATCH_REQUESTS": "20",
-        "MLOPS_TASK_RETRIES": "0",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    yield env
-    subprocess.run([str(PLATFORM), "down"], env=env, check=False, timeout=180)
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PLATFORM), *args], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+        AIRFLOW_EXECUTOR="celery",
+        AIRFLOW_CELERY_WORKERS="2",
+        AIRFLOW_CELERY_WORKER_CONCURRENCY="1",
+        MLOPS_TASK_RETRIES="0",
+    ) as env:
+        yield env
 
 
 def _client(env: dict[str, str]):

@@ -17,43 +17,20 @@ from pathlib import Path
 import pytest
 from mlops_common.settings import project_root
 from mlops_platform.processes import wait_for
-from mlops_testing import free_port
+from mlops_testing.platform import local_platform
+from mlops_testing.platform import platform_command as run
 
 logger = logging.getLogger(__name__)
-PLATFORM = project_root() / ".venv" / "bin" / "mlops-platform"
 SCHEDULER = "airflow-scheduler"
 
 
 @pytest.fixture(scope="module")
 def platform_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    state = tmp_path_factory.mktemp("platform-scheduler")
-    env = {
-        **os.environ,
-        "MLOPS_STATE_DIR": str(state),
-        "MLOPS_DATA_DIR": str(state / "data"),
-        "MLOPS_ARTIFACT_ROOT": str(state / "artifacts"),
-        "REDIS_PORT": str(free_port()),
-        "MLFLOW_PORT": str(free_port()),
-        "AIRFLOW_PORT": str(free_port()),
-        "PROMETHEUS_PORT": str(free_port()),
-        "PROMETHEUS_PUSHGATEWAY_PORT": str(free_port()),
-        "SERVING_PORT": str(free_port()),
-        "DATA_N_DRIVERS": "50",
-        "DATA_DAYS": "3",
-        "DATA_N_ORDERS": "300",
-        "DATA_N_BATCH_REQUESTS": "20",
-        "MLOPS_TASK_RETRY_DELAY_SECONDS": "5",
-    }
-    env.pop("MLFLOW_TRACKING_URI", None)
-    env.pop("MLOPS_TASK_MODE", None)
-    yield env
-    subprocess.run([str(PLATFORM), "down"], env=env, check=False, timeout=180)
-
-
-def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(PLATFORM), *args], env=env, capture_output=True, text=True, timeout=600, check=False
-    )
+    with local_platform(
+        tmp_path_factory.mktemp("platform-scheduler"),
+        MLOPS_TASK_RETRY_DELAY_SECONDS="5",
+    ) as env:
+        yield env
 
 
 def scheduler_pid(env: dict[str, str]) -> int | None:
