@@ -5,7 +5,6 @@ through the REST API), and `status`/`down` handle the workers."""
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ from pathlib import Path
 import pytest
 import redis
 from mlops_testing.platform import local_platform
+from mlops_testing.platform import platform_client as _client
 from mlops_testing.platform import platform_command as run
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
@@ -31,23 +31,6 @@ def celery_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, s
         MLOPS_TASK_RETRIES="0",
     ) as env:
         yield env
-
-
-def _client(env: dict[str, str]):
-    from mlops_common.settings import reset_settings_cache
-    from mlops_platform.airflow_client import AirflowClient
-    from mlops_platform.airflow_env import wait_for_admin_password
-
-    previous = dict(os.environ)
-    os.environ.update(env)
-    reset_settings_cache()
-    try:
-        password = wait_for_admin_password()
-    finally:
-        os.environ.clear()
-        os.environ.update(previous)
-        reset_settings_cache()
-    return AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", password)
 
 
 def test_two_dags_run_on_both_celery_workers(celery_env: dict[str, str]) -> None:

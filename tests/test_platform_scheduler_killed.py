@@ -18,6 +18,7 @@ import pytest
 from mlops_common.settings import project_root
 from mlops_platform.processes import wait_for
 from mlops_testing.platform import local_platform
+from mlops_testing.platform import platform_client as _client
 from mlops_testing.platform import platform_command as run
 
 logger = logging.getLogger(__name__)
@@ -48,23 +49,6 @@ def scheduler_pid(env: dict[str, str]) -> int | None:
         check=False,
     ).stdout.strip()
     return int(out) if out.isdigit() and int(out) > 0 else None
-
-
-def _client(env: dict[str, str]):
-    from mlops_common.settings import reset_settings_cache
-    from mlops_platform.airflow_client import AirflowClient
-    from mlops_platform.airflow_env import wait_for_admin_password
-
-    previous = dict(os.environ)
-    os.environ.update(env)
-    reset_settings_cache()
-    try:
-        password = wait_for_admin_password()
-    finally:
-        os.environ.clear()
-        os.environ.update(previous)
-        reset_settings_cache()
-    return AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", password)
 
 
 @pytest.mark.slow

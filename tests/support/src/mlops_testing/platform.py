@@ -8,9 +8,13 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlops_common.settings import project_root
 from mlops_platform.processes import free_port
+
+if TYPE_CHECKING:
+    from mlops_platform.airflow_client import AirflowClient
 
 PLATFORM = project_root() / ".venv" / "bin" / "mlops-platform"
 
@@ -47,3 +51,21 @@ def platform_command(env: dict[str, str], *args: str) -> subprocess.CompletedPro
     return subprocess.run(
         [str(PLATFORM), *args], env=env, capture_output=True, text=True, timeout=600, check=False
     )
+
+
+def platform_client(env: dict[str, str]) -> AirflowClient:
+    """An Airflow REST client for the platform of ENV, logged in as its admin."""
+    from mlops_common.settings import reset_settings_cache
+    from mlops_platform.airflow_client import AirflowClient
+    from mlops_platform.airflow_env import wait_for_admin_password
+
+    previous = dict(os.environ)
+    os.environ.update(env)
+    reset_settings_cache()
+    try:
+        password = wait_for_admin_password()
+    finally:
+        os.environ.clear()
+        os.environ.update(previous)
+        reset_settings_cache()
+    return AirflowClient(f"http://127.0.0.1:{env['AIRFLOW_PORT']}", "admin", password)
