@@ -25,6 +25,7 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from mlops_common.champion import NoChampionError, resolve_champion
 from mlops_common.models import ModelLoadError, ScoringModel, load_model
@@ -236,6 +237,22 @@ class ChampionHolder:
             self._thread = None
 
 
+def _alias_holder(
+    settings: OnlineSettings, source_features: tuple[str, ...], alias: str, **options: Any
+) -> ChampionHolder:
+    """A holder of the registered model's version ALIAS names, timed by the service's settings."""
+    mlflow_settings = get_mlflow_settings()
+    return ChampionHolder(
+        tracking_uri=mlflow_settings.resolved_tracking_uri,
+        name=mlflow_settings.model_name,
+        alias=alias,
+        source_features=source_features,
+        refresh_seconds=settings.model_refresh_seconds,
+        request_timeout_seconds=settings.mlflow_request_timeout_seconds,
+        **options,
+    )
+
+
 def open_champion(
     settings: OnlineSettings,
     source_features: tuple[str, ...],
@@ -243,15 +260,8 @@ def open_champion(
 ) -> ChampionHolder:
     """The service's champion from settings: loaded (retrying up to
     SERVING_MODEL_START_TIMEOUT_SECONDS) and re-checked every SERVING_MODEL_REFRESH_SECONDS."""
-    mlflow_settings = get_mlflow_settings()
-    holder = ChampionHolder(
-        tracking_uri=mlflow_settings.resolved_tracking_uri,
-        name=mlflow_settings.model_name,
-        alias=mlflow_settings.champion_alias,
-        source_features=source_features,
-        refresh_seconds=settings.model_refresh_seconds,
-        request_timeout_seconds=settings.mlflow_request_timeout_seconds,
-        on_change=on_change,
+    holder = _alias_holder(
+        settings, source_features, get_mlflow_settings().champion_alias, on_change=on_change
     )
     holder.load_with_retries(settings.model_start_timeout_seconds)
     holder.start_refreshing()
@@ -270,14 +280,10 @@ def open_challenger(
     if settings.shadow_share <= 0:
         logger.info("shadow scoring off (SERVING_SHADOW_SHARE=0)")
         return None
-    mlflow_settings = get_mlflow_settings()
-    holder = ChampionHolder(
-        tracking_uri=mlflow_settings.resolved_tracking_uri,
-        name=mlflow_settings.model_name,
-        alias=mlflow_settings.challenger_alias,
-        source_features=source_features,
-        refresh_seconds=settings.model_refresh_seconds,
-        request_timeout_seconds=settings.mlflow_request_timeout_seconds,
+    holder = _alias_holder(
+        settings,
+        source_features,
+        get_mlflow_settings().challenger_alias,
         on_change=on_change,
         optional=True,
         on_check=on_check,
