@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -11,7 +12,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from mlops_testing import prefer_installed_package
+from mlops_common.settings import reset_settings_cache
+from mlops_testing import (
+    ChampionModel,
+    MlflowServer,
+    prefer_installed_package,
+    register_tiny_champion,
+)
 
 prefer_installed_package("model_serving")
 
@@ -167,3 +174,18 @@ def _random_stats(rng: np.random.Generator, n: int) -> pd.DataFrame:
 def random_stats() -> Callable[[np.random.Generator, int], pd.DataFrame]:
     """N random hourly feature rows of 40 drivers over 9 days from 2026-10-01 (no `created`)."""
     return _random_stats
+
+
+@pytest.fixture
+def model_name(mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A registered-model name of this test's own on the shared tracking server."""
+    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
+    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
+    reset_settings_cache()
+    return name
+
+
+@pytest.fixture
+def champion(model_name: str, mlflow_env: MlflowServer) -> ChampionModel:
+    """The tiny champion, registered under this test's own model name."""
+    return register_tiny_champion(mlflow_env.uri, model_name)

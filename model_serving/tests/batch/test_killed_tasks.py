@@ -8,7 +8,6 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -17,8 +16,7 @@ from batch_scoring.extract import extract_features
 from batch_scoring.predict import predict_batch
 from batch_scoring.run_files import batch_dir, predictions_path, summary_path
 from mlops_common.files import read_json
-from mlops_common.settings import reset_settings_cache
-from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
+from mlops_testing import ChampionModel
 from mlops_testing.kill_point import stopped_at
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,14 +25,6 @@ CLI = str(Path(sys.executable).with_name("model-serving"))
 RUN = "manual__2026-11-02T08:00:00+00:00"
 TIMINGS = {"extract_seconds", "predict_seconds", "seconds", "rows_per_second"}
 TIMINGS |= {"data_seconds", "data_rows_per_second"}
-
-
-@pytest.fixture
-def champion(mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> ChampionModel:
-    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
-    reset_settings_cache()
-    return register_tiny_champion(mlflow_env.uri, name)
 
 
 def cli(*args: str) -> None:

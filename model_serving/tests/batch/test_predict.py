@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from datetime import timedelta
 from pathlib import Path
 
@@ -16,28 +15,13 @@ from batch_scoring.run_files import batch_dir, predictions_path, summary_path
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
 from mlops_common.models import ScoringModel
-from mlops_common.settings import reset_settings_cache
-from mlops_testing import ChampionModel, MlflowServer, command_imports, register_tiny_champion
+from mlops_testing import ChampionModel, command_imports
 from model_serving.cli import app
 from typer.testing import CliRunner
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 FEATURES = ["conv_rate", "acc_rate", "avg_daily_trips"]
-
-
-@pytest.fixture
-def model_name(mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A registered-model name of this test's own on the shared tracking server."""
-    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
-    reset_settings_cache()
-    return name
-
-
-@pytest.fixture
-def champion(model_name: str, mlflow_env: MlflowServer) -> ChampionModel:
-    return register_tiny_champion(mlflow_env.uri, model_name)
 
 
 def _batch(run_id: str) -> None:

@@ -5,7 +5,6 @@ atomically and idempotently, and nothing partial left by a failed run."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from pathlib import Path
 
@@ -20,8 +19,7 @@ from batch_scoring.run_files import predictions_path, summary_path
 from batch_scoring.settings import BatchSettings
 from batch_scoring.spark_engine import PARTITION_COLUMN, SUCCESS_MARKER, write_dataset
 from feature_store.point_in_time import REQUEST_ROW
-from mlops_common.settings import reset_settings_cache
-from mlops_testing import ChampionModel, MlflowServer, register_tiny_champion
+from mlops_testing import ChampionModel
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.spark]
 
@@ -119,14 +117,6 @@ def test_spark_join_equals_duckdb_on_random_data(
     apply_repo()
     joined = assert_spark_equals_duckdb("random", cutoff, join)
     assert 0 < pa.compute.sum(joined.column("has_features")).as_py() < m
-
-
-@pytest.fixture
-def champion(mlflow_env: MlflowServer, monkeypatch: pytest.MonkeyPatch) -> ChampionModel:
-    name = f"driver_ranking_{uuid.uuid4().hex[:8]}"
-    monkeypatch.setenv("MLFLOW_MODEL_NAME", name)
-    reset_settings_cache()
-    return register_tiny_champion(mlflow_env.uri, name)
 
 
 def test_spark_predictions_equal_the_single_machine_path(
