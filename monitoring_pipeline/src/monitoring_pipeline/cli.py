@@ -23,6 +23,18 @@ def main() -> None:
     configure_logging()
 
 
+def _time_option(option: str, value: str | None) -> datetime:
+    """VALUE of OPTION as a time (ISO 8601), now when not given; a bad value is a UserError."""
+    if not value:
+        return datetime.now(UTC)
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"{option} {value!r} is not an ISO-8601 time; use e.g. 2026-01-31T12:00:00+00:00"
+        ) from None
+
+
 @app.command()
 def monitor(
     run_id: str = RunId,
@@ -32,16 +44,7 @@ def monitor(
     """Judge the window ending at WINDOW_END: report, summary, MLflow run, Prometheus."""
     from monitoring_pipeline.monitor import monitor as run
 
-    end = datetime.now(UTC)
-    if window_end:
-        try:
-            end = datetime.fromisoformat(window_end)
-        except ValueError:
-            raise UserError(
-                f"--window-end {window_end!r} is not an ISO-8601 time; use e.g. "
-                "2026-01-31T12:00:00+00:00"
-            ) from None
-    summary = run(run_id, end, window_minutes or None)
+    summary = run(run_id, _time_option("--window-end", window_end), window_minutes or None)
     typer.echo(summary.message)
     typer.echo(f"alarm: {', '.join(summary.alarm_reasons) or 'none'}; summary: {summary.report}")
 
@@ -70,15 +73,7 @@ def judge_challenger_command(
     """Judge the challenger on its shadowed outcomes; promote, retire or keep it."""
     from monitoring_pipeline.judge import judge_challenger
 
-    moment = datetime.now(UTC)
-    if now:
-        try:
-            moment = datetime.fromisoformat(now)
-        except ValueError:
-            raise UserError(
-                f"--now {now!r} is not an ISO-8601 time; use e.g. 2026-01-31T12:00:00+00:00"
-            ) from None
-    report = judge_challenger(run_id, moment)
+    report = judge_challenger(run_id, _time_option("--now", now))
     typer.echo(f"{report.decision}: {report.reason}")
 
 
