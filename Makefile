@@ -2,6 +2,8 @@
 SHELL := /bin/bash
 VENV := .venv/bin
 PLATFORM := $(VENV)/mlops-platform
+# pytest-xdist workers of `make test` (each test file whole on one worker; 0 runs serially)
+TEST_WORKERS ?= 2
 
 .DEFAULT_GOAL := help
 .PHONY: help setup setup_dev up down status demo demo_drift serve bentoml_serve test lint format \
@@ -58,8 +60,8 @@ train: ## Run the training DAG once (platform up)
 batch: ## Run the batch serving DAG once (platform up, champion registered)
 	@$(PLATFORM) airflow dags test batch_serving_pipeline
 
-test: setup_dev lint typecheck ## Lint, type check, then the whole test suite (what CI runs)
-	@$(VENV)/pytest
+test: setup_dev lint typecheck ## Lint, type check, then the whole test suite in parallel (what CI runs)
+	@$(VENV)/pytest -n $(TEST_WORKERS) --dist loadfile --durations=25 $(ARGS)
 
 lint: ## ruff check and format check
 	@$(VENV)/ruff check . && $(VENV)/ruff format --check .

@@ -15,7 +15,18 @@
 #      serving image and from the Bento's image
 # Measured on a loaded 2-core development machine (deployment/README.md). Prints each step's
 # duration.
+#
+#   ci.sh          every step
+#   ci.sh build    steps 1-3 (podman, the images, the Bento's image): .ci/run runs them beside
+#                  the test suite, which shares nothing with them (podman's own storage)
+#   ci.sh test     steps 1 and 4, on the images built before
 set -euo pipefail
+
+PHASE="${1:-all}"
+case "$PHASE" in
+    all | build | test) ;;
+    *) echo "unknown phase '$PHASE': use build, test or nothing (every step)" >&2; exit 2 ;;
+esac
 
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$ROOT"
@@ -35,13 +46,17 @@ bash $SCRIPTS/podman.sh start
 trap 'bash $SCRIPTS/platform.sh purge >/dev/null 2>&1 || true; bash $SCRIPTS/podman.sh stop' EXIT
 eval "$(bash $SCRIPTS/podman.sh env)"
 
-step "images"
-bash $SCRIPTS/build_images.sh compose
+if [ "$PHASE" != test ]; then
+    step "images"
+    bash $SCRIPTS/build_images.sh compose
 
-step "bento image"
-BENTOML_HOME="$(mktemp -d /tmp/driver-ranking-bentoml.XXXXXX)" bash $SCRIPTS/bento.sh containerize
+    step "bento image"
+    BENTOML_HOME="$(mktemp -d /tmp/driver-ranking-bentoml.XXXXXX)" bash $SCRIPTS/bento.sh containerize
+fi
 
-step "tests/containers"
-.venv/bin/pytest tests/containers -m containers -p no:cacheprovider -q
+if [ "$PHASE" != build ]; then
+    step "tests/containers"
+    .venv/bin/pytest tests/containers -m containers -p no:cacheprovider -q --durations=15
+fi
 
 step "done"

@@ -26,6 +26,7 @@ from mlops_testing.services import (
     redis_server,
 )
 from mlops_testing.spark import spark_env, spark_session
+from mlops_testing.workers import pytest_xdist_make_scheduler
 
 __all__ = [
     "ChampionModel",
@@ -44,6 +45,7 @@ __all__ = [
     "project_env",
     "pushgateway_env",
     "pushgateway_server",
+    "pytest_xdist_make_scheduler",
     "redis_cluster",
     "redis_cluster_env",
     "redis_env",
