@@ -18,6 +18,7 @@ from data_pipeline.settings import get_data_settings
 from data_pipeline.simulate import (
     SimulationResult,
     _flush,
+    append_moved,
     apply_drift,
     latest_statistics,
     simulate,
@@ -60,6 +61,32 @@ def test_drift_is_published_and_served(published, redis_env) -> None:
     assert latest_statistics(published.driver_stats, at).equals(
         latest_statistics(published.driver_stats, at + timedelta(minutes=5))
     )
+
+
+def test_stale_statistics_reach_the_offline_store_and_not_redis(published, redis_env) -> None:
+    """Materialization paused: the moved statistics are the offline store's latest, Redis keeps
+    serving the previous ones; each driver's values changed, their distribution did not."""
+    apply_repo()
+    materialize(published.end)
+    before = latest_statistics(published.driver_stats, published.end)
+    at = (published.end + timedelta(hours=1)).astimezone(published.end.tzinfo)
+
+    appended = append_moved(published.driver_stats, at, seed=3)
+
+    assert set(appended.index) == set(before.index)
+    changed = appended["conv_rate"] != before.loc[appended.index, "conv_rate"]
+    assert changed.mean() > 0.9  # every driver got another's row (equal rows are rare ties)
+    for column in ("conv_rate", "acc_rate", "avg_daily_trips"):
+        assert sorted(appended[column]) == sorted(before[column])
+    offline = latest_statistics(published.driver_stats, at)
+    np.testing.assert_array_equal(offline.loc[appended.index, "conv_rate"], appended["conv_rate"])
+    store = get_store()
+    ids = [int(i) for i in appended.index[:10]]
+    online = store.get_online_features(
+        features=store.get_feature_service("driver_ranking"),
+        entity_rows=[{"driver_id": i} for i in ids],
+    ).to_dict()
+    np.testing.assert_allclose(online["conv_rate"], before.loc[ids, "conv_rate"], rtol=1e-6)
 
 
 def test_no_statistics_within_the_ttl_is_a_clear_error(published) -> None:

@@ -16,8 +16,18 @@ and writes the same as JSON.
 
 `--services lean,lean_sync` compares the lean empty endpoint as an async and as a sync method
 (BentoML runs sync methods in its thread pool): the measurement behind the async handler.
-`--soak SECONDS` drives our service alone at 16 connections in one-minute wrk runs and reports
-errors, the service processes' RSS at start and end, and p99 per minute.
+`--services ours,ours_challenger` compares our service without and with a challenger in shadow
+(scored for every request into the prediction log), same sitting.
+`--soak SECONDS` drives each listed service (default ours alone; with `--alternate` all started
+at once and taking one-minute turns, so the machine's drift over the sitting falls on each
+alike) at 16 connections in one-minute wrk runs and reports errors, the service processes' RSS
+at start and end, p99 and req/s per minute, the last five minutes' throughput against the
+first five, and, per minute, the files under the data folder (the prediction log) and
+BentoML's prometheus multiprocess folder: bounded folders or not.
+
+    .venv/bin/python model_serving/bench/bench_online.py --soak 1800 --services ours_challenger
+    .venv/bin/python model_serving/bench/bench_online.py --soak 900 --alternate \
+        --services ours_challenger,lean
 """
 
 from __future__ import annotations
@@ -32,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,12 +54,16 @@ HERE = Path(__file__).resolve().parent
 BIN = Path(sys.executable).parent
 SERVICES = {
     "ours": "online_service.service:DriverRanking",
+    "ours_challenger": "online_service.service:DriverRanking",  # + a challenger in shadow
     "baseline": "baseline_service:Baseline",
     "empty": "empty_service:Empty",  # BentoML's defaults: the framework as shipped
     "lean": "empty_service:EmptyLean",  # the framework's ceiling with our configuration
     "lean_sync": "empty_service:EmptyLeanSync",  # the same, sync: the thread hop's cost
 }
 REFERENCES = ("lean", "empty", "baseline")
+# ours_challenger follows its own registered model, which has a `challenger` beside its
+# `champion`: the same service scoring every answered request with both (SERVING_SHADOW_SHARE=1).
+SHADOW_MODEL_SUFFIX = "_shadow"
 WRK_SCRIPT = """
 math.randomseed(%(seed)d)
 local n, k, first = %(n)d, %(k)d, %(first)d
@@ -232,6 +246,16 @@ def wait_for_log_write(url: str, log: Path) -> None:
     )
 
 
+def wait_for_challenger(url: str, log: Path) -> None:
+    """Until the service has scored requests with its challenger (its shadow scorer logged)."""
+    wait_for(
+        lambda: metric_sum(url, "driver_ranking_shadow_requests_total", outcome="scored") > 0,
+        "the challenger's first shadow scores",
+        120,
+        log,
+    )
+
+
 def tree_rss_kib(root_pid: int) -> dict[int, int]:
     """RSS (KiB) of ROOT_PID and every descendant, by pid (`bentoml serve` forks its workers)."""
     children: dict[int, list[int]] = {}
@@ -266,40 +290,80 @@ def print_result(name: str, connections: int, result: WrkResult) -> None:
     )
 
 
-def soak(url: str, script: Path, seconds: int, server_pid: int) -> dict[str, object]:
-    """Our service at 16 connections for SECONDS, in one-minute wrk runs."""
-    rss_start = tree_rss_kib(server_pid)
-    minutes: list[WrkResult] = []
+def count_files(folder: Path) -> int:
+    """Files under FOLDER, at any depth (0 when it does not exist)."""
+    return sum(len(files) for _, _, files in os.walk(folder))
+
+
+class Soak:
+    """One service soaked at 16 connections in one-minute wrk runs; after each minute the
+    service's RSS and the number of files under each of FOLDERS."""
+
+    def __init__(self, name: str, url: str, pid: int, folders: dict[str, Path]) -> None:
+        self.name, self.url, self.pid, self.folders = name, url, pid, folders
+        self.rss_start = tree_rss_kib(pid)
+        self.minutes: list[WrkResult] = []
+        self.rss_mib: list[float] = []
+        self.files: dict[str, list[int]] = {folder: [] for folder in folders}
+
+    def minute(self, script: Path, seconds: int) -> None:
+        result = run_wrk(self.url, script, 16, seconds)
+        self.minutes.append(result)
+        self.rss_mib.append(round(sum(tree_rss_kib(self.pid).values()) / 1024, 1))
+        for name, folder in self.folders.items():
+            self.files[name].append(count_files(folder))
+        counts = " ".join(f"{name} {found[-1]}" for name, found in self.files.items())
+        print_result(f"{self.name} {len(self.minutes):>3d}", 16, result)
+        print(f"          RSS {self.rss_mib[-1]:.0f} MiB  files: {counts}", flush=True)
+
+    def summary(self, seconds: int) -> dict[str, object]:
+        minutes, files = self.minutes, self.files
+        rss_end = tree_rss_kib(self.pid)
+        start_total, end_total = sum(self.rss_start.values()), sum(rss_end.values())
+        first_p99 = minutes[0].p99_ms
+        edge = min(5, max(1, len(minutes) // 2))
+        first_rps = sum(m.rps for m in minutes[:edge]) / edge
+        last_rps = sum(m.rps for m in minutes[-edge:]) / edge
+        summary = {
+            "seconds": seconds,
+            "requests": sum(m.requests for m in minutes),
+            "errors": sum(m.non_2xx + socket_errors(m) for m in minutes),
+            "rss_kib_start": self.rss_start,
+            "rss_kib_end": rss_end,
+            "rss_growth": (end_total - start_total) / start_total,
+            "rss_mib_per_minute": self.rss_mib,
+            "rps_per_minute": [round(m.rps) for m in minutes],
+            f"rps_first_{edge}_minutes": round(first_rps),
+            f"rps_last_{edge}_minutes": round(last_rps),
+            "rps_last_over_first": last_rps / first_rps,
+            "p99_ms_per_minute": [m.p99_ms for m in minutes],
+            "worst_p99_over_first": max(m.p99_ms for m in minutes) / first_p99,
+            "files_per_minute": files,
+            "minutes": [asdict(m) for m in minutes],
+        }
+        print(
+            f"soak {self.name}: {summary['requests']} requests, {summary['errors']} errors, RSS "
+            f"{start_total / 1024:.0f} -> {end_total / 1024:.0f} MiB "
+            f"({summary['rss_growth']:+.1%}), req/s first {edge} min {first_rps:.0f} -> last "
+            f"{edge} min {last_rps:.0f} (x{last_rps / first_rps:.3f}), p99 per minute "
+            f"{', '.join(f'{p:.1f}' for p in summary['p99_ms_per_minute'])} ms "
+            f"(worst {summary['worst_p99_over_first']:.2f}x the first); files per minute "
+            + "; ".join(f"{name} {min(found)}-{max(found)}" for name, found in files.items()),
+            flush=True,
+        )
+        return summary
+
+
+def soak(soaks: list[Soak], script: Path, seconds: int) -> dict[str, object]:
+    """Each of SOAKS for SECONDS in one-minute runs, taking turns minute by minute (with one
+    service: that service alone), so the machine's drift over the sitting falls on all alike."""
     remaining = seconds
     while remaining > 0:
         chunk = min(60, remaining)
-        result = run_wrk(url, script, 16, chunk)
-        minutes.append(result)
-        print_result(f"soak {len(minutes):>3d}", 16, result)
+        for one in soaks:
+            one.minute(script, chunk)
         remaining -= chunk
-    rss_end = tree_rss_kib(server_pid)
-    start_total, end_total = sum(rss_start.values()), sum(rss_end.values())
-    first_p99 = minutes[0].p99_ms
-    summary = {
-        "seconds": seconds,
-        "requests": sum(m.requests for m in minutes),
-        "errors": sum(m.non_2xx + socket_errors(m) for m in minutes),
-        "rss_kib_start": rss_start,
-        "rss_kib_end": rss_end,
-        "rss_growth": (end_total - start_total) / start_total,
-        "p99_ms_per_minute": [m.p99_ms for m in minutes],
-        "worst_p99_over_first": max(m.p99_ms for m in minutes) / first_p99,
-        "minutes": [asdict(m) for m in minutes],
-    }
-    print(
-        f"soak: {summary['requests']} requests, {summary['errors']} errors, RSS "
-        f"{start_total / 1024:.0f} -> {end_total / 1024:.0f} MiB "
-        f"({summary['rss_growth']:+.1%}), p99 per minute "
-        f"{', '.join(f'{p:.1f}' for p in summary['p99_ms_per_minute'])} ms "
-        f"(worst {summary['worst_p99_over_first']:.2f}x the first)",
-        flush=True,
-    )
-    return summary
+    return {one.name: one.summary(seconds) for one in soaks}
 
 
 def load_arguments(parser: argparse.ArgumentParser) -> None:
@@ -313,7 +377,12 @@ def load_arguments(parser: argparse.ArgumentParser) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     load_arguments(parser)
-    parser.add_argument("--services", default="ours,lean,empty,baseline")
+    parser.add_argument(
+        "--services",
+        default=None,
+        help="Comma-separated, among " + ", ".join(SERVICES) + " (default "
+        "ours,lean,empty,baseline; with --soak: ours).",
+    )
     parser.add_argument(
         "--model",
         choices=("logistic", "regression"),
@@ -322,7 +391,17 @@ def main() -> None:
         "sigmoid per request) or a linear regression (the model before the classifier).",
     )
     parser.add_argument(
-        "--soak", type=int, default=0, metavar="SECONDS", help="Soak our service at c=16."
+        "--soak",
+        type=int,
+        default=0,
+        metavar="SECONDS",
+        help="Soak each listed service at c=16 for SECONDS (default: ours alone).",
+    )
+    parser.add_argument(
+        "--alternate",
+        action="store_true",
+        help="With --soak: start every listed service at once and give them one-minute runs "
+        "in turn (the machine's drift falls on all alike); otherwise one after the other.",
     )
     parser.add_argument(
         "--json",
@@ -331,8 +410,11 @@ def main() -> None:
         help="Where to write the results (default bench/results/online-<UTC time>.json).",
     )
     args = parser.parse_args()
-    if args.soak:
-        args.services = "ours"
+    if args.services is None:
+        args.services = "ours" if args.soak else "ours,lean,empty,baseline"
+    unknown = sorted(set(args.services.split(",")) - set(SERVICES))
+    if unknown:
+        parser.error(f"unknown service(s) {', '.join(unknown)}: choose among {', '.join(SERVICES)}")
     started_at = datetime.now(UTC)
     json_path = args.json or HERE / "results" / f"online-{started_at:%Y%m%dT%H%M%SZ}.json"
     if not shutil.which("wrk"):
@@ -343,7 +425,7 @@ def main() -> None:
     env = bench_env(tmp, redis_port, mlflow_port)
     os.environ.update(env)
     results: dict[tuple[str, int], WrkResult] = {}
-    soak_summary: dict[str, object] | None = None
+    soak_summary: dict[str, object] = {}
     try:
         with (
             process(
@@ -405,43 +487,74 @@ def main() -> None:
                 classifier=args.model == "logistic",
             )
             print(f"registered {champion.name} v{champion.version} ({args.model})", flush=True)
+            if "ours_challenger" in args.services.split(","):
+                shadowed = env["MLFLOW_MODEL_NAME"] + SHADOW_MODEL_SUFFIX
+                classifier = args.model == "logistic"
+                register_tiny_champion(env["MLFLOW_TRACKING_URI"], shadowed, classifier=classifier)
+                challenger = register_tiny_champion(
+                    env["MLFLOW_TRACKING_URI"],
+                    shadowed,
+                    alias="challenger",
+                    seed=1,
+                    classifier=classifier,
+                )
+                print(f"registered {shadowed}: champion v1, challenger v{challenger.version}")
             script = tmp / "bench.lua"
             script.write_text(
                 WRK_SCRIPT
                 % {"seed": 42, "n": args.drivers, "k": args.ids_per_request, "first": first_id}
             )
-            for name in args.services.split(","):
+
+            @contextmanager
+            def serving(name: str) -> Iterator[Soak]:
+                """NAME served on a free port until the block ends, warmed up (ours: its
+                prediction log writing, its challenger scoring); a Soak of it, not started."""
                 port = free_port()
                 log = tmp / f"serve-{name}.log"
-                with process(
-                    [
-                        str(BIN / "bentoml"),
-                        "serve",
-                        SERVICES[name],
-                        "--host",
-                        "127.0.0.1",
-                        "--port",
-                        str(port),
-                    ],
-                    log,
-                    env,
-                    cwd=HERE,
-                ) as server:
+                # Its own BentoML home: services alive together keep apart prometheus folders.
+                service_env = {**env, "BENTOML_HOME": str(tmp / f"bentoml-{name}")}
+                if name == "ours_challenger":
+                    service_env |= {
+                        "MLFLOW_MODEL_NAME": env["MLFLOW_MODEL_NAME"] + SHADOW_MODEL_SUFFIX,
+                        "SERVING_SHADOW_SHARE": "1",
+                        "MLOPS_DATA_DIR": str(tmp / "data-challenger"),
+                    }
+                    shutil.copytree(tmp / "data", tmp / "data-challenger", dirs_exist_ok=True)
+                command = [str(BIN / "bentoml"), "serve", SERVICES[name]]
+                command += ["--host", "127.0.0.1", "--port", str(port)]
+                with process(command, log, service_env, cwd=HERE) as server:
                     url = f"http://127.0.0.1:{port}"
                     wait_for(
-                        lambda url=url: httpx.get(f"{url}/readyz").status_code == 200,
+                        lambda: httpx.get(f"{url}/readyz").status_code == 200,
                         f"{name} service",
                         180,
                         log,
                     )
                     run_wrk(url, script, 4, 3)  # warm-up
-                    if name == "ours" and env.get("PREDICTION_LOG_ENABLED", "true") != "false":
+                    ours = name.startswith("ours")
+                    if ours and env.get("PREDICTION_LOG_ENABLED", "true") != "false":
                         wait_for_log_write(url, log)  # steady state: the log writing
+                    if name == "ours_challenger":
+                        wait_for_challenger(url, log)
+                    folders = {
+                        "data": Path(service_env["MLOPS_DATA_DIR"]),
+                        "prometheus": Path(service_env["BENTOML_HOME"])
+                        / "prometheus_multiproc_dir",
+                    }
+                    yield Soak(name, url, server.pid, folders)
+
+            names = args.services.split(",")
+            if args.soak and args.alternate:
+                with ExitStack() as stack:
+                    soaks = [stack.enter_context(serving(name)) for name in names]
+                    soak_summary = soak(soaks, script, args.soak)
+            for name in names if not (args.soak and args.alternate) else ():
+                with serving(name) as served:
                     if args.soak:
-                        soak_summary = soak(url, script, args.soak, server.pid)
+                        soak_summary |= soak([served], script, args.soak)
                         continue
                     for connections in (int(c) for c in args.connections.split(",")):
-                        result = run_wrk(url, script, connections, args.duration)
+                        result = run_wrk(served.url, script, connections, args.duration)
                         results[(name, connections)] = result
                         print_result(name, connections, result)
     finally:
@@ -455,6 +568,16 @@ def main() -> None:
     shares: dict[str, dict[str, float]] = {}
     for connections in (int(c) for c in args.connections.split(",")):
         ours = results.get(("ours", connections))
+        with_challenger = results.get(("ours_challenger", connections))
+        if ours and with_challenger:
+            share = with_challenger.rps / ours.rps
+            p99 = with_challenger.p99_ms / ours.p99_ms
+            shares.setdefault(f"c={connections}", {})["ours_challenger/ours"] = round(share, 3)
+            print(
+                f"c={connections}: with a challenger / without: throughput {share:.0%} "
+                f"(x{share:.2f}), p99 {with_challenger.p99_ms:.2f} vs {ours.p99_ms:.2f} ms "
+                f"(x{p99:.2f})"
+            )
         for reference in REFERENCES:
             other = results.get((reference, connections))
             if ours and other:
@@ -478,7 +601,7 @@ def main() -> None:
             for (name, connections), r in results.items()
         ],
         "throughput_shares": shares,
-        "soak": soak_summary,
+        "soak": soak_summary or None,
     }
     json_path.parent.mkdir(parents=True, exist_ok=True)
     partial = json_path.with_suffix(".json.tmp")

@@ -53,6 +53,8 @@ def predictions(rows: int, start: datetime, seconds: float, seed: int) -> pa.Tab
             schema.RANK: pa.array(np.tile(np.arange(1, 6), rows // 5 + 1)[:rows], pa.int32()),
             schema.CHOSEN: pa.array(np.tile(np.arange(1, 6), rows // 5 + 1)[:rows] == 1),
             schema.SOURCE: pa.array(["online"] * rows),
+            schema.CHALLENGER_VERSION: pa.nulls(rows, pa.string()),
+            schema.CHALLENGER_SCORE: pa.nulls(rows, pa.float64()),
         },
         schema=schema.PREDICTIONS_SCHEMA,
     )

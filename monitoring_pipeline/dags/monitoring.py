@@ -1,5 +1,5 @@
-"""DAG `monitoring`: hourly monitor -> signal_drift, judge_challenger -> signal_champion (see
-its docstring)."""
+"""DAG `monitoring`: hourly monitor -> signal_drift, monitor -> judge_challenger ->
+signal_champion (see its docstring)."""
 
 from datetime import UTC, datetime
 
@@ -27,7 +27,7 @@ QUIET_EXIT_CODE = 99  # `monitoring-pipeline alarm` when nothing crossed a thres
 def monitoring() -> None:
     """Monitoring: the served traffic of one window against the champion's training reference.
 
-    monitor -> signal_drift.
+    monitor -> signal_drift; monitor -> judge_challenger -> signal_champion.
 
     - `monitor` judges the window ending at the run's time (RUN_TIME, one window per run,
       MONITORING_WINDOW_MINUTES long): the prediction log's online rows (served features and
@@ -45,7 +45,8 @@ def monitoring() -> None:
       its start: live ROC AUC and log loss of each, the difference with an anytime-valid
       interval, valid at every hourly look. It promotes (moves `champion`, drops `challenger`),
       retires (drops `challenger`, tags the version with the reason and the evidence) or keeps
-      watching; writes challenger.json and pushes the figures to Prometheus.
+      watching; writes challenger.json, adds the comparison to the window's report (and both
+      to its MLflow run) and pushes the figures to Prometheus.
     - `signal_champion` emits the `champion` event (batch scoring follows) only when the
       judgement promoted; otherwise it ends skipped.
     """
@@ -82,7 +83,8 @@ def monitoring() -> None:
         outlets=[CHAMPION],
         skip_on_exit_code=QUIET_EXIT_CODE,
     )
-    judge >> signal_champion
+    # After monitor: the judgement adds its comparison to the window's report.
+    monitor >> judge >> signal_champion
 
 
 monitoring()

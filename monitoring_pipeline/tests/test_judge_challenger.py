@@ -55,7 +55,7 @@ def write_shadow_log(n: int, challenger_noise: float, seed: int = 0) -> None:
             log.CHALLENGER_VERSION: ["2"] * n,
             log.CHALLENGER_SCORE: seen(challenger_noise),
         },
-        schema=log.SHADOW_PREDICTIONS_SCHEMA,
+        schema=log.PREDICTIONS_SCHEMA,
     )
     partitions.append(predictions, scores_log_dir(), log.LOGGED_AT, "shadow")
     outcomes = pa.table(
@@ -130,3 +130,32 @@ def test_too_few_outcomes_keep_the_challenger_until_its_maximum_duration(registr
     assert late.decision == "retire"
     assert "PROMOTION_MAX_HOURS" in late.reason
     assert aliases(registry) == {"champion": "1"}
+
+
+def test_the_comparison_joins_the_window_report_and_its_mlflow_run(registry: str) -> None:
+    """Run after `monitor` in the DAG: the judgement's figures go into the window's report
+    (once, however often the task is retried) and both files into the window's MLflow run."""
+    from mlops_common.files import write_json
+    from mlops_common.paths import run_dir
+    from monitoring_pipeline.report import quiet_page
+
+    folder = run_dir("monitoring_pipeline", "window")
+    folder.mkdir(parents=True)
+    (folder / "report.html").write_text(quiet_page("400 requests judged"))
+    with mlflow.start_run() as run:
+        pass
+    write_json(folder / "summary.json", {"mlflow_run_id": run.info.run_id})
+    write_shadow_log(500, challenger_noise=0.8)
+
+    first = judge_challenger("window", START + timedelta(hours=2))
+    assert first.decision == "continue", first.reason
+    judge_challenger("window", START + timedelta(hours=2))  # a retry
+
+    page = (folder / "report.html").read_text()
+    assert "400 requests judged" in page
+    assert page.count("challenger v2 in shadow beside champion v1") == 1
+    assert "500 joined outcomes" in page
+    assert "anytime-valid interval" in page
+    assert "decision: continue" in page
+    logged = {a.path for a in mlflow.MlflowClient().list_artifacts(run.info.run_id)}
+    assert {"challenger.json", "report.html"} <= logged

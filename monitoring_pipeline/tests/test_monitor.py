@@ -298,3 +298,140 @@ def test_quality_report_of_probabilities_and_outcomes(tmp_path: Path) -> None:
     assert figures["FPR"] == pytest.approx(predicted[completed == 0].mean())
     html = save_quality_report(joined, reference, tmp_path / "quality.html").read_text()
     assert "Confusion" in html  # ("ROC" and "Log" are in every Evidently page's script)
+
+
+def _write_stats(stats: pd.DataFrame, at: datetime, *, append: bool) -> None:
+    """Every driver's statistics STATS stamped AT, written (or appended) to the offline store,
+    atomically as the data pipeline publishes it."""
+    from data_pipeline.generate import STATS_SCHEMA
+    from data_pipeline.settings import get_data_settings
+    from mlops_common.files import write_parquet
+
+    path = get_data_settings().driver_stats_path
+    rows = stats.reset_index()
+    rows["event_timestamp"] = rows["created"] = pd.Timestamp(at).as_unit("us")
+    rows = rows.astype({"conv_rate": "float32", "acc_rate": "float32", "avg_daily_trips": "int64"})
+    if append:
+        rows = pd.concat([pd.read_parquet(path), rows[STATS_SCHEMA.names]], ignore_index=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_parquet(pa.Table.from_pandas(rows[STATS_SCHEMA.names], schema=STATS_SCHEMA), path)
+
+
+def _serve_from_redis(champion: ChampionModel, ids: list[int], requests: int, at: datetime) -> None:
+    """REQUESTS answered requests from AT on (one a second), each for 5 of IDS, with the
+    features the online service reads from Redis (its own reader), logged as it logs them."""
+    import asyncio
+
+    from feature_store.store import get_store
+    from mlops_common.paths import scores_log_dir
+    from online_service.features import open_feature_reader
+    from online_service.recorder import LoggedRequest, to_batch
+    from online_service.schemas import DriverScore, InferenceResponse
+    from online_service.settings import get_online_settings
+    from prediction_log.writer import PredictionLogWriter
+
+    async def read_all() -> list[Any]:
+        reader = open_feature_reader(get_online_settings())
+        try:
+            rng = np.random.default_rng(at.hour)
+            return [
+                await reader.read([int(d) for d in rng.choice(ids, 5, replace=False)])
+                for _ in range(requests)
+            ]
+        finally:
+            await reader.close()
+
+    logged = []
+    for i, rows in enumerate(asyncio.run(read_all())):
+        model: Any = champion.model
+        frame = pd.DataFrame(rows.values, columns=list(rows.feature_names))[list(FEATURES)]
+        scores = model.predict(frame) if len(frame) else np.array([])
+        order = np.argsort(-scores)
+        response = InferenceResponse(
+            request_id=f"r{at:%H%M}-{i}",
+            best_driver_id=rows.driver_ids[order[0]],
+            scores=[
+                DriverScore(driver_id=rows.driver_ids[j], score=float(scores[j])) for j in order
+            ],
+            missing_driver_ids=rows.missing_driver_ids,
+            model_name=champion.name,
+            model_version=champion.version,
+        )
+        when = (at + timedelta(seconds=i)).timestamp()
+        logged.append(LoggedRequest.of(when, response, rows))
+    writer = PredictionLogWriter(get_store(), "driver_ranking", scores_log_dir())
+    writer.write(to_batch(logged, FEATURES))
+
+
+def _pushed_skew(pushgateway: Pushgateway) -> dict[str, float]:
+    """The pushed `any` skew share per feature."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    shares = {}
+    for family in text_string_to_metric_families(pushgateway.metrics()):
+        for sample in family.samples:
+            if sample.name == "driver_ranking_monitoring_skew_share" and (
+                sample.labels["kind"] == "any"
+            ):
+                shares[sample.labels["feature"]] = sample.value
+    return shares
+
+
+def test_skew_is_zero_while_materialization_keeps_up_and_rises_while_it_is_paused(
+    monitoring_env: Path,
+    mlflow_env: MlflowServer,
+    pushgateway_env: Pushgateway,
+    redis_env: object,
+) -> None:
+    """Real Redis, real Feast materialization, the service's own feature reader: served
+    features equal the offline point-in-time ones while materialization keeps up (skew 0);
+    new statistics that reach the offline store but not Redis make the served ones stale
+    (skew about 1 for the features that changed, the alert's input above its gate); once
+    materialization resumes, the next window is clean again."""
+    from data_pipeline.materialize import materialize
+    from feature_store.apply import apply_repo
+    from mlops_common.settings import get_mlflow_settings
+    from monitoring_pipeline.monitor import monitor
+
+    champion = register_tiny_champion(
+        mlflow_env.uri, get_mlflow_settings().model_name, reference=True
+    )
+    base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=4)
+    stats = drivers(1)
+    ids = [*stats.index[:150], 999_999]  # an unknown id: missing on both sides, not skew
+    _write_stats(stats.loc[stats.index[:150]], base, append=False)
+    apply_repo(force=True)
+    materialize(base + timedelta(seconds=1))
+
+    # Healthy: Redis holds every driver's latest offline row.
+    _serve_from_redis(champion, ids, 400, base + timedelta(minutes=10))
+    healthy = monitor("healthy", base + timedelta(hours=1))
+    assert healthy.skew is not None
+    assert healthy.skew.rows == 2000  # sampled among 400 requests x 5 candidates
+    assert healthy.skew.max_share == 0.0, healthy.skew
+    assert not healthy.skew.detected
+    assert _pushed_skew(pushgateway_env) == dict.fromkeys(FEATURES, 0.0)
+    assert "training-serving skew on 2000 sampled served rows" in Path(healthy.report).read_text()
+
+    # Paused: the upstream statistics move on (the offline store has them), Redis does not.
+    moved = drivers(2).loc[stats.index[:150]]
+    _write_stats(moved, base + timedelta(hours=1, minutes=5), append=True)
+    _serve_from_redis(champion, ids, 400, base + timedelta(hours=1, minutes=20))
+    paused = monitor("paused", base + timedelta(hours=2))
+    assert paused.skew is not None
+    assert paused.skew.detected
+    assert paused.skew.features["conv_rate"].differing > 0.95
+    assert paused.skew.features["conv_rate"].missing_served == 0.0
+    pushed = _pushed_skew(pushgateway_env)
+    assert pushed["conv_rate"] > 0.95
+    assert 'driver_ranking_monitoring_skew_gate{instance="",job="monitoring"} 0.05' in (
+        pushgateway_env.metrics()
+    )
+
+    # Resumed: the next window is served the statistics the offline store holds.
+    materialize(base + timedelta(hours=2, minutes=1))
+    _serve_from_redis(champion, ids, 400, base + timedelta(hours=2, minutes=10))
+    resumed = monitor("resumed", base + timedelta(hours=3))
+    assert resumed.skew is not None
+    assert resumed.skew.max_share == 0.0, resumed.skew
+    assert _pushed_skew(pushgateway_env) == dict.fromkeys(FEATURES, 0.0)

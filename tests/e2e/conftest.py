@@ -93,8 +93,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         "DATA_N_ORDERS": "6000",
         "DATA_N_BATCH_REQUESTS": "800",
         "AIRFLOW_DAG_REFRESH_SECONDS": "10",
-        # A retrained candidate becomes `challenger`, is shadowed and judged on live outcomes.
-        "PROMOTION_MODE": "shadow",
         "MLOPS_TASK_RETRIES": "1",
         "MLOPS_TASK_RETRY_DELAY_SECONDS": "5",
     }

@@ -1,8 +1,10 @@
 """`make demo_drift` after `make demo`: the closed loop in real scheduler runs.
 
-Stable traffic gives a quiet monitoring window; covariate-drifted traffic raises the alarm, whose
-`drift` asset event starts training_pipeline; that run learns nothing new (the champion's data),
-registers nothing and emits no `champion` event, and the online service keeps its version.
+Stable traffic gives a quiet monitoring window; with materialization paused the next window
+shows training-serving skew and its alert, which clear once it resumes; covariate-drifted
+traffic raises the alarm, whose `drift` asset event starts training_pipeline; that run learns
+nothing new (the champion's data), registers nothing and emits no `champion` event, and the
+online service keeps its version.
 Then concept drift: the live ROC AUC falls, the alarm starts training on the window since the
 change, the candidate beats the champion on the recent test split and is promoted, the service
 answers it and the next window's live ROC AUC is back near the level before the change.
@@ -20,7 +22,9 @@ import pytest
 if TYPE_CHECKING:
     from tests.e2e.conftest import Demo, DemoDrift
 
-pytestmark = [pytest.mark.slow, pytest.mark.integration]
+# The first test's budget holds the whole `demo_drift` run (its session fixture): about 15
+# minutes on a slow machine, past the suite's 900 s default.
+pytestmark = [pytest.mark.slow, pytest.mark.integration, pytest.mark.timeout(2400)]
 
 REQUEST = {"driver_ids": [1001, 1002, 1003, 1004, 1005]}
 
@@ -49,13 +53,34 @@ def test_demo_drift_succeeds(demo_drift: DemoDrift) -> None:
     assert "alert FeatureDrift firing" in demo_drift.output
 
 
+# The demo's monitoring runs, in order: stable, materialization paused, resumed, covariate
+# drift, concept drift, the shadow judgement, the recovered window.
+STABLE, STALE, RESUMED, DRIFTED, CONCEPT, JUDGED, RECOVERED = range(7)
+
+
 def test_a_quiet_window_then_an_alarm(demo: Demo, demo_drift: DemoDrift) -> None:
     monitored = demo_drift.followed_runs("monitoring")
-    assert [state for _, state in monitored[:2]] == ["success", "success"], demo_drift.output
-    signals = [
-        _task_states(demo, "monitoring", run_id)["signal_drift"] for run_id, _ in monitored[:2]
+    windows = [monitored[STABLE], monitored[STALE], monitored[RESUMED], monitored[DRIFTED]]
+    assert [state for _, state in windows] == ["success"] * 4, demo_drift.output
+    signals = [_task_states(demo, "monitoring", run_id)["signal_drift"] for run_id, _ in windows]
+    assert signals == ["skipped", "skipped", "skipped", "success"], "only covariate drift alarms"
+
+
+def test_paused_materialization_shows_skew_and_its_alert(demo_drift: DemoDrift) -> None:
+    """Stale online features: the skew of the paused window above the gate and its alert
+    firing; after a `materialize` run the next window is clean and the alert resolved."""
+    shares = [
+        float(x)
+        for x in re.findall(r"training-serving skew: largest share (\S+) ", demo_drift.output)
     ]
-    assert signals == ["skipped", "success"]
+    assert len(shares) == 7, shares
+    gate = float(_figure(r"sampled served rows \(gate (\S+)\)", demo_drift.output)[0])
+    assert shares[STABLE] <= gate, shares
+    assert shares[STALE] > 0.5, "the drivers' statistics all moved on offline"
+    assert shares[RESUMED] <= gate, shares
+    assert "alert TrainingServingSkew firing since" in demo_drift.output
+    assert "alert TrainingServingSkew cleared" in demo_drift.output
+    assert [state for _, state in demo_drift.followed_runs("materialize")] == ["success"]
 
 
 def test_drift_started_training_that_registered_nothing(demo: Demo, demo_drift: DemoDrift) -> None:
@@ -95,11 +120,11 @@ def test_concept_drift_is_learnt_and_the_live_auc_recovers(
     demo: Demo, demo_drift: DemoDrift
 ) -> None:
     monitored = demo_drift.followed_runs("monitoring")
-    assert [state for _, state in monitored] == ["success"] * 5, demo_drift.output
+    assert [state for _, state in monitored] == ["success"] * 7, demo_drift.output
     outcomes = [
         int(n) for n in re.findall(r"live ROC AUC \S+ on (\d+) outcomes", demo_drift.output)
     ]
-    assert len(outcomes) == 5, outcomes
+    assert len(outcomes) == 7, outcomes
     assert min(outcomes) >= 300, outcomes
 
     first, fallen = (
@@ -149,7 +174,7 @@ def test_the_challenger_is_promoted_on_live_evidence(demo: Demo, demo_drift: Dem
     assert float(challenger) > float(champion)
     assert float(lower) > 0, "the interval excludes no difference"
     assert "promoted on live evidence" in demo_drift.output
-    judged = demo_drift.followed_runs("monitoring")[3][0]
+    judged = demo_drift.followed_runs("monitoring")[JUDGED][0]
     states = _task_states(demo, "monitoring", judged)
     assert states["judge_challenger"] == "success"
     assert states["signal_champion"] == "success", "the promotion's champion event"

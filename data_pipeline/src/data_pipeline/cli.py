@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 from feature_store.apply import feast_apply_command
-from mlops_common.errors import UserError, cli_app
+from mlops_common.errors import UserError, cli_app, parse_time
 from mlops_common.logs import configure_logging
 
 app = cli_app(__doc__, no_args_is_help=True)
@@ -16,18 +16,6 @@ app.command("feast-apply")(feast_apply_command)
 logger = logging.getLogger(__name__)
 
 RunId = typer.Option(..., "--run-id", help="The DAG run (keys the run's artifact directory).")
-
-
-def parse_time(value: str | None, option: str) -> datetime | None:
-    """An ISO-8601 time from the command line; naive values are taken as UTC."""
-    if value is None:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(
-            f"{option} {value!r} is not an ISO-8601 time; use e.g. 2026-01-31T12:00:00+00:00"
-        ) from None
 
 
 @app.callback()
@@ -170,7 +158,8 @@ def simulate(
     candidates: int = typer.Option(5, min=1, help="Candidate drivers per request."),
     scenario: str = typer.Option(
         "stable",
-        help="stable, drift (statistics shifted) or concept (completion function changed).",
+        help="stable, drift (statistics shifted), concept (completion function changed) or "
+        "stale (new statistics in the offline store, not materialized).",
     ),
     drift_at: str | None = typer.Option(
         None, help="When the drift or the concept change starts (ISO); default now."
@@ -202,4 +191,9 @@ def simulate(
         f"{result.completion_rate:.2f}"
         + (f", drift applied at {result.drift_applied_at}" if result.drift_applied_at else "")
         + (f", concept changed at {result.concept_changed_at}" if result.concept_changed_at else "")
+        + (
+            f", new statistics not materialized from {result.stale_from}"
+            if result.stale_from
+            else ""
+        )
     )

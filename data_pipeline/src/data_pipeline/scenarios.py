@@ -1,6 +1,7 @@
 """Traffic scenarios of the simulator, each a documented, deterministic change from a given
 time: the drivers' statistics kept as generated (`stable`), the statistics shifted (`drift`,
-covariate drift), or the completion function changed (`concept`, concept drift).
+covariate drift), the completion function changed (`concept`, concept drift), or new
+statistics that materialization does not bring online (`stale`, training-serving skew).
 
 `drift`: the shift applied to every driver's statistics from the drift time on::
 
@@ -12,6 +13,14 @@ About one standard deviation of each feature's spread across drivers: the comple
 probability drops (`data_pipeline.generate.completion_probability`), and the served features
 no longer look like the ones the champion was trained on; the relation a model learnt still
 holds, so a retrained model cannot do better.
+
+`stale` (materialization paused): from the change time on every driver's statistics move on,
+the rows of the drivers permuted among them (so the statistics' distribution is unchanged: no
+covariate drift), and reach the offline store, but are not materialized: the online service
+keeps serving the previous values while a training join of the same requests reads the new
+ones (training-serving skew). Outcomes are drawn from the statistics as served, so the skew is
+the only thing that changes in the monitoring figures (no drift, no fall of the live ROC AUC).
+Resuming materialization (the `materialize` DAG) clears it.
 
 `concept`: the statistics stay as generated, but from the change time on outcomes follow
 `concept_probability`: the generator's logit without conv_rate (its coefficient 6 -> 0) and with
@@ -36,8 +45,8 @@ from data_pipeline.generate import (
     completion_probability,
 )
 
-Scenario = Literal["stable", "drift", "concept"]
-SCENARIOS: tuple[Scenario, ...] = ("stable", "drift", "concept")
+Scenario = Literal["stable", "drift", "concept", "stale"]
+SCENARIOS: tuple[Scenario, ...] = ("stable", "drift", "concept", "stale")
 CONV_SHIFT, ACC_SHIFT, TRIPS_SHIFT = -0.15, -0.10, 8
 CONCEPT_CONV_FACTOR, CONCEPT_TRIPS_FACTOR = 0.0, -6.0
 
@@ -48,6 +57,21 @@ def shifted(stats: pd.DataFrame) -> pd.DataFrame:
     out["conv_rate"] = np.clip(out["conv_rate"] + CONV_SHIFT, 0, 1).astype("float32")
     out["acc_rate"] = np.clip(out["acc_rate"] + ACC_SHIFT, 0, 1).astype("float32")
     out["avg_daily_trips"] = (out["avg_daily_trips"] + TRIPS_SHIFT).astype("int64")
+    return out
+
+
+def moved(stats: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """STATS with their feature rows permuted among the drivers (a derangement: every driver
+    gets another driver's statistics): new values per driver, the same distribution."""
+    out = stats.copy()
+    n = len(out)
+    if n < 2:
+        return out
+    order = np.random.default_rng(seed).permutation(n)
+    shift = 1 + int(np.random.default_rng(seed + 1).integers(0, n - 1))
+    source = order[(np.argsort(order) + shift) % n]  # position i takes a row != i
+    for column in ("conv_rate", "acc_rate", "avg_daily_trips"):
+        out[column] = out[column].to_numpy()[source]
     return out
 
 

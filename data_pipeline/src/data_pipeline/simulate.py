@@ -14,7 +14,10 @@ Scenario `stable` keeps the drivers' statistics as generated. Scenario `drift` s
 upstream database, appends the shifted statistics to the offline store and materializes them
 into Redis, so the service serves them and the outcomes follow them. Scenario `concept` keeps
 the statistics as generated and draws the outcomes of requests from DRIFT_AT on from the
-changed completion function (`data_pipeline.scenarios.concept_probability`).
+changed completion function (`data_pipeline.scenarios.concept_probability`). Scenario `stale`
+appends moved statistics to the offline store at DRIFT_AT without materializing them
+(`data_pipeline.scenarios`, materialization paused): the service keeps serving the previous
+ones.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -36,7 +40,7 @@ from mlops_common.paths import outcomes_dir
 from prediction_log.outcomes import OUTCOME_SCHEMA, write_outcomes
 
 from data_pipeline.generate import STATS_SCHEMA
-from data_pipeline.scenarios import Scenario, outcome_probability, shifted
+from data_pipeline.scenarios import Scenario, moved, outcome_probability, shifted
 from data_pipeline.settings import get_data_settings
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,7 @@ class SimulationResult:
     completed: int = 0
     drift_applied_at: str | None = None
     concept_changed_at: str | None = None
+    stale_from: str | None = None  # `stale`: when the unmaterialized statistics were appended
     outcome_files: list[str] = field(default_factory=list)
 
     @property
@@ -78,13 +83,13 @@ def latest_statistics(stats_path: Path, now: datetime) -> pd.DataFrame:
     return latest.set_index("driver_id")
 
 
-def apply_drift(stats_path: Path, at: datetime) -> pd.DataFrame:
-    """Append every served driver's shifted statistics at AT to the offline store (atomically)
-    and materialize them into Redis; the new latest statistics."""
-    from data_pipeline.materialize import materialize
-
+def _append_statistics(
+    stats_path: Path, at: datetime, change: Callable[[pd.DataFrame], pd.DataFrame]
+) -> pd.DataFrame:
+    """Append every served driver's latest statistics, changed by CHANGE and stamped AT, to
+    the offline store (atomically); the appended rows, by driver."""
     latest = latest_statistics(stats_path, at)
-    rows = shifted(latest.reset_index())
+    rows = change(latest.reset_index())
     stamp = pd.Timestamp(at).as_unit("us")
     rows["event_timestamp"] = stamp
     rows["created"] = stamp
@@ -92,9 +97,27 @@ def apply_drift(stats_path: Path, at: datetime) -> pd.DataFrame:
     write_parquet(
         pa.Table.from_pandas(stats, schema=STATS_SCHEMA, preserve_index=False), stats_path
     )
+    return rows.set_index("driver_id")
+
+
+def apply_drift(stats_path: Path, at: datetime) -> pd.DataFrame:
+    """Append every served driver's shifted statistics at AT to the offline store (atomically)
+    and materialize them into Redis; the new latest statistics."""
+    from data_pipeline.materialize import materialize
+
+    rows = _append_statistics(stats_path, at, shifted)
     materialize(at + timedelta(seconds=1))
     logger.info("drift applied at %s to %d drivers", at.isoformat(), len(rows))
-    return rows.set_index("driver_id")
+    return rows
+
+
+def append_moved(stats_path: Path, at: datetime, seed: int) -> pd.DataFrame:
+    """Append every served driver's moved statistics (`scenarios.moved`) at AT to the offline
+    store (atomically), without materializing them: what the upstream database does while
+    materialization is paused. The appended rows."""
+    rows = _append_statistics(stats_path, at, lambda latest: moved(latest, seed))
+    logger.info("statistics of %d drivers moved on at %s, not materialized", len(rows), at)
+    return rows
 
 
 Pending = list[tuple[float, dict[str, object]]]
@@ -156,6 +179,7 @@ def simulate(
     started = datetime.now(UTC)
     drift_time = (drift_at or started) if scenario == "drift" else None
     concept_time = (drift_at or started) if scenario == "concept" else None
+    stale_time = (drift_at or started) if scenario == "stale" else None
     latest = latest_statistics(stats_path, started)
     pending: Pending = []
     part = 0
@@ -174,6 +198,10 @@ def simulate(
             if drift_time is not None and result.drift_applied_at is None and now >= drift_time:
                 latest = apply_drift(stats_path, now)
                 result.drift_applied_at = now.isoformat()
+            if stale_time is not None and result.stale_from is None and now >= stale_time:
+                # Outcomes keep following `latest`, the statistics as served.
+                append_moved(stats_path, now, seed)
+                result.stale_from = now.isoformat()
             changed = concept_time is not None and now >= concept_time
             if changed and result.concept_changed_at is None:
                 result.concept_changed_at = now.isoformat()

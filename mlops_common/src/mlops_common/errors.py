@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import typer
@@ -27,3 +28,16 @@ def cli_app(help: str | None, **options: Any) -> typer.Typer:
     on stderr: no Rich box wrapping the message over several lines, no pretty traceback.
     Every pipeline CLI is built with it, so task logs hold one greppable line."""
     return typer.Typer(help=help, rich_markup_mode=None, pretty_exceptions_enable=False, **options)
+
+
+def parse_time(value: str | None, option: str) -> datetime | None:
+    """VALUE of the CLI OPTION as a time (ISO 8601); None when not given; a bad value is a
+    `UserError` naming OPTION and an example."""
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise UserError(
+            f"{option} {value!r} is not an ISO-8601 time; use e.g. 2026-01-31T12:00:00+00:00"
+        ) from None

@@ -164,7 +164,7 @@ class PromotionSettings(BaseSettings):
     model_config = settings_config("PROMOTION_")
 
     mode: Literal["direct", "shadow"] = Field(
-        "direct",
+        "shadow",
         description="direct: the candidate becomes `champion` at once; shadow: it becomes "
         "`challenger`, is scored on live traffic beside the champion and promoted or retired "
         "on the outcomes (the first model of a registry always becomes champion).",

@@ -2,7 +2,8 @@
 shape as the online service's (features through Feast's feature logging, scores beside).
 
 Each request row is its own request (`<run id>:<row>`) with one candidate, chosen when it
-could be scored; `source` is `batch`. The files are named after the run, so a re-run of the
+could be scored; `source` is `batch`. A run scored with BATCH_SCORE_CHALLENGER fills the log's
+challenger columns too. The files are named after the run, so a re-run of the
 task replaces them instead of logging the rows twice.
 """
 
@@ -19,7 +20,7 @@ from mlops_common.errors import UserError
 from mlops_common.paths import safe_name
 from prediction_log.writer import LogBatch, open_writer
 
-from batch_scoring.predict import PREDICTION
+from batch_scoring.predict import CHALLENGER_PREDICTION, CHALLENGER_VERSION, PREDICTION
 from batch_scoring.run_files import predictions_path
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,18 @@ def log_batch_predictions(run_id: str) -> int:
         else np.empty((0, len(features)))
     )
     score = pc.fill_null(table.column(PREDICTION), np.nan).to_numpy(zero_copy_only=False)
+    challenger: dict[str, np.ndarray] = {}
+    if CHALLENGER_PREDICTION in table.column_names:  # scored with BATCH_SCORE_CHALLENGER
+        challenger_score = pc.fill_null(table.column(CHALLENGER_PREDICTION), np.nan)
+        versions = _strings(table.column(CHALLENGER_VERSION), rows)
+        challenger = {
+            "challenger_score": np.asarray(
+                challenger_score.to_numpy(zero_copy_only=False), dtype=np.float64
+            ),
+            "challenger_version": np.array(
+                [v if f else None for v, f in zip(versions, found, strict=True)], dtype=object
+            ),
+        }
     logged_at = np.datetime64(datetime.now(UTC).replace(tzinfo=None), "us")
     batch = LogBatch(
         feature_names=features,
@@ -65,6 +78,7 @@ def log_batch_predictions(run_id: str) -> int:
         model_name=_strings(table.column("model_name"), rows),
         model_version=_strings(table.column("model_version"), rows),
         source="batch",
+        **challenger,
     )
     written = writer.write(batch, name=f"batch-{safe_name(run_id)}")
     logger.info("logged %d batch predictions of run %s", written, run_id)

@@ -71,6 +71,7 @@ class BatchSummary(HandOff):
     # join + predict + write only: without registry and model loading (fixed costs)
     data_seconds: float
     data_rows_per_second: int | None
+    challenger_version: str | None = None  # scored beside the champion (BATCH_SCORE_CHALLENGER)
 
 
 def _dictionary_columns(schema: pa.Schema) -> list[str]:

@@ -42,6 +42,13 @@ class BatchSettings(BaseSettings):
         "created cutoff) or `feast` (Feast's Spark offline store: a range join over every row "
         "in ttl, several times slower here; see the README).",
     )
+    score_challenger: bool = Field(
+        False,
+        description="Also score every row with the challenger (alias `challenger`, when one "
+        "exists): columns `challenger_prediction` and `challenger_version` in the output and "
+        "the prediction log's challenger columns; the answer stays the champion's. Not with "
+        "the spark engine.",
+    )
     duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads; default: cores.")
     duckdb_memory_limit: str = Field(
         "1GB", description="DuckDB's buffer limit; it spills to disk beyond it."

@@ -11,8 +11,7 @@ fails (unwritable folder, full disk) drops that batch, counts it (`reason="write
 logs one error line until a write succeeds again. `close` (the service's shutdown hook) writes
 what is left. With a challenger in shadow (`online_service.shadow`), each batch is scored by it
 before the write, into the predictions dataset's challenger columns
-(`prediction_log.schema.CHALLENGER_FIELDS`), which the online log's writer adds
-(`ShadowLogWriter`; batch scoring has no challenger and writes the shared columns only).
+(`prediction_log.schema.CHALLENGER_FIELDS`).
 
 Hand-written rather than a library's queue handler: the standard `QueueHandler`/`QueueListener`
 pair logs records one by one and has no batching by size and time or drop counting, and
@@ -26,15 +25,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 from itertools import chain
 from typing import Any, NamedTuple
 
 import numpy as np
-import pyarrow as pa
-from prediction_log.schema import CHALLENGER_FIELDS, CHALLENGER_SCORE, CHALLENGER_VERSION
-from prediction_log.writer import LogBatch, PredictionLogWriter
+from prediction_log.writer import LogBatch, PredictionLogWriter, open_writer
 
 from online_service.features import FeatureRows
 from online_service.schemas import InferenceResponse
@@ -179,43 +176,13 @@ def to_batch(requests: Sequence[tuple[Any, ...]], feature_names: tuple[str, ...]
     )
 
 
-@dataclass(frozen=True)
-class ShadowLogBatch(LogBatch):
-    """A batch with the challenger's columns: its version and score per row (None / NaN where
-    it did not score)."""
-
-    challenger_version: np.ndarray  # object (str or None)
-    challenger_score: np.ndarray  # float64
-
-
-def shadow_predictions_table(batch: LogBatch) -> pa.Table:
-    """The predictions every writer writes, plus the challenger's columns (null when BATCH has
-    none)."""
-    table = PredictionLogWriter.predictions_table(batch)
-    if isinstance(batch, ShadowLogBatch):
-        version = pa.array(batch.challenger_version, pa.string())
-        score = pa.array(batch.challenger_score, mask=np.isnan(batch.challenger_score))
-    else:
-        version, score = pa.nulls(len(batch), pa.string()), pa.nulls(len(batch), pa.float64())
-    return table.append_column(CHALLENGER_FIELDS.field(CHALLENGER_VERSION), version).append_column(
-        CHALLENGER_FIELDS.field(CHALLENGER_SCORE), score
-    )
-
-
-class ShadowLogWriter(PredictionLogWriter):
-    """The online log's writer: the shared datasets, the challenger's columns beside."""
-
-    predictions_table = staticmethod(shadow_predictions_table)
-
-
 def rows_per_request(requests: Sequence[tuple[Any, ...]]) -> np.ndarray:
     """How many log rows each buffered request makes (`to_batch`): found plus missing drivers."""
     return np.fromiter((len(r[7]) + len(r[9]) for r in requests), np.int64, len(requests))
 
 
-def with_challenger(batch: LogBatch, version: np.ndarray, score: np.ndarray) -> ShadowLogBatch:
-    fields = {name: getattr(batch, name) for name in LogBatch.__dataclass_fields__}
-    return ShadowLogBatch(**fields, challenger_version=version, challenger_score=score)
+def with_challenger(batch: LogBatch, version: np.ndarray, score: np.ndarray) -> LogBatch:
+    return replace(batch, challenger_version=version, challenger_score=score)
 
 
 class PredictionLog:
@@ -364,27 +331,11 @@ class FeastLogSink:
 
     def prepare(self) -> PredictionLogWriter:
         if self._writer is None:
-            self._writer = open_shadow_writer()
+            self._writer = open_writer()
         return self._writer
 
     def __call__(self, batch: LogBatch) -> int:
         return self.prepare().write(batch)
-
-
-def open_shadow_writer() -> ShadowLogWriter:
-    """The online log's writer from settings: `prediction_log.writer.open_writer`'s, with the
-    challenger's columns."""
-    from feature_store.store import get_store
-    from mlops_common.paths import scores_log_dir
-    from mlops_common.settings import get_feast_settings
-    from prediction_log.settings import get_prediction_log_settings
-
-    return ShadowLogWriter(
-        get_store(),
-        get_feast_settings().feature_service,
-        scores_log_dir(),
-        feast_write=get_prediction_log_settings().writer == "feast",
-    )
 
 
 def open_prediction_log(

@@ -133,3 +133,58 @@ def test_cached_champion_and_recorded_layout_spare_the_frameworks(
     assert pq.read_table(batch_dir("second") / "features.parquet").equals(first)
     summary = json.loads(summary_path("first").read_text())
     assert summary["model_version"] == champion.version
+
+
+def test_the_challenger_is_scored_beside_the_champion_with_its_setting(
+    requests_file: Path,
+    champion: ChampionModel,
+    model_name: str,
+    mlflow_env: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """BATCH_SCORE_CHALLENGER: every row with features is scored by the challenger too, beside
+    the champion's unchanged prediction, and the log's challenger columns carry it."""
+    from batch_scoring.log_predictions import log_batch_predictions
+    from mlops_common.paths import scores_log_dir
+    from mlops_common.settings import reset_settings_cache
+    from mlops_testing import register_tiny_champion
+    from prediction_log.reader import read_predictions
+
+    uri = str(mlflow_env.uri)  # type: ignore[attr-defined]
+    challenger = register_tiny_champion(uri, model_name, alias="challenger", seed=1)
+    _batch("plain")  # the setting off: no challenger columns
+    assert "challenger_prediction" not in pq.read_schema(predictions_path("plain")).names
+    monkeypatch.setenv("BATCH_SCORE_CHALLENGER", "true")
+    reset_settings_cache()
+
+    _batch("shadowed")
+
+    output = pq.read_table(predictions_path("shadowed")).to_pandas()
+    plain = pq.read_table(predictions_path("plain")).to_pandas()
+    pd.testing.assert_series_equal(output.prediction, plain.prediction)
+    scored = output[output.has_features]
+    expected = challenger.model.predict(scored[FEATURES].astype("float64"))
+    np.testing.assert_allclose(scored.challenger_prediction, expected, rtol=1e-9)
+    assert output[~output.has_features].challenger_prediction.isna().all()
+    assert set(output.challenger_version) == {challenger.version}
+    assert read_json(summary_path("shadowed"))["challenger_version"] == challenger.version
+
+    assert log_batch_predictions("shadowed") == len(output)
+    logged = read_predictions(scores_log_dir()).to_pandas()
+    assert logged.challenger_score.notna().sum() == len(scored)
+    assert set(logged.challenger_version.dropna()) == {challenger.version}
+    np.testing.assert_allclose(
+        np.sort(logged.challenger_score.dropna()), np.sort(expected), rtol=1e-9
+    )
+
+
+def test_the_challenger_setting_with_no_challenger_scores_the_champion_alone(
+    requests_file: Path, champion: ChampionModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlops_common.settings import reset_settings_cache
+
+    monkeypatch.setenv("BATCH_SCORE_CHALLENGER", "true")
+    reset_settings_cache()
+    _batch("alone")
+    assert "challenger_prediction" not in pq.read_schema(predictions_path("alone")).names
+    assert read_json(summary_path("alone"))["challenger_version"] is None

@@ -273,9 +273,9 @@ def challenger(predict: object, version: str = "9") -> object:
 
 
 def test_the_challenger_scores_each_found_driver_of_the_sampled_requests() -> None:
-    from online_service.recorder import ShadowLogBatch, shadow_predictions_table
     from online_service.shadow import ShadowScorer
-    from prediction_log.schema import SHADOW_PREDICTIONS_SCHEMA
+    from prediction_log.schema import PREDICTIONS_SCHEMA
+    from prediction_log.writer import PredictionLogWriter
 
     sink = Recorder()
     scorer = ShadowScorer(holding(challenger(lambda rows: rows[:, 0] * 2)), share=1.0)  # type: ignore[arg-type]
@@ -286,20 +286,21 @@ def test_the_challenger_scores_each_found_driver_of_the_sampled_requests() -> No
         log.record(*answered(request_id, {1001: 0.2, 1002: 0.9}, missing=[1003]))
     log.flush()
     (batch,) = sink.batches
-    assert isinstance(batch, ShadowLogBatch)
+    assert batch.challenger_version is not None
+    assert batch.challenger_score is not None
     assert list(batch.challenger_version) == ["9", "9", None] * 2
     np.testing.assert_allclose(
         batch.challenger_score[[0, 1, 3, 4]], batch.values[[0, 1, 3, 4], 0] * 2
     )
     assert np.isnan(batch.challenger_score[[2, 5]]).all()
     assert scorer.status.scored_requests == 2
-    table = shadow_predictions_table(batch)
-    assert table.schema == SHADOW_PREDICTIONS_SCHEMA
+    table = PredictionLogWriter.predictions_table(batch)
+    assert table.schema == PREDICTIONS_SCHEMA
     assert table["challenger_score"].null_count == 2
 
     # No challenger, or a share of 0: the columns are there and null.
-    plain = shadow_predictions_table(to_batch([], FEATURES))
-    assert plain.schema == SHADOW_PREDICTIONS_SCHEMA
+    plain = PredictionLogWriter.predictions_table(to_batch([], FEATURES))
+    assert plain.schema == PREDICTIONS_SCHEMA
     none_held = ShadowScorer(holding(None), share=1.0)  # type: ignore[arg-type]
     version, score = none_held.columns(batch, np.array([3, 3]))
     assert list(version) == [None] * 6

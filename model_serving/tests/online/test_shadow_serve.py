@@ -144,7 +144,7 @@ def test_a_challenger_never_changes_an_answer_and_its_scores_reach_the_log(
         dropped = httpx.get(f"{url}/metrics", timeout=10).text
         assert metric_value(dropped, "driver_ranking_challenger_started_timestamp_seconds") == 0
 
-    logged = ds.dataset(str(scores_log_dir()), schema=schema.SHADOW_PREDICTIONS_SCHEMA)
+    logged = ds.dataset(str(scores_log_dir()), schema=schema.PREDICTIONS_SCHEMA)
     rows = logged.to_table().to_pandas()
     phase = rows[schema.REQUEST_ID].str.split("-").str[0]
     assert set(phase) == {"alone", "raising", "good"}

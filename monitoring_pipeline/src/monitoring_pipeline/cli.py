@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import typer
-from mlops_common.errors import UserError, cli_app
+from mlops_common.errors import UserError, cli_app, parse_time
 from mlops_common.logs import configure_logging
 
 app = cli_app(
@@ -23,18 +23,6 @@ def main() -> None:
     configure_logging()
 
 
-def _time_option(option: str, value: str | None) -> datetime:
-    """VALUE of OPTION as a time (ISO 8601), now when not given; a bad value is a UserError."""
-    if not value:
-        return datetime.now(UTC)
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        raise UserError(
-            f"{option} {value!r} is not an ISO-8601 time; use e.g. 2026-01-31T12:00:00+00:00"
-        ) from None
-
-
 @app.command()
 def monitor(
     run_id: str = RunId,
@@ -44,7 +32,9 @@ def monitor(
     """Judge the window ending at WINDOW_END: report, summary, MLflow run, Prometheus."""
     from monitoring_pipeline.monitor import monitor as run
 
-    summary = run(run_id, _time_option("--window-end", window_end), window_minutes or None)
+    summary = run(
+        run_id, parse_time(window_end, "--window-end") or datetime.now(UTC), window_minutes or None
+    )
     typer.echo(summary.message)
     typer.echo(f"alarm: {', '.join(summary.alarm_reasons) or 'none'}; summary: {summary.report}")
 
@@ -73,7 +63,7 @@ def judge_challenger_command(
     """Judge the challenger on its shadowed outcomes; promote, retire or keep it."""
     from monitoring_pipeline.judge import judge_challenger
 
-    report = judge_challenger(run_id, _time_option("--now", now))
+    report = judge_challenger(run_id, parse_time(now, "--now") or datetime.now(UTC))
     typer.echo(f"{report.decision}: {report.reason}")
 
 

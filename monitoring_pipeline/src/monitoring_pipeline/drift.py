@@ -107,7 +107,7 @@ def judge_drift(
 def save_report(snapshot: Any, target: Path) -> Path:
     """Evidently's HTML report, written atomically."""
     with atomic_path(target) as tmp:
-        html = tmp.with_suffix(".html")
-        snapshot.save_html(str(html))
-        html.replace(tmp)
+        page = tmp.with_suffix(".html")
+        snapshot.save_html(str(page))
+        page.replace(tmp)
     return target

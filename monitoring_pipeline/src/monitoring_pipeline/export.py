@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from mlops_common.pushgateway import push_figures
 
+from monitoring_pipeline.skew import KINDS
+
 if TYPE_CHECKING:
     from prometheus_client import CollectorRegistry
 
@@ -110,5 +112,28 @@ def push_summary(summary: MonitoringSummary) -> bool:
             "Outcomes joined to the last window's dispatches.",
             summary.outcomes.joined,
         )
+        skew = summary.skew
+        gauge(
+            "driver_ranking_monitoring_skew_gate",
+            "MONITORING_MAX_SKEW_SHARE: the share of skewed rows above which the alert fires.",
+            skew.gate if skew else None,
+        )
+        gauge(
+            "driver_ranking_monitoring_skew_rows",
+            "Served rows of the last window sampled for the training-serving skew.",
+            skew.rows if skew else None,
+        )
+        if skew is not None:
+            shares = Gauge(
+                "driver_ranking_monitoring_skew_share",
+                "Training-serving skew: share of the sampled served rows whose feature differs "
+                "from the offline point-in-time value (kind differing), is missing on one side "
+                "(missing_served, missing_offline), or any of these (any).",
+                ["feature", "kind"],
+                registry=registry,
+            )
+            for feature, figures in skew.features.items():
+                for kind in KINDS:
+                    shares.labels(feature=feature, kind=kind).set(getattr(figures, kind))
 
     return push_figures("monitoring", build)

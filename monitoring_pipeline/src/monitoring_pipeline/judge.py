@@ -30,7 +30,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
 from mlops_common.champion import CHALLENGER_SINCE_TAG, champion_or_none, resolve_champion
-from mlops_common.files import write_json
+from mlops_common.files import read_json, write_json
 from mlops_common.paths import run_dir, scores_log_dir
 from mlops_common.pushgateway import push_figures
 from mlops_common.settings import get_mlflow_settings, get_promotion_settings
@@ -39,6 +39,7 @@ from prediction_log.outcomes import TRIP_COMPLETED, join_outcomes
 
 from mlops_common import partitions
 from monitoring_pipeline.challenger import Judgement, judge
+from monitoring_pipeline.report import add_lines
 from monitoring_pipeline.served import Window, known_request_ids, window_outcomes
 from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
 
@@ -89,9 +90,9 @@ def shadow_pairs(
 
     def read(files: list[Path]) -> pa.Table:
         if not files:
-            return log.SHADOW_PREDICTIONS_SCHEMA.empty_table().select(columns)
+            return log.PREDICTIONS_SCHEMA.empty_table().select(columns)
         dataset = ds.dataset(
-            [str(f) for f in files], format="parquet", schema=log.SHADOW_PREDICTIONS_SCHEMA
+            [str(f) for f in files], format="parquet", schema=log.PREDICTIONS_SCHEMA
         )
         return dataset.to_table(columns=columns, filter=condition)
 
@@ -119,7 +120,9 @@ def judge_challenger(run_id: str, now: datetime) -> ChallengerReport:
     challenger = champion_or_none(alias=settings.challenger_alias)
     if challenger is None:
         report = ChallengerReport("none", "no version carries the challenger alias")
-        return _finish(run_id, report)
+        _record(run_id, report)
+        push_challenger(report)
+        return report
     champion = resolve_champion()
     assert challenger.version is not None
     assert champion.version is not None
@@ -152,8 +155,10 @@ def judge_challenger(run_id: str, now: datetime) -> ChallengerReport:
         hours=round(hours, 3),
         evidence=judgement.comparison.as_dict() if judgement.comparison else {},
     )
+    _record(run_id, report)  # before the registry moves: a retry then judges the same again
     _act(report, judgement, settings.model_name, uri)
-    return _finish(run_id, report)
+    push_challenger(report)
+    return report
 
 
 def _act(report: ChallengerReport, judgement: Judgement, name: str, tracking_uri: str) -> None:
@@ -177,10 +182,45 @@ def _act(report: ChallengerReport, judgement: Judgement, name: str, tracking_uri
     client.delete_registered_model_alias(name, settings.challenger_alias)
 
 
-def _finish(run_id: str, report: ChallengerReport) -> ChallengerReport:
-    write_json(run_dir(PIPELINE, run_id) / REPORT, report.__dict__)
-    push_challenger(report)
-    return report
+def report_lines(report: ChallengerReport) -> list[str]:
+    """The comparison as the monitoring report shows it."""
+    if report.challenger_version is None:
+        return [f"challenger: none ({report.reason})"]
+    head = (
+        f"challenger v{report.challenger_version} in shadow beside champion "
+        f"v{report.champion_version} for {report.hours or 0:.1f} h"
+    )
+    e = report.evidence
+    if not e:
+        return [f"{head}: {report.decision}: {report.reason}"]
+    return [
+        f"{head}: {e['samples']} joined outcomes ({e['positives']} completed); live ROC AUC "
+        f"champion {e['champion_auc']:.3f}, challenger {e['challenger_auc']:.3f}, difference "
+        f"{e['auc_difference']:+.3f}, anytime-valid interval [{e['auc_lower']:+.3f}, "
+        f"{e['auc_upper']:+.3f}]; log loss champion {e['champion_log_loss']:.4f}, challenger "
+        f"{e['challenger_log_loss']:.4f}",
+        f"decision: {report.decision}: {report.reason}",
+    ]
+
+
+def _record(run_id: str, report: ChallengerReport) -> None:
+    """`challenger.json` in the run directory; when the run's `monitor` wrote its report, the
+    comparison in that report and both in the window's MLflow run."""
+    folder = run_dir(PIPELINE, run_id)
+    write_json(folder / REPORT, report.__dict__)
+    page, summary = folder / "report.html", folder / "summary.json"
+    if not (page.is_file() and summary.is_file()):
+        return
+    add_lines(page, report_lines(report), "challenger")
+    mlflow_run = read_json(summary).get("mlflow_run_id")
+    if mlflow_run:
+        from mlflow import MlflowClient
+        from mlops_common.mlflow_plugins import skip_feast_request_headers
+
+        skip_feast_request_headers()
+        client = MlflowClient(get_mlflow_settings().resolved_tracking_uri)
+        client.log_artifact(mlflow_run, str(folder / REPORT))
+        client.log_artifact(mlflow_run, str(page))
 
 
 def push_challenger(report: ChallengerReport) -> bool:

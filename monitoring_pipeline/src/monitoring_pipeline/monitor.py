@@ -14,7 +14,6 @@ never raises a drift alarm.
 
 from __future__ import annotations
 
-import html
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,8 +31,10 @@ from monitoring_pipeline.export import push_champion, push_summary
 from monitoring_pipeline.live import live_metrics
 from monitoring_pipeline.quality import save_quality_report
 from monitoring_pipeline.reference import champion_reference
+from monitoring_pipeline.report import add_lines, quiet_page
 from monitoring_pipeline.served import Window, known_request_ids, served_rows, window_outcomes
 from monitoring_pipeline.settings import PIPELINE, get_monitoring_settings
+from monitoring_pipeline.skew import SkewFigures, measure_skew, window_seed
 from monitoring_pipeline.summary import (
     DriftFigures,
     LiveFigures,
@@ -56,13 +57,13 @@ def quality_report_path(run_id: str) -> Path:
     return run_dir(PIPELINE, run_id) / "quality.html"
 
 
-def _quiet_report(target: Path, message: str) -> Path:
-    with atomic_path(target) as tmp:
-        tmp.write_text(
-            "<!doctype html><html><head><meta charset='utf-8'><title>Monitoring</title></head>"
-            f"<body><h1>Monitoring</h1><p>{html.escape(message)}</p></body></html>\n"
-        )
-    return target
+def _skew_lines(skew: SkewFigures | None) -> list[str]:
+    if skew is None:
+        return [
+            "training-serving skew: not measured (no served rows, no offline store, or "
+            "MONITORING_SKEW_SAMPLE_ROWS=0)"
+        ]
+    return [skew.line()]
 
 
 def monitor(
@@ -82,7 +83,18 @@ def monitor(
     features = list(champion.features)
     reference = champion_reference(champion, features)
 
-    served = served_rows(window, features)
+    # Every served candidate, with those served without features (for the skew); the rest
+    # of the run judges the scored ones.
+    everything = served_rows(window, features, scored_only=False)
+    served = everything[everything[log.SCORE].notna()].reset_index(drop=True)
+    skew = measure_skew(
+        everything,
+        features,
+        sample_rows=settings.skew_sample_rows,
+        tolerance=settings.skew_tolerance,
+        gate=settings.max_skew_share,
+        seed=window_seed(window.start),
+    )
     requests = int(served[log.REQUEST_ID].nunique()) if len(served) else 0
     current = distinct_rows(served, features) if len(served) else served
     drift = None
@@ -131,7 +143,9 @@ def monitor(
     if drift is not None:
         save_report(drift.snapshot, report)
     else:
-        _quiet_report(report, message)
+        with atomic_path(report) as tmp:
+            tmp.write_text(quiet_page(message))
+    add_lines(report, _skew_lines(skew), "skew")
     quality = None
     scores = pd.concat([joined.frame[log.SCORE], reference.frame[REFERENCE_SCORE]])
     if live is None:
@@ -178,6 +192,7 @@ def monitor(
         alarm_reasons=reasons,
         report=str(report),
         quality_report=None if quality is None else str(quality),
+        skew=skew,
     )
     from monitoring_pipeline.tracking import log_to_mlflow, mark_relation_change
 
@@ -190,4 +205,6 @@ def monitor(
     summary.write(summary_path(run_id))
     push_summary(summary)
     logger.info("monitoring %s: %s; alarm %s", window.label, message, reasons or "none")
+    if skew is not None:
+        logger.info("monitoring %s: %s", window.label, skew.line())
     return summary

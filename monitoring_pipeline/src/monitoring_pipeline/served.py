@@ -30,11 +30,17 @@ class Window:
         return f"{self.start:%Y-%m-%dT%H:%M:%S%z}/{self.end:%Y-%m-%dT%H:%M:%S%z}"
 
 
-def served_rows(window: Window, features: list[str]) -> pd.DataFrame:
+def served_rows(window: Window, features: list[str], *, scored_only: bool = True) -> pd.DataFrame:
     """One row per online request and scored candidate in WINDOW: request_id, driver_id,
-    log_timestamp, model_version, score, chosen and the FEATURES as served."""
+    log_timestamp, model_version, score, chosen and the FEATURES as served (SCORED_ONLY=False:
+    with the candidates served without features, score null)."""
     return reader.served_rows(
-        scores_log_dir(), feature_log_dir(), window.start, window.end, features
+        scores_log_dir(),
+        feature_log_dir(),
+        window.start,
+        window.end,
+        features,
+        scored_only=scored_only,
     )
 
 

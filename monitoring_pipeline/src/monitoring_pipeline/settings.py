@@ -37,6 +37,25 @@ class MonitoringSettings(BaseSettings):
     outcome_grace_seconds: int = Field(
         3600, ge=0, description="Outcomes later than the window's end plus this count as late."
     )
+    skew_sample_rows: int = Field(
+        2000,
+        ge=0,
+        description="Served rows per window whose features are compared with the offline "
+        "store's point-in-time values (training-serving skew); 0 = not measured.",
+    )
+    skew_tolerance: float = Field(
+        1e-6,
+        ge=0,
+        description="A served and an offline value differ when they differ by more than this "
+        "(relative and absolute).",
+    )
+    max_skew_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="The TrainingServingSkew alert fires when a feature's share of skewed "
+        "sampled rows (differing or missing on one side) is above this.",
+    )
 
 
 @cached_settings

@@ -9,6 +9,8 @@ from typing import Literal, Self
 from mlops_common.files import read_json, write_json
 from pydantic import BaseModel, ConfigDict
 
+from monitoring_pipeline.skew import SkewFigures
+
 
 class DriftFigures(BaseModel):
     feature_p_values: dict[str, float]
@@ -62,6 +64,7 @@ class MonitoringSummary(BaseModel):
     alarm_reasons: list[str]
     report: str
     quality_report: str | None = None  # the live classification quality (with outcomes)
+    skew: SkewFigures | None = None  # training-serving skew of a sample of the served rows
     mlflow_run_id: str | None = None
     # when the relation changed, as recorded on the registered model (live AUC below the gate)
     relation_changed_at: datetime | None = None

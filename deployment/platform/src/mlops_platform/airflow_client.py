@@ -119,6 +119,10 @@ class AirflowClient:
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
+    def pause(self, dag_id: str) -> None:
+        """No new runs of DAG_ID start (scheduled or by an asset) until `unpause`."""
+        self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": True})
+
     def trigger(self, dag_id: str, conf: dict[str, Any] | None = None) -> str:
         """Start a run of DAG_ID by hand; its run id. The id is chosen here (Airflow's own
         `manual__<time>` form), so a retried POST whose first try did land answers 409 for the

@@ -2,6 +2,10 @@
 
 1. stable traffic (`data-pipeline simulate`, real requests to the online service, outcomes after
    a delay) -> a `monitoring` run over that window: quiet, no drift asset event;
+   materialization paused (the `materialize` DAG paused; `simulate --scenario stale`: the
+   drivers' statistics move on in the offline store, not in Redis) -> a `monitoring` run:
+   training-serving skew above its gate, the Prometheus alert `TrainingServingSkew` firing;
+   materialization resumed (a `materialize` run) -> the next window: skew 0, the alert clear;
 2. covariate drift (the drivers' statistics shifted, materialized, served; how a trip ends
    given them unchanged) -> a `monitoring` run: drift detected, the `drift` asset event ->
    `training_pipeline` started by it, which learns nothing new (the same data as the champion
@@ -13,11 +17,11 @@
    AUC falls below its gate, monitoring records on the registered model when the relation
    changed, the `drift` event starts `training_pipeline`, whose window starts at that change
    (the served dispatches since, features as served) -> the candidate beats the champion on the
-   recent test split and becomes `champion` (PROMOTION_MODE=direct), or `challenger`
-   (`shadow`): the online service scores it beside the champion on a window of live traffic
-   and the monitoring DAG's judgement promotes it on those outcomes; the online service swaps
-   to the new champion -> the next window of
-   the same changed world: the live ROC AUC is back near its level before the change;
+   recent test split and becomes `challenger` (PROMOTION_MODE=shadow, the default): the online
+   service scores it beside the champion on a window of live traffic and the monitoring DAG's
+   judgement promotes it on those outcomes (PROMOTION_MODE=direct: `champion` at once); the
+   online service swaps to the new champion -> the next window of the same changed world: the
+   live ROC AUC is back near its level before the change;
 4. the Prometheus alert `FeatureDrift` firing.
 
 Every step prints its Airflow run, the MLflow monitoring run and where to look.
@@ -29,6 +33,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import typer
@@ -53,6 +58,8 @@ from mlops_platform.processes import wait_for
 TRAFFIC_SECONDS = 55
 RATE = 22
 WINDOW_MINUTES = 1  # each monitoring run judges the traffic just sent
+# The skew windows need served rows only (2,000 are sampled): 20 s at 22 req/s, 5 candidates.
+SKEW_TRAFFIC_SECONDS = 20
 OUTCOME_DELAY = 3
 
 
@@ -111,6 +118,13 @@ def _monitor(
             f"    live ROC AUC {live['roc_auc']:.3f} on {live['outcomes']} outcomes (gate "
             f"{summary['live_roc_auc_gate']}, champion test AUC {summary['champion_test_roc_auc']})"
         )
+    skew = summary.get("skew")
+    if isinstance(skew, dict):
+        worst = skew["worst_feature"]
+        typer.echo(
+            f"    training-serving skew: largest share {skew['max_share']:.3f} ({worst}) on "
+            f"{skew['rows']} sampled served rows (gate {skew['gate']})"
+        )
     typer.echo(f"    report in MLflow: {_mlflow_run_url(mlflow, str(summary['mlflow_run_id']))}")
     typer.echo(f"    files: {summary['report']}")
     return result, summary
@@ -129,13 +143,65 @@ def _served_version(service_url: str) -> str:
     return str(response.json()["model_version"])
 
 
-def _firing_alert(name: str) -> dict[str, object] | None:
+def _firing_alert(name: str) -> dict[str, Any] | None:
     url = get_prometheus_settings().url
     alerts = httpx.get(f"{url}/api/v1/alerts", timeout=10).json()["data"]["alerts"]
     for alert in alerts:
         if alert["labels"].get("alertname") == name and alert["state"] == "firing":
             return dict(alert)
     return None
+
+
+def _skew_share(summary: dict[str, object]) -> float:
+    skew = summary.get("skew")
+    if not isinstance(skew, dict):
+        raise UserError(
+            f"the monitoring run measured no training-serving skew: {summary['message']}"
+        )
+    return float(skew["max_share"])
+
+
+def _materialization_paused(client: AirflowClient, service_url: str) -> None:
+    """Step 1b: the `materialize` DAG paused while the statistics move on offline -> skew and
+    its alert; a `materialize` run -> the next window clean, the alert resolved."""
+    client.pause("materialize")
+    try:
+        typer.echo("   the materialize DAG paused")
+        _simulate(service_url, "stale", seed=11, seconds=SKEW_TRAFFIC_SECONDS)
+        _, stale = _monitor(client)
+        if stale["alarm"]:
+            raise UserError(f"the stale window raised an alarm: {stale['alarm_reasons']}")
+        share = _skew_share(stale)
+        if not stale["skew"]["detected"]:  # type: ignore[index]
+            raise UserError(f"no skew while materialization was paused (largest share {share})")
+        alert = wait_for(
+            lambda: _firing_alert("TrainingServingSkew"),
+            timeout=120,
+            interval=5,
+            timeout_error=lambda: UserError("TrainingServingSkew is not firing in Prometheus"),
+        )
+        typer.echo(
+            f"   alert TrainingServingSkew firing since {alert['activeAt']} "
+            f"({alert['labels'].get('feature')}): {get_prometheus_settings().url}/alerts"
+        )
+    finally:
+        client.unpause("materialize")
+    run_id = client.trigger("materialize")
+    _wait(client, "materialize", run_id, 300)
+    typer.echo("   materialization resumed")
+    _simulate(service_url, "stable", seed=12, seconds=SKEW_TRAFFIC_SECONDS)
+    _, resumed = _monitor(client)
+    if resumed["skew"]["detected"]:  # type: ignore[index]
+        raise UserError(f"skew after materialization resumed: {resumed['skew']}")
+    wait_for(
+        lambda: _firing_alert("TrainingServingSkew") is None or None,
+        timeout=120,
+        interval=5,
+        timeout_error=lambda: UserError("TrainingServingSkew still fires after materialization"),
+    )
+    typer.echo(
+        f"   skew {share:.3f} -> {_skew_share(resumed):.3f}: alert TrainingServingSkew cleared"
+    )
 
 
 def _live_auc(summary: dict[str, object]) -> float:
@@ -286,6 +352,7 @@ def run_demo_drift() -> None:
         if quiet["alarm"]:
             raise UserError(f"stable traffic raised an alarm: {quiet['alarm_reasons']}")
         typer.echo("   quiet: signal_drift skipped, no drift event")
+        _materialization_paused(client, service_url)
 
         typer.echo("2. drifted traffic")
         known_training = client.run_ids("training_pipeline")

@@ -91,9 +91,13 @@ def served_rows(
     end: datetime,
     features: list[str],
     source: str = schema.ONLINE,
+    *,
+    scored_only: bool = True,
 ) -> pd.DataFrame:
     """One row per SOURCE request and scored candidate logged in [START, END): request_id,
-    driver_id, log_timestamp, model_version, score, chosen and the FEATURES as served."""
+    driver_id, log_timestamp, model_version, score, chosen and the FEATURES as served.
+    SCORED_ONLY=False keeps the candidates the service found no features for too (score and
+    features null)."""
     columns = [
         schema.REQUEST_ID,
         schema.DRIVER_ID,
@@ -104,11 +108,10 @@ def served_rows(
     ]
     empty = pd.DataFrame(columns=[*columns, *features])
     predictions = read_predictions(predictions_dir, start, end)
-    predictions = predictions.filter(
-        pc.and_(
-            pc.equal(predictions[schema.SOURCE], source), pc.is_valid(predictions[schema.SCORE])
-        )
-    )
+    keep = pc.equal(predictions[schema.SOURCE], source)
+    if scored_only:
+        keep = pc.and_(keep, pc.is_valid(predictions[schema.SCORE]))
+    predictions = predictions.filter(keep)
     logged = read_feature_log(features_dir, start, end) if predictions.num_rows else None
     if logged is None:
         return empty

@@ -10,11 +10,11 @@ One row per request and candidate driver, in two datasets under `DATA_DIR/predic
 * `predictions/`: what Feast's log has no place for (`PREDICTIONS_SCHEMA`): request id, driver
   id, log time, model name and version, score, rank (1 = best), whether the driver was chosen,
   and the source (`online` or `batch`). Joined to the features by (request id, driver id).
-  The online service adds the challenger's columns (`CHALLENGER_FIELDS`): the version of the
-  model in shadow and its score of the same driver on the same served features, null where
-  no challenger scored the request (none in shadow, not in the sampled share, or it failed).
-  Files without them (batch scoring, older files) read as null under
-  `SHADOW_PREDICTIONS_SCHEMA`.
+  Beside them the challenger's columns (`CHALLENGER_FIELDS`): the version of the model in
+  shadow and its score of the same driver on the same features, null where no challenger
+  scored the row (none in shadow, not in the sampled share, it failed, or batch scoring
+  without BATCH_SCORE_CHALLENGER). Files written before these columns read them as null
+  under `PREDICTIONS_SCHEMA`.
 """
 
 from __future__ import annotations
@@ -40,6 +40,16 @@ CHOSEN = "chosen"
 SOURCE = "source"
 ONLINE, BATCH = "online", "batch"  # the values of SOURCE
 
+# Shadow scoring (PROMOTION_MODE=shadow): the challenger beside the answering champion.
+CHALLENGER_VERSION = "challenger_version"
+CHALLENGER_SCORE = "challenger_score"
+CHALLENGER_FIELDS = pa.schema(
+    [
+        pa.field(CHALLENGER_VERSION, pa.string(), nullable=True),
+        pa.field(CHALLENGER_SCORE, pa.float64(), nullable=True),
+    ]
+)
+
 PREDICTIONS_SCHEMA = pa.schema(
     [
         (REQUEST_ID, pa.string()),
@@ -51,19 +61,9 @@ PREDICTIONS_SCHEMA = pa.schema(
         (RANK, pa.int32()),
         (CHOSEN, pa.bool_()),
         (SOURCE, pa.string()),
+        *CHALLENGER_FIELDS,
     ]
 )
-
-# Shadow scoring (PROMOTION_MODE=shadow): the challenger beside the answering champion.
-CHALLENGER_VERSION = "challenger_version"
-CHALLENGER_SCORE = "challenger_score"
-CHALLENGER_FIELDS = pa.schema(
-    [
-        pa.field(CHALLENGER_VERSION, pa.string(), nullable=True),
-        pa.field(CHALLENGER_SCORE, pa.float64(), nullable=True),
-    ]
-)
-SHADOW_PREDICTIONS_SCHEMA = pa.unify_schemas([PREDICTIONS_SCHEMA, CHALLENGER_FIELDS])
 
 
 def feature_column(view: str, feature: str) -> str:

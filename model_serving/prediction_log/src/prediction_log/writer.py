@@ -70,6 +70,10 @@ class LogBatch:
     model_name: np.ndarray  # object (str)
     model_version: np.ndarray  # object (str)
     source: str
+    # The challenger in shadow: its version and score per row (None / NaN where it did not
+    # score); None: no challenger scored this batch.
+    challenger_version: np.ndarray | None = None  # object (str or None)
+    challenger_score: np.ndarray | None = None  # float64
 
     def __len__(self) -> int:
         return len(self.driver_id)
@@ -166,6 +170,14 @@ class PredictionLogWriter:
     @staticmethod
     def predictions_table(batch: LogBatch) -> pa.Table:
         scored = batch.rank > 0
+        if batch.challenger_version is None or batch.challenger_score is None:
+            challenger_version = pa.nulls(len(batch), pa.string())
+            challenger_score = pa.nulls(len(batch), pa.float64())
+        else:
+            challenger_version = pa.array(batch.challenger_version, pa.string())
+            challenger_score = pa.array(
+                batch.challenger_score, mask=np.isnan(batch.challenger_score)
+            )
         return pa.table(
             {
                 schema.REQUEST_ID: pa.array(batch.request_id, pa.string()),
@@ -179,6 +191,8 @@ class PredictionLogWriter:
                 schema.RANK: pa.array(batch.rank, pa.int32(), mask=~scored),
                 schema.CHOSEN: pa.array(batch.chosen, pa.bool_()),
                 schema.SOURCE: pa.array([batch.source] * len(batch), pa.string()),
+                schema.CHALLENGER_VERSION: challenger_version,
+                schema.CHALLENGER_SCORE: challenger_score,
             },
             schema=PREDICTIONS_SCHEMA,
         )
