@@ -16,6 +16,13 @@ once; `shadow` makes it `challenger` (tagged `challenger_since`, the start of it
 judgement), which the online service scores beside the champion without answering with it,
 until monitoring's live judgement promotes or retires it. A registry without a champion gets
 its first one directly in both modes: there is nothing to shadow.
+
+One challenger at a time (`challenger_gate`): in shadow mode a candidate is not registered
+while another run's version holds `challenger`. Its live judgement counts from its
+`challenger_since`; replacing it would restart that count, and while the champion stays bad the
+drift alarm (and with it a retraining) fires every hour, so a challenger that needs more than
+an hour of outcomes would never be decided. Monitoring holds the alarm's retraining while a
+challenger is in shadow; this gate covers the retrainings already queued, and manual runs.
 """
 
 from __future__ import annotations
@@ -149,6 +156,26 @@ def check_promotion(
     ]
 
 
+def challenger_gate(
+    tracking_uri: str, challenger_alias: str, mlflow_run_id: str, champion_version: str
+) -> Gate:
+    """`no_other_challenger`: passes when no version holds CHALLENGER_ALIAS, or when it is
+    this very run's (a retry of the run that registered it)."""
+    challenger = champion_or_none(tracking_uri, alias=challenger_alias)
+    if challenger is None or challenger.run_id == mlflow_run_id:
+        return Gate("no_other_challenger", True, None, None, "no other challenger")
+    since = challenger.tags.get(CHALLENGER_SINCE_TAG, "its registration")
+    return Gate(
+        "no_other_challenger",
+        False,
+        None,
+        None,
+        f"challenger v{challenger.version} (in shadow since {since}) is still being judged on "
+        f"live traffic beside champion v{champion_version}: one challenger at a time; its "
+        "judgement promotes or retires it (retire it by hand to shadow this candidate instead)",
+    )
+
+
 def _existing_version(client: mlflow.MlflowClient, name: str, mlflow_run_id: str) -> Any | None:
     """The registry version already made from this MLflow run (re-runs must not duplicate)."""
     found = client.search_model_versions(f"name = '{name}' and run_id = '{mlflow_run_id}'")
@@ -203,6 +230,17 @@ def register_model(run_id: str) -> GateReport:
         return report
 
     promotion = check_promotion(evaluation, champion, train_settings)
+    shadow = champion is not None and get_promotion_settings().mode == "shadow"
+    if shadow:
+        assert champion is not None
+        promotion.append(
+            challenger_gate(
+                settings.resolved_tracking_uri,
+                settings.challenger_alias,
+                training.mlflow_run_id,
+                champion.version,
+            )
+        )
     report = report.model_copy(update={"promotion": promotion})
     refused = [g for g in promotion if not g.passed]
     if refused:
@@ -229,7 +267,6 @@ def register_model(run_id: str) -> GateReport:
         logger.info("registered %s version %s", settings.model_name, version.version)
     else:
         logger.info("run already registered as %s version %s", settings.model_name, version.version)
-    shadow = champion is not None and get_promotion_settings().mode == "shadow"
     if shadow:
         assert champion is not None
         alias = settings.challenger_alias

@@ -327,3 +327,24 @@ def test_shadow_mode_makes_a_better_candidate_challenger_not_champion(
     assert len(client.search_model_versions(f"name = '{model_name}'")) == 3
     again = client.get_model_version_by_alias(model_name, "challenger")
     assert (again.version, again.tags["challenger_since"]) == ("3", since)
+
+    # One challenger at a time: a third candidate, better than the champion too, is not
+    # registered while v3 is being judged; the gate names v3 and its start.
+    run_steps("third", *steps)
+    third = read_json(RunFiles.of("third").gates)
+    assert third["promoted"] is False, third["decision"]
+    gate = {g["name"]: g for g in third["promotion"]}["no_other_challenger"]
+    assert gate["passed"] is False
+    assert f"challenger v3 (in shadow since {since})" in gate["detail"]
+    assert {g["name"] for g in third["promotion"] if not g["passed"]} == {"no_other_challenger"}
+    assert len(client.search_model_versions(f"name = '{model_name}'")) == 3
+    still = client.get_model_version_by_alias(model_name, "challenger")
+    assert (still.version, still.tags["challenger_since"]) == ("3", since)
+    skipped = runner.invoke(app, ["publish", "--run-id", "third", "--role", "challenger"])
+    assert skipped.exit_code == QUIET_EXIT_CODE, skipped.output
+
+    # The challenger retired by hand: the third run's retry makes it the challenger.
+    client.delete_registered_model_alias(model_name, "challenger")
+    run_steps("third", "register")
+    assert read_json(RunFiles.of("third").gates)["role"] == "challenger"
+    assert client.get_model_version_by_alias(model_name, "challenger").version == "4"
