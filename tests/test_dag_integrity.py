@@ -156,7 +156,10 @@ def test_the_loop_is_wired_by_assets() -> None:
     assert dags["batch_serving_pipeline"]["asset_condition"] == ["AssetAll", "champion"]
     signal = dags["monitoring"]["tasks"]["signal_drift"]
     assert signal["outlets"] == ["drift"]
-    assert signal["upstream"] == ["monitor"]
+    # After the judgement: the alarm reads its decision (no retraining while a challenger is
+    # in shadow or just promoted).
+    assert signal["upstream"] == ["judge_challenger"]
+    assert dags["monitoring"]["tasks"]["judge_challenger"]["upstream"] == ["monitor"]
     assert 99 in (signal["skip_on_exit_code"] or [])
     # The live judgement's promotion emits the champion event too (batch scoring follows).
     promoted = dags["monitoring"]["tasks"]["signal_champion"]

@@ -1,5 +1,5 @@
-"""DAG `monitoring`: hourly monitor -> signal_drift, monitor -> judge_challenger ->
-signal_champion (see its docstring)."""
+"""DAG `monitoring`: hourly monitor -> judge_challenger -> [signal_champion, signal_drift]
+(see its docstring)."""
 
 from datetime import UTC, datetime
 
@@ -27,7 +27,7 @@ QUIET_EXIT_CODE = 99  # `monitoring-pipeline alarm` when nothing crossed a thres
 def monitoring() -> None:
     """Monitoring: the served traffic of one window against the champion's training reference.
 
-    monitor -> signal_drift; monitor -> judge_challenger -> signal_champion.
+    monitor -> judge_challenger -> [signal_champion, signal_drift].
 
     - `monitor` judges the window ending at the run's time (RUN_TIME, one window per run,
       MONITORING_WINDOW_MINUTES long): the prediction log's online rows (served features and
@@ -39,7 +39,10 @@ def monitoring() -> None:
       and pushes the figures to Prometheus. A window without traffic succeeds and says so.
       Re-running a window gives the same files and reuses its MLflow run.
     - `signal_drift` emits the `drift` asset event (which schedules training_pipeline) only
-      when the window raised an alarm; otherwise it ends skipped and emits nothing.
+      when the window raised an alarm; otherwise it ends skipped and emits nothing. It runs
+      after the judgement: while a challenger is in shadow, right after one was promoted, or
+      when the champion changed since the window was judged, the alarm starts no retraining
+      (one challenger at a time; the task ends skipped and says why).
     - `judge_challenger` (PROMOTION_MODE=shadow; nothing to do without a `challenger`) compares
       champion and challenger on the outcomes of the requests the challenger shadowed since
       its start: live ROC AUC and log loss of each, the difference with an anytime-valid
@@ -70,7 +73,6 @@ def monitoring() -> None:
         outlets=[DRIFT],
         skip_on_exit_code=QUIET_EXIT_CODE,
     )
-    monitor >> signal_drift
     judge = pipeline_task(
         PIPELINE,
         "judge_challenger",
@@ -83,8 +85,9 @@ def monitoring() -> None:
         outlets=[CHAMPION],
         skip_on_exit_code=QUIET_EXIT_CODE,
     )
-    # After monitor: the judgement adds its comparison to the window's report.
-    monitor >> judge >> signal_champion
+    # After monitor: the judgement adds its comparison to the window's report. The drift
+    # signal after the judgement: it reads the run's decision (`retraining_held`).
+    monitor >> judge >> [signal_champion, signal_drift]
 
 
 monitoring()

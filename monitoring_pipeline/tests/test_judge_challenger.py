@@ -96,6 +96,7 @@ def test_a_clearly_better_challenger_is_promoted_once(registry: str) -> None:
     assert aliases(registry) == {"champion": "2"}
     version = mlflow.MlflowClient().get_model_version(registry, "2")
     assert version.tags["promotion"] == report.reason
+    assert version.tags["judged_by_run"] == "judge"
     evidence = json.loads(version.tags["live_evidence"])
     assert evidence["samples"] == 3_000
     assert evidence["auc_lower"] > 0
@@ -118,6 +119,7 @@ def test_a_worse_challenger_is_retired_with_its_evidence(registry: str) -> None:
     assert aliases(registry) == {"champion": "1"}
     version = mlflow.MlflowClient().get_model_version(registry, "2")
     assert version.tags["retirement"] == report.reason
+    assert version.tags["judged_by_run"] == "judge"
     assert json.loads(version.tags["live_evidence"])["auc_upper"] < 0
 
 

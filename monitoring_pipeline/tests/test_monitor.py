@@ -189,6 +189,33 @@ def test_stable_quiet_drift_alarm_empty_window_and_rerun(
         pushgateway_env.metrics()
     )
 
+    # One challenger at a time: the run's judgement holds the alarm's retraining while a
+    # challenger is in shadow and right after a promotion; not after a retirement or with none.
+    from mlops_common.files import write_json
+    from mlops_common.paths import run_dir
+    from monitoring_pipeline.judge import REPORT, ChallengerReport
+    from monitoring_pipeline.settings import PIPELINE
+
+    judged = run_dir(PIPELINE, "drifted") / REPORT
+    for decision, held in [("continue", "in shadow since"), ("promote", "just promoted")]:
+        report = ChallengerReport(decision, "figures", champion.version, "7", "2026-01-01")
+        write_json(judged, report.__dict__)
+        result = run_cli("alarm", "--run-id", "drifted")
+        assert result.returncode == 99, result.stdout + result.stderr
+        assert f"no retraining: challenger v7 {'' if decision == 'continue' else 'was '}" in (
+            result.stdout
+        )
+        assert held in result.stdout
+    for decision in ("retire", "none"):
+        write_json(judged, ChallengerReport(decision, "figures").__dict__)
+        result = run_cli("alarm", "--run-id", "drifted")
+        assert result.returncode == 0, result.stdout + result.stderr
+    # The champion replaced since the window was judged (another run promoted): no retraining.
+    newer = register_tiny_champion(mlflow_env.uri, name, seed=1)
+    result = run_cli("alarm", "--run-id", "drifted")
+    assert result.returncode == 99, result.stdout + result.stderr
+    assert f"the champion is v{newer.version} now" in result.stdout
+
 
 def test_a_live_auc_below_the_gate_records_when_the_relation_changed(
     monitoring_env: Path, mlflow_env: MlflowServer

@@ -41,7 +41,12 @@ def monitor(
 
 @app.command()
 def alarm(run_id: str = RunId) -> None:
-    """Exit 0 when the run raised an alarm (drift, live AUC below the gate), else 99 (skip)."""
+    """Exit 0 when the run raised an alarm (drift, live AUC below the gate) that should start a
+    retraining, else 99 (skip): no alarm, a challenger in shadow or just promoted by the run's
+    judgement, or a champion replaced since the window was judged."""
+    from mlops_common.champion import champion_or_none
+
+    from monitoring_pipeline.judge import read_report, retraining_held
     from monitoring_pipeline.monitor import summary_path
     from monitoring_pipeline.summary import MonitoringSummary
 
@@ -52,7 +57,15 @@ def alarm(run_id: str = RunId) -> None:
     if not summary.alarm:
         typer.echo(f"no alarm: {summary.message}")
         raise typer.Exit(QUIET_EXIT_CODE)
-    typer.echo(f"alarm: {', '.join(summary.alarm_reasons)} ({summary.message})")
+    reasons = f"alarm: {', '.join(summary.alarm_reasons)} ({summary.message})"
+    champion = champion_or_none()
+    held = retraining_held(
+        read_report(run_id), summary.model_version, champion.version if champion else None
+    )
+    if held:
+        typer.echo(f"{reasons}; no retraining: {held}")
+        raise typer.Exit(QUIET_EXIT_CODE)
+    typer.echo(reasons)
 
 
 @app.command("judge-challenger")
@@ -71,17 +84,14 @@ def judge_challenger_command(
 def promoted(run_id: str = RunId) -> None:
     """Exit 0 when this run's judgement promoted the challenger (the DAG task then emits the
     champion event), else 99 (skip)."""
-    from mlops_common.files import read_json
-    from mlops_common.paths import run_dir
+    from monitoring_pipeline.judge import read_report
 
-    from monitoring_pipeline.judge import REPORT
-    from monitoring_pipeline.settings import PIPELINE
-
-    path = run_dir(PIPELINE, run_id) / REPORT
-    if not path.is_file():
-        raise UserError(f"no judgement at {path}; run `monitoring-pipeline judge-challenger` first")
-    report = read_json(path)
-    if report["decision"] != "promote":
-        typer.echo(f"no promotion: {report['decision']}: {report['reason']}")
+    report = read_report(run_id)
+    if report is None:
+        raise UserError(
+            f"no judgement for run {run_id}; run `monitoring-pipeline judge-challenger` first"
+        )
+    if not report.promoted:
+        typer.echo(f"no promotion: {report.decision}: {report.reason}")
         raise typer.Exit(QUIET_EXIT_CODE)
-    typer.echo(f"challenger v{report['challenger_version']} promoted to champion")
+    typer.echo(f"challenger v{report.challenger_version} promoted to champion")

@@ -8,12 +8,20 @@ registry moved accordingly.
   equal to the challenger's version), logged from its start (`challenger_since` tag, else its
   registration time) until the run's time, joined to their outcomes as monitoring joins them.
 - `promote`: `champion` moves to the challenger's version, `challenger` is deleted, the version
-  is tagged `promotion` (the reason) and `live_evidence` (the figures, JSON); the DAG's next
+  is tagged `promotion` (the reason), `live_evidence` (the figures, JSON) and `judged_by_run`
+  (the monitoring DAG run that decided); the DAG's next
   task emits the `champion` event, so batch scoring follows and the online service swaps it in.
-- `retire`: `challenger` is deleted, the version tagged `retirement` and `live_evidence`.
+- `retire`: `challenger` is deleted, the version tagged `retirement`, `live_evidence` and
+  `judged_by_run`.
 - `continue`: nothing moves.
 Writes `challenger.json` in the run directory and pushes the figures (job `challenger`) either
 way. A re-run after a decision finds no challenger and does nothing.
+
+The run's drift alarm reads that file (`retraining_held`): while a challenger is in shadow, or
+right after one was promoted, the alarm starts no retraining. One challenger at a time: a new
+candidate would replace the one being judged and restart its judgement (training's
+`no_other_challenger` gate refuses it too), and an alarm about a champion just replaced says
+nothing about the new one, which the next window judges.
 """
 
 from __future__ import annotations
@@ -50,6 +58,7 @@ logger = logging.getLogger(__name__)
 
 REPORT = "challenger.json"
 PROMOTION_TAG, RETIREMENT_TAG, EVIDENCE_TAG = "promotion", "retirement", "live_evidence"
+JUDGED_BY_TAG = "judged_by_run"  # the monitoring DAG run whose judgement promoted or retired it
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 
@@ -68,6 +77,37 @@ class ChallengerReport:
     @property
     def promoted(self) -> bool:
         return self.decision == "promote"
+
+
+def read_report(run_id: str) -> ChallengerReport | None:
+    """The judgement RUN_ID's `judge_challenger` wrote, or None when it has not run."""
+    path = run_dir(PIPELINE, run_id) / REPORT
+    return ChallengerReport(**read_json(path)) if path.is_file() else None
+
+
+def retraining_held(
+    report: ChallengerReport | None, judged_version: str, champion_version: str | None
+) -> str | None:
+    """Why a drift alarm about champion JUDGED_VERSION starts no retraining, or None when it
+    should: a challenger still in shadow (REPORT's decision `continue`), one just promoted, or
+    a champion that is no longer JUDGED_VERSION (CHAMPION_VERSION, the alias now: another run
+    promoted meanwhile)."""
+    if report is not None and report.decision == "continue":
+        return (
+            f"challenger v{report.challenger_version} is in shadow since {report.started_at}: "
+            "retraining waits for its live judgement (one challenger at a time)"
+        )
+    if report is not None and report.promoted:
+        return (
+            f"challenger v{report.challenger_version} was just promoted: the alarm was about "
+            f"v{judged_version}, and the next window judges v{report.challenger_version}"
+        )
+    if champion_version is not None and champion_version != judged_version:
+        return (
+            f"the alarm was about v{judged_version}, and the champion is v{champion_version} "
+            "now: the next window judges it"
+        )
+    return None
 
 
 def shadow_pairs(
@@ -156,12 +196,14 @@ def judge_challenger(run_id: str, now: datetime) -> ChallengerReport:
         evidence=judgement.comparison.as_dict() if judgement.comparison else {},
     )
     _record(run_id, report)  # before the registry moves: a retry then judges the same again
-    _act(report, judgement, settings.model_name, uri)
+    _act(run_id, report, judgement, settings.model_name, uri)
     push_challenger(report)
     return report
 
 
-def _act(report: ChallengerReport, judgement: Judgement, name: str, tracking_uri: str) -> None:
+def _act(
+    run_id: str, report: ChallengerReport, judgement: Judgement, name: str, tracking_uri: str
+) -> None:
     if judgement.decision == "continue":
         logger.info("challenger v%s: %s", report.challenger_version, report.reason)
         return
@@ -172,6 +214,7 @@ def _act(report: ChallengerReport, judgement: Judgement, name: str, tracking_uri
     version = str(report.challenger_version)
     evidence = json.dumps({"hours": report.hours, **report.evidence}, sort_keys=True)
     client.set_model_version_tag(name, version, EVIDENCE_TAG, evidence[:5000])
+    client.set_model_version_tag(name, version, JUDGED_BY_TAG, run_id)
     if judgement.decision == "promote":
         client.set_model_version_tag(name, version, PROMOTION_TAG, report.reason[:5000])
         client.set_registered_model_alias(name, settings.champion_alias, version)

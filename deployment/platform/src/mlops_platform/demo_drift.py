@@ -29,6 +29,7 @@ Every step prints its Airflow run, the MLflow monitoring run and where to look.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -37,7 +38,7 @@ from typing import Any
 
 import httpx
 import typer
-from mlops_common.champion import relation_changed_at
+from mlops_common.champion import relation_changed_at, resolve_champion
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
 from mlops_common.paths import run_dir
@@ -240,7 +241,22 @@ def _shadow_judgement(client: AirflowClient, service_url: str, challenger: str) 
     _simulate(service_url, "concept", seed=4)
     judged, _ = _monitor(client)
     report = read_json(run_dir("monitoring_pipeline", judged.run_id) / "challenger.json")
-    evidence = report.get("evidence") or {}
+    decided_by, decision = judged.run_id, report.get("decision")
+    evidence, reason = report.get("evidence") or {}, report.get("reason")
+    judged_version = report.get("challenger_version")
+    if judged_version is not None and str(judged_version) != challenger:
+        raise UserError(
+            f"monitoring run {judged.run_id} judged challenger v{judged_version}, not "
+            f"v{challenger} that the retraining registered: the challenger was replaced"
+        )
+    if decision == "none":
+        # The hourly scheduled run may have judged it first, at the top of the hour: the
+        # version's tags hold that run's decision and evidence.
+        champion = resolve_champion()
+        if champion.version == challenger and "promotion" in champion.tags:
+            decision, reason = "promote", champion.tags["promotion"]
+            decided_by = champion.tags.get("judged_by_run", "another monitoring run")
+            evidence = json.loads(champion.tags.get("live_evidence", "{}"))
     if evidence:
         typer.echo(
             f"   shadow judgement on {evidence['samples']} outcomes: live ROC AUC champion "
@@ -248,9 +264,10 @@ def _shadow_judgement(client: AirflowClient, service_url: str, challenger: str) 
             f"difference {evidence['auc_difference']:+.3f} (anytime-valid interval "
             f"[{evidence['auc_lower']:+.3f}, {evidence['auc_upper']:+.3f}])"
         )
-    if report.get("decision") != "promote":
-        raise UserError(f"the challenger was not promoted: {report.get('reason')}")
-    typer.echo(f"   promoted on live evidence: {report.get('reason')}")
+    if decision != "promote":
+        raise UserError(f"challenger v{challenger} was not promoted: {reason}")
+    typer.echo(f"   promoted on live evidence: {reason}")
+    typer.echo(f"   judged by monitoring run {decided_by}")
 
 
 def _concept_drift(
