@@ -71,7 +71,8 @@ def _simulate(
     *,
     seconds: float = TRAFFIC_SECONDS,
     rate: float = RATE,
-) -> None:
+) -> float:
+    """Send SECONDS of SCENARIO traffic; the monotonic time it ended."""
     command = [
         str(Path(sys.executable).parent / "data-pipeline"),
         "simulate",
@@ -93,6 +94,16 @@ def _simulate(
     if result.returncode != 0:
         raise UserError(f"the simulator failed: {(result.stderr or result.stdout)[-500:]}")
     typer.echo(f"  {result.stdout.strip().splitlines()[-1]}")
+    return time.monotonic()
+
+
+def _window_clear_of(traffic_end: float, seconds: float) -> None:
+    """Wait until SECONDS of traffic sent from now will fill a monitoring window of its own:
+    the traffic that ended at TRAFFIC_END (monotonic) is then before the window's start."""
+    left = WINDOW_MINUTES * 60 + 2 - seconds - (time.monotonic() - traffic_end)
+    if left > 0:
+        typer.echo(f"   {left:.0f} s for the earlier traffic to leave the monitoring window")
+        time.sleep(left)
 
 
 def _wait(client: AirflowClient, dag_id: str, run_id: str, timeout: float) -> DagRunResult:
@@ -162,13 +173,15 @@ def _skew_share(summary: dict[str, object]) -> float:
     return float(skew["max_share"])
 
 
-def _materialization_paused(client: AirflowClient, service_url: str) -> None:
+def _materialization_paused(client: AirflowClient, service_url: str, traffic_end: float) -> None:
     """Step 1b: the `materialize` DAG paused while the statistics move on offline -> skew and
-    its alert; a `materialize` run -> the next window clean, the alert resolved."""
+    its alert; a `materialize` run -> the next window clean, the alert resolved. Each of the
+    two windows holds its own traffic only (the stable traffic ended at TRAFFIC_END)."""
     client.pause("materialize")
     try:
         typer.echo("   the materialize DAG paused")
-        _simulate(service_url, "stale", seed=11, seconds=SKEW_TRAFFIC_SECONDS)
+        _window_clear_of(traffic_end, SKEW_TRAFFIC_SECONDS)
+        stale_end = _simulate(service_url, "stale", seed=11, seconds=SKEW_TRAFFIC_SECONDS)
         _, stale = _monitor(client)
         if stale["alarm"]:
             raise UserError(f"the stale window raised an alarm: {stale['alarm_reasons']}")
@@ -190,6 +203,7 @@ def _materialization_paused(client: AirflowClient, service_url: str) -> None:
     run_id = client.trigger("materialize")
     _wait(client, "materialize", run_id, 300)
     typer.echo("   materialization resumed")
+    _window_clear_of(stale_end, SKEW_TRAFFIC_SECONDS)
     _simulate(service_url, "stable", seed=12, seconds=SKEW_TRAFFIC_SECONDS)
     _, resumed = _monitor(client)
     if resumed["skew"]["detected"]:  # type: ignore[index]
@@ -363,13 +377,13 @@ def run_demo_drift() -> None:
             client.unpause(dag_id)  # asset events start only unpaused DAGs
         before = champion_version()
         typer.echo(f"1. stable traffic, champion v{before}")
-        _simulate(service_url, "stable", seed=1)
+        stable_end = _simulate(service_url, "stable", seed=1)
         _, quiet = _monitor(client)
         first_auc = _live_auc(quiet)
         if quiet["alarm"]:
             raise UserError(f"stable traffic raised an alarm: {quiet['alarm_reasons']}")
         typer.echo("   quiet: signal_drift skipped, no drift event")
-        _materialization_paused(client, service_url)
+        _materialization_paused(client, service_url, stable_end)
 
         typer.echo("2. drifted traffic")
         known_training = client.run_ids("training_pipeline")
