@@ -46,8 +46,12 @@ def _triggering_assets(demo: Demo, dag_id: str, run_id: str) -> set[str]:
         return {str(event["name"]) for event in answer.json()["asset_events"]}
 
 
-def test_demo_drift_succeeds(demo_drift: DemoDrift) -> None:
+def test_demo_drift_succeeds(demo: Demo, demo_drift: DemoDrift) -> None:
     assert demo_drift.returncode == 0, demo_drift.output[-5000:]
+    # Paused for the demo's length (its midnight run would change the drivers' statistics
+    # under the simulator), unpaused again after it as `make demo` left it.
+    with demo.api() as api:
+        assert api.get("/dags/data_pipeline").json()["is_paused"] is False
     assert "quiet: signal_drift skipped" in demo_drift.output
     assert "drift detected" in demo_drift.output
     assert "alert FeatureDrift firing" in demo_drift.output

@@ -119,6 +119,9 @@ class AirflowClient:
     def unpause(self, dag_id: str) -> None:
         self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": False})
 
+    def is_paused(self, dag_id: str) -> bool:
+        return bool(self._request("GET", f"/dags/{dag_id}")["is_paused"])
+
     def pause(self, dag_id: str) -> None:
         """No new runs of DAG_ID start (scheduled or by an asset) until `unpause`."""
         self._request("PATCH", f"/dags/{dag_id}", json={"is_paused": True})

@@ -24,6 +24,8 @@
    live ROC AUC is back near its level before the change;
 4. the Prometheus alert `FeatureDrift` firing.
 
+The daily `data_pipeline` is paused while the demo runs (its midnight run regenerates the
+drivers' statistics under the simulator) and unpaused after, if it was unpaused before.
 Every step prints its Airflow run, the MLflow monitoring run and where to look.
 """
 
@@ -365,6 +367,11 @@ def run_demo_drift() -> None:
         )
     airflow = get_airflow_settings()
     client = AirflowClient(airflow.url, airflow.admin_user, wait_for_admin_password())
+    # The daily data_pipeline run regenerates the drivers' statistics and materializes them:
+    # at midnight it would change the world the simulator drives in the middle of a window.
+    # Paused for the demo's length and restored after.
+    daily_was_paused = client.is_paused("data_pipeline")
+    client.pause("data_pipeline")
     try:
         service_url = lifecycle.start_online_service()
         for dag_id in (
@@ -426,5 +433,9 @@ def run_demo_drift() -> None:
         prometheus = get_prometheus_settings().url
         typer.echo(f"   alert FeatureDrift firing since {alert['activeAt']}: {prometheus}/alerts")
     finally:
-        client.close()
+        try:
+            if not daily_was_paused:
+                client.unpause("data_pipeline")
+        finally:
+            client.close()
     typer.echo(f"demo_drift finished in {time.monotonic() - started:.0f} s")
