@@ -29,6 +29,10 @@ from mlops_common.settings import get_mlflow_settings
 # On a version made challenger (PROMOTION_MODE=shadow): when, UTC ISO 8601. Its live judgement
 # counts from then (PROMOTION_MAX_HOURS).
 CHALLENGER_SINCE_TAG = "challenger_since"
+# Set by the live judgement (`monitoring_pipeline.judge`) on the version it promoted or
+# retired: the reason, the figures (JSON) and the monitoring DAG run that decided.
+PROMOTION_TAG, RETIREMENT_TAG = "promotion", "retirement"
+EVIDENCE_TAG, JUDGED_BY_TAG = "live_evidence", "judged_by_run"
 
 # What MLflow answers for a model that is not registered, or an alias that names no version.
 _NOT_FOUND = {"RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"}

@@ -37,7 +37,15 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as ds
-from mlops_common.champion import CHALLENGER_SINCE_TAG, champion_or_none, resolve_champion
+from mlops_common.champion import (
+    CHALLENGER_SINCE_TAG,
+    EVIDENCE_TAG,
+    JUDGED_BY_TAG,
+    PROMOTION_TAG,
+    RETIREMENT_TAG,
+    champion_or_none,
+    resolve_champion,
+)
 from mlops_common.files import read_json, write_json
 from mlops_common.paths import run_dir, scores_log_dir
 from mlops_common.pushgateway import push_figures
@@ -57,8 +65,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 REPORT = "challenger.json"
-PROMOTION_TAG, RETIREMENT_TAG, EVIDENCE_TAG = "promotion", "retirement", "live_evidence"
-JUDGED_BY_TAG = "judged_by_run"  # the monitoring DAG run whose judgement promoted or retired it
 _UTC_MICROS = pa.timestamp("us", tz="UTC")
 
 

@@ -230,15 +230,15 @@ def register_model(run_id: str) -> GateReport:
         return report
 
     promotion = check_promotion(evaluation, champion, train_settings)
-    shadow = champion is not None and get_promotion_settings().mode == "shadow"
-    if shadow:
-        assert champion is not None
+    # Shadow mode beside a champion: the candidate would be challenger, one at a time.
+    beside = champion if get_promotion_settings().mode == "shadow" else None
+    if beside is not None:
         promotion.append(
             challenger_gate(
                 settings.resolved_tracking_uri,
                 settings.challenger_alias,
                 training.mlflow_run_id,
-                champion.version,
+                beside.version,
             )
         )
     report = report.model_copy(update={"promotion": promotion})
@@ -267,8 +267,7 @@ def register_model(run_id: str) -> GateReport:
         logger.info("registered %s version %s", settings.model_name, version.version)
     else:
         logger.info("run already registered as %s version %s", settings.model_name, version.version)
-    if shadow:
-        assert champion is not None
+    if beside is not None:
         alias = settings.challenger_alias
         if CHALLENGER_SINCE_TAG not in (version.tags or {}):  # a re-run keeps the start
             client.set_model_version_tag(
@@ -279,7 +278,7 @@ def register_model(run_id: str) -> GateReport:
             )
         decision = (
             f"registered as v{version.version} and made challenger beside champion "
-            f"v{champion.version} (PROMOTION_MODE=shadow: live outcomes decide)"
+            f"v{beside.version} (PROMOTION_MODE=shadow: live outcomes decide)"
         )
     else:
         alias = settings.champion_alias
@@ -293,7 +292,7 @@ def register_model(run_id: str) -> GateReport:
             "registered_version": str(version.version),
             "promoted": True,
             "decision": decision,
-            "role": "challenger" if shadow else "champion",
+            "role": "challenger" if beside is not None else "champion",
         }
     )
     report.write(files.gates)

@@ -40,7 +40,13 @@ from typing import Any
 
 import httpx
 import typer
-from mlops_common.champion import relation_changed_at, resolve_champion
+from mlops_common.champion import (
+    EVIDENCE_TAG,
+    JUDGED_BY_TAG,
+    PROMOTION_TAG,
+    relation_changed_at,
+    resolve_champion,
+)
 from mlops_common.errors import UserError
 from mlops_common.files import read_json
 from mlops_common.paths import run_dir
@@ -269,10 +275,10 @@ def _shadow_judgement(client: AirflowClient, service_url: str, challenger: str) 
         # The hourly scheduled run may have judged it first, at the top of the hour: the
         # version's tags hold that run's decision and evidence.
         champion = resolve_champion()
-        if champion.version == challenger and "promotion" in champion.tags:
-            decision, reason = "promote", champion.tags["promotion"]
-            decided_by = champion.tags.get("judged_by_run", "another monitoring run")
-            evidence = json.loads(champion.tags.get("live_evidence", "{}"))
+        if champion.version == challenger and PROMOTION_TAG in champion.tags:
+            decision, reason = "promote", champion.tags[PROMOTION_TAG]
+            decided_by = champion.tags.get(JUDGED_BY_TAG, "another monitoring run")
+            evidence = json.loads(champion.tags.get(EVIDENCE_TAG, "{}"))
     if evidence:
         typer.echo(
             f"   shadow judgement on {evidence['samples']} outcomes: live ROC AUC champion "
